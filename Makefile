@@ -1,0 +1,39 @@
+# Thin wrapper around CMake. `make` sets up deps, configures and builds;
+# `make test` runs every test, then the unit tests again under ASan + UBSan.
+BUILD ?= build
+SAN_BUILD ?= build-sanitize
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DMG_WERROR=ON
+endif
+
+.PHONY: all deps build test test-sanitize demo bench clean format
+
+all: build
+
+deps:
+	@scripts/setup-deps
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(SAN_BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Sanitize $(CMAKE_FLAGS)
+
+test: build $(SAN_BUILD)/CMakeCache.txt
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L unit
+
+demo: build
+	$(BUILD)/mergeguard --help
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')

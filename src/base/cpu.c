@@ -1,0 +1,45 @@
+/* cpu.c - see cpu.h. */
+#include "base/cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int g_level = -1;
+
+static mg_cpu_level detect(void) {
+    __builtin_cpu_init();
+    mg_cpu_level hw = MG_CPU_SCALAR;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        hw = MG_CPU_AVX2;
+    if (hw == MG_CPU_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        hw = MG_CPU_AVX512;
+    return hw;
+}
+
+mg_cpu_level mg_cpu_level_get(void) {
+    int lvl = __atomic_load_n(&g_level, __ATOMIC_RELAXED);
+    if (lvl >= 0) return (mg_cpu_level)lvl;
+    mg_cpu_level hw = detect();
+    const char *cap = getenv("MG_CPU");
+    if (cap) {
+        if (!strcmp(cap, "scalar")) hw = MG_CPU_SCALAR;
+        else if (!strcmp(cap, "avx2") && hw > MG_CPU_AVX2) hw = MG_CPU_AVX2;
+    }
+    __atomic_store_n(&g_level, (int)hw, __ATOMIC_RELAXED);
+    return hw;
+}
+
+void mg_cpu_level_set(mg_cpu_level level) {
+    mg_cpu_level hw = detect();
+    __atomic_store_n(&g_level, (int)(level < hw ? level : hw), __ATOMIC_RELAXED);
+}
+
+const char *mg_cpu_level_name(mg_cpu_level level) {
+    switch (level) {
+    case MG_CPU_AVX2: return "avx2";
+    case MG_CPU_AVX512: return "avx512";
+    default: return "scalar";
+    }
+}

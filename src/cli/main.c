@@ -1,0 +1,46 @@
+/* main.c - the mergeguard command dispatcher. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+// One line per command; each lives in src/cli/<name>.c.
+static const command COMMANDS[] = {
+    {"inspect", mg_cmd_inspect, "show and validate a model folder or .safetensors file"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "mergeguard %s - merge LLMs without losing their safety alignment\n\n"
+                 "usage: mergeguard COMMAND [options]   (mergeguard COMMAND --help for details)\n\n"
+                 "commands:\n",
+            MG_VERSION);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(out, "  %-14s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out, "\ncommon options: -q/--quiet, -v/--verbose, --threads N\n"
+                 "exit codes: 0 success, 1 runtime failure, 2 bad input or usage\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("mergeguard %s\n", MG_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "mergeguard: unknown command '%s' (see 'mergeguard --help')\n", argv[1]);
+    return 2;
+}
