@@ -178,7 +178,7 @@ AVX2 static void f32_to_f16_avx2(const float *src, uint16_t *dst, size_t n) {
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 static inline __mmask16 tail_mask(size_t r) {
-    return (__mmask16)((1u << r) - 1u); // r < 16
+    return (__mmask16)((1u << r) - 1u); // r <= 16
 }
 
 AVX512 static void bf16_to_f32_avx512(const uint16_t *src, float *dst, size_t n) {
@@ -194,27 +194,51 @@ AVX512 static void bf16_to_f32_avx512(const uint16_t *src, float *dst, size_t n)
     }
 }
 
-AVX512 static inline __m256i f32_to_bf16_16(__m512i u) {
+// mg_f32_to_bf16 on 16 lanes, result in the low 16 bits of each 32-bit lane.
+AVX512 static inline __m512i f32_to_bf16_lanes(__m512i u) {
     __m512i abs = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
     __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
     __m512i hi = _mm512_srli_epi32(u, 16);
     __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
     __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
     r = _mm512_srli_epi32(r, 16);
-    r = _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x40));
-    return _mm512_cvtepi32_epi16(r);
+    return _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x40));
+}
+
+// 32 rounded lanes packed to 16 bits. packus works per 128-bit lane (values
+// fit in 0..0xffff, so it never saturates); the qword permute restores the
+// order. Measured faster than two vpmovdw stores on Zen 4.
+AVX512 static inline __m512i pack_32(__m512i a, __m512i b) {
+    const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+    return _mm512_permutexvar_epi64(order, _mm512_packus_epi32(a, b));
+}
+
+AVX512 static void f32_to_bf16_masked(const float *src, uint16_t *dst, size_t k) {
+    __mmask16 m = tail_mask(k);
+    __m256i r = _mm512_cvtepi32_epi16(f32_to_bf16_lanes(_mm512_maskz_loadu_epi32(m, src)));
+    _mm256_mask_storeu_epi16(dst, m, r);
 }
 
 AVX512 static void f32_to_bf16_avx512(const float *src, uint16_t *dst, size_t n) {
     size_t i = 0;
+    // gcc folds the source into three memory operands per vector; when they
+    // split cache lines that costs ~30% (24 vs 35 GB/s measured), so first
+    // convert a short masked head to make src 64-byte aligned.
+    uintptr_t mis = (uintptr_t)src & 63;
+    if (mis && !(mis & 3)) {
+        i = (64 - mis) / 4;
+        if (i > n) i = n;
+        f32_to_bf16_masked(src, dst, i);
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m512i a = f32_to_bf16_lanes(_mm512_loadu_si512(src + i));
+        __m512i b = f32_to_bf16_lanes(_mm512_loadu_si512(src + i + 16));
+        _mm512_storeu_si512(dst + i, pack_32(a, b));
+    }
     for (; i + 16 <= n; i += 16)
         _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                            f32_to_bf16_16(_mm512_loadu_si512(src + i)));
-    if (i < n) {
-        __mmask16 m = tail_mask(n - i);
-        __m256i r = f32_to_bf16_16(_mm512_maskz_loadu_epi32(m, src + i));
-        _mm256_mask_storeu_epi16(dst + i, m, r);
-    }
+                            _mm512_cvtepi32_epi16(f32_to_bf16_lanes(_mm512_loadu_si512(src + i))));
+    if (i < n) f32_to_bf16_masked(src + i, dst + i, n - i);
 }
 
 AVX512 static void f16_to_f32_avx512(const uint16_t *src, float *dst, size_t n) {
