@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "io/dtype.h"
 
 #define MG_MAX_DIMS 8
@@ -57,6 +58,11 @@ const mg_tensor_view *mg_st_find(const mg_st_file *f, const char *name);
 const char *mg_st_metadata(const mg_st_file *f, const char *key);
 /* Total bytes of the file. */
 uint64_t mg_st_file_size(const mg_st_file *f);
+/* Absolute offset of the data section (8 + header length). */
+uint64_t mg_st_data_start(const mg_st_file *f);
+/* madvise hint for one tensor's bytes (t from this file), or the whole file
+ * when t is NULL. Best effort. */
+void mg_st_advise(const mg_st_file *f, const mg_tensor_view *t, mg_mmap_advice advice);
 
 /* Converts any float view (F32, F16, BF16, F64) to f32 in dst[numel]. Other
  * dtypes: MG_ERR_UNSUPPORTED naming the tensor. Multi-threaded for big tensors. */
