@@ -202,6 +202,45 @@ static void build_hash(mg_st_file *f) {
     }
 }
 
+/* jansson reports a duplicate key with its position; the nesting depth there
+ * tells a duplicate tensor name (depth 1) from a field repeated inside one. */
+static mg_status duplicate_error(const char *path, const uint8_t *h, const json_error_t *je,
+                                 mg_error *err) {
+    int depth = 0;
+    bool in_str = false;
+    for (int i = 0; i < je->position; i++) {
+        if (in_str) {
+            if (h[i] == '\\')
+                i++;
+            else if (h[i] == '"')
+                in_str = false;
+        } else if (h[i] == '"') {
+            in_str = true;
+        } else if (h[i] == '{' || h[i] == '[') {
+            depth++;
+        } else if (h[i] == '}' || h[i] == ']') {
+            depth--;
+        }
+    }
+    // je->text is "duplicate object key near '"NAME"'": take NAME.
+    char name[256] = "?";
+    const char *near = strstr(je->text, "near '\"");
+    if (near) {
+        snprintf(name, sizeof name, "%s", near + 7);
+        size_t l = strlen(name);
+        if (l >= 2 && name[l - 1] == '\'' && name[l - 2] == '"') name[l - 2] = '\0';
+    }
+    char q[256];
+    if (depth == 1)
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: tensor '%s': duplicate tensor name at header line %d column %d "
+                            "(names must be unique)",
+                            path, mg_st_quote(name, q, sizeof q), je->line, je->column);
+    return mg_error_set(err, MG_ERR_INVALID,
+                        "%s: header: duplicate key '%s' inside an entry at line %d column %d",
+                        path, mg_st_quote(name, q, sizeof q), je->line, je->column);
+}
+
 static mg_status parse_header(mg_st_file *f, const char *path, mg_error *err) {
     const uint8_t *p = f->map.data;
     uint64_t size = f->map.size;
@@ -245,12 +284,7 @@ static mg_status parse_header(mg_st_file *f, const char *path, mg_error *err) {
     json_error_t je;
     f->root = json_loadb((const char *)h, hlen, JSON_REJECT_DUPLICATES, &je);
     if (!f->root) {
-        if (strstr(je.text, "duplicate object key"))
-            return mg_error_set(err, MG_ERR_INVALID,
-                                "%s: header: duplicate key %s at line %d column %d (tensor "
-                                "names must be unique)",
-                                path, je.text + strlen("duplicate object key"), je.line,
-                                je.column);
+        if (strstr(je.text, "duplicate object key")) return duplicate_error(path, h, &je, err);
         return mg_error_set(err, MG_ERR_INVALID, "%s: header: invalid JSON at line %d column %d: %s",
                             path, je.line, je.column, je.text);
     }
