@@ -1,0 +1,244 @@
+/* tensor_stats.c - see tensor_stats.h. */
+#include "io/tensor_stats.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/half.h"
+
+#define BLOCK 2048 // elements converted at a time into an L1-resident buffer
+
+typedef struct partial {
+    uint64_t n, nan, inf;
+    double mean, m2, min, max;
+} partial;
+
+float mg_f8_e4m3_to_f32(uint8_t b) {
+    // OCP FP8 E4M3 "fn": bias 7, no infinities, S.1111.111 is NaN.
+    float s = (b & 0x80) ? -1.0f : 1.0f;
+    int e = (b >> 3) & 0xf, m = b & 7;
+    if (e == 15 && m == 7) return NAN;
+    if (e == 0) return s * ldexpf((float)m, -9); // subnormal: m/8 * 2^-6
+    return s * ldexpf(1.0f + (float)m / 8.0f, e - 7);
+}
+
+float mg_f8_e5m2_to_f32(uint8_t b) {
+    // E5M2 is the top byte of an IEEE half (bias 15, with Inf and NaN).
+    return mg_f16_to_f32((uint16_t)(b << 8));
+}
+
+/* Chan et al. (1979): merges partial b into a. The order of calls is fixed. */
+static void merge(partial *a, const partial *b) {
+    a->nan += b->nan;
+    a->inf += b->inf;
+    if (!b->n) return;
+    if (!a->n) {
+        uint64_t nan = a->nan, inf = a->inf;
+        *a = *b;
+        a->nan = nan, a->inf = inf;
+        return;
+    }
+    double n = (double)(a->n + b->n), d = b->mean - a->mean;
+    a->mean += d * (double)b->n / n;
+    a->m2 += b->m2 + d * d * (double)a->n * (double)b->n / n;
+    a->n += b->n;
+    if (b->min < a->min) a->min = b->min;
+    if (b->max > a->max) a->max = b->max;
+}
+
+/* Block statistics of x[0..m): two passes over L1-resident data. */
+static void block_f32(const float *x, size_t m, partial *out) {
+    partial p = {0};
+    // Fast path when every element is finite (the normal case): branch-free
+    // loops the compiler vectorizes.
+    int bad = 0;
+    for (size_t i = 0; i < m; i++) bad |= !(fabsf(x[i]) <= FLT_MAX);
+    if (!bad) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        float mn = x[0], mx = x[0];
+        size_t i = 0;
+        for (; i + 4 <= m; i += 4) {
+            s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+        }
+        for (; i < m; i++) s0 += x[i];
+        for (i = 0; i < m; i++) {
+            mn = x[i] < mn ? x[i] : mn;
+            mx = x[i] > mx ? x[i] : mx;
+        }
+        p.n = m;
+        p.mean = ((s0 + s1) + (s2 + s3)) / (double)m;
+        double q0 = 0, q1 = 0;
+        for (i = 0; i + 2 <= m; i += 2) {
+            double d0 = x[i] - p.mean, d1 = x[i + 1] - p.mean;
+            q0 += d0 * d0, q1 += d1 * d1;
+        }
+        if (i < m) q0 += (x[i] - p.mean) * (x[i] - p.mean);
+        p.m2 = q0 + q1;
+        p.min = mn, p.max = mx;
+    } else {
+        double s = 0;
+        float mn = INFINITY, mx = -INFINITY;
+        for (size_t i = 0; i < m; i++) {
+            float v = x[i];
+            if (isnan(v)) {
+                p.nan++;
+            } else if (isinf(v)) {
+                p.inf++;
+            } else {
+                p.n++;
+                s += v;
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+        }
+        if (p.n) {
+            p.mean = s / (double)p.n;
+            for (size_t i = 0; i < m; i++)
+                if (isfinite(x[i])) p.m2 += (x[i] - p.mean) * (x[i] - p.mean);
+            p.min = mn, p.max = mx;
+        }
+    }
+    merge(out, &p);
+}
+
+static void block_f64(const double *x, size_t m, partial *out) {
+    partial p = {0};
+    double s = 0, mn = INFINITY, mx = -INFINITY;
+    for (size_t i = 0; i < m; i++) {
+        double v = x[i];
+        if (isnan(v)) {
+            p.nan++;
+        } else if (isinf(v)) {
+            p.inf++;
+        } else {
+            p.n++;
+            s += v;
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+    }
+    if (p.n) {
+        p.mean = s / (double)p.n;
+        for (size_t i = 0; i < m; i++)
+            if (isfinite(x[i])) p.m2 += (x[i] - p.mean) * (x[i] - p.mean);
+        p.min = mn, p.max = mx;
+    }
+    merge(out, &p);
+}
+
+/* Statistics of elements [b, e) of t. Data may be unaligned: multi-byte
+ * values are read with memcpy or through an aligned copy. */
+static void chunk_stats(const mg_tensor_view *t, size_t b, size_t e, partial *out) {
+    const uint8_t *src = (const uint8_t *)t->data;
+    size_t es = mg_dtype_size(t->dtype);
+    float f[BLOCK];
+    double d[BLOCK];
+    for (size_t i = b; i < e; i += BLOCK) {
+        size_t m = e - i < BLOCK ? e - i : BLOCK;
+        const uint8_t *s = src + i * es;
+        switch (t->dtype) {
+        case MG_DTYPE_F32: memcpy(f, s, m * 4); break;
+        case MG_DTYPE_BF16:
+        case MG_DTYPE_F16: {
+            uint16_t h[BLOCK];
+            memcpy(h, s, m * 2);
+            if (t->dtype == MG_DTYPE_BF16)
+                mg_bf16_to_f32_array(h, f, m);
+            else
+                mg_f16_to_f32_array(h, f, m);
+            break;
+        }
+        case MG_DTYPE_F8_E4M3:
+            for (size_t k = 0; k < m; k++) f[k] = mg_f8_e4m3_to_f32(s[k]);
+            break;
+        case MG_DTYPE_F8_E5M2:
+            for (size_t k = 0; k < m; k++) f[k] = mg_f8_e5m2_to_f32(s[k]);
+            break;
+        case MG_DTYPE_F64: memcpy(d, s, m * 8); break;
+        case MG_DTYPE_I64:
+            for (size_t k = 0; k < m; k++) {
+                int64_t v;
+                memcpy(&v, s + 8 * k, 8);
+                d[k] = (double)v;
+            }
+            break;
+        case MG_DTYPE_I32:
+            for (size_t k = 0; k < m; k++) {
+                int32_t v;
+                memcpy(&v, s + 4 * k, 4);
+                d[k] = v;
+            }
+            break;
+        case MG_DTYPE_I16:
+            for (size_t k = 0; k < m; k++) {
+                int16_t v;
+                memcpy(&v, s + 2 * k, 2);
+                d[k] = v;
+            }
+            break;
+        case MG_DTYPE_I8:
+            for (size_t k = 0; k < m; k++) d[k] = (int8_t)s[k];
+            break;
+        case MG_DTYPE_U8:
+            for (size_t k = 0; k < m; k++) d[k] = s[k];
+            break;
+        case MG_DTYPE_BOOL:
+            for (size_t k = 0; k < m; k++) d[k] = s[k] != 0;
+            break;
+        default: return;
+        }
+        bool is_f = t->dtype == MG_DTYPE_F32 || t->dtype == MG_DTYPE_BF16 ||
+                    t->dtype == MG_DTYPE_F16 || t->dtype == MG_DTYPE_F8_E4M3 ||
+                    t->dtype == MG_DTYPE_F8_E5M2;
+        if (is_f)
+            block_f32(f, m, out);
+        else
+            block_f64(d, m, out);
+    }
+}
+
+void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor_stats *out,
+                             mg_progress *progress) {
+    // Chunk j of the whole job list belongs to tensor owner[j].
+    size_t *first = mg_malloc_array(n + 1, sizeof *first);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        first[i] = total;
+        total += (size_t)((t[i]->numel + MG_STATS_CHUNK - 1) / MG_STATS_CHUNK);
+    }
+    first[n] = total;
+    partial *parts = mg_calloc(total ? total : 1, sizeof *parts);
+    size_t *owner = mg_malloc_array(total ? total : 1, sizeof *owner);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = first[i]; j < first[i + 1]; j++) owner[j] = i;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t j = 0; j < total; j++) {
+        const mg_tensor_view *v = t[owner[j]];
+        size_t b = (j - first[owner[j]]) * MG_STATS_CHUNK;
+        size_t e = b + MG_STATS_CHUNK < v->numel ? b + MG_STATS_CHUNK : (size_t)v->numel;
+        chunk_stats(v, b, e, &parts[j]);
+        if (progress) mg_progress_add(progress, (e - b) * mg_dtype_size(v->dtype));
+    }
+    for (size_t i = 0; i < n; i++) {
+        partial acc = {0};
+        for (size_t j = first[i]; j < first[i + 1]; j++) merge(&acc, &parts[j]);
+        mg_tensor_stats *s = &out[i];
+        memset(s, 0, sizeof *s);
+        s->count = t[i]->numel;
+        s->finite = acc.n;
+        s->nan = acc.nan;
+        s->inf = acc.inf;
+        if (acc.n) {
+            s->mean = acc.mean;
+            s->std = sqrt(acc.m2 / (double)acc.n);
+            s->min = acc.min;
+            s->max = acc.max;
+        }
+    }
+    free(parts);
+    free(owner);
+    free(first);
+}
