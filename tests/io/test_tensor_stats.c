@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 #include "base/half.h"
 #include "base/rng.h"
 #include "io/tensor_stats.h"
@@ -121,13 +122,24 @@ static void test_thread_independence(void) {
         v[k] = view(data[k], MG_DTYPE_BF16, sizes[k]);
         pv[k] = &v[k];
     }
-    mg_tensor_stats ref[3], got[3];
+    mg_tensor_stats ref[3], got[3], scalar[3];
     int threads[3] = {1, 2, 7};
-    for (int r = 0; r < 3; r++) {
-        omp_set_num_threads(threads[r]);
-        mg_tensor_stats_compute(pv, 3, r ? got : ref, NULL);
-        if (r) CHECK(memcmp(ref, got, sizeof ref) == 0);
+    // Each ISA variant: bit-identical over thread counts; variants agree closely.
+    for (int level = MG_CPU_SCALAR; level <= MG_CPU_AVX512; level++) {
+        mg_cpu_level_set((mg_cpu_level)level);
+        for (int r = 0; r < 3; r++) {
+            omp_set_num_threads(threads[r]);
+            mg_tensor_stats_compute(pv, 3, r ? got : ref, NULL);
+            if (r) CHECK(memcmp(ref, got, sizeof ref) == 0);
+        }
+        if (level == MG_CPU_SCALAR) memcpy(scalar, ref, sizeof ref);
+        for (int k = 0; k < 3; k++) {
+            CHECK_NEAR(ref[k].mean, scalar[k].mean, 1e-15);
+            CHECK_NEAR(ref[k].std, scalar[k].std, 1e-14);
+            CHECK(ref[k].min == scalar[k].min && ref[k].max == scalar[k].max);
+        }
     }
+    mg_cpu_level_set(MG_CPU_AVX512);
     omp_set_num_threads(2);
     for (int k = 0; k < 3; k++) {
         CHECK_EQ_INT(ref[k].nan, 1);
