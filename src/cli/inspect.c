@@ -270,20 +270,13 @@ int mg_cmd_inspect(int argc, char **argv) {
     mg_tensor_stats *st = NULL;
     if (stats) {
         size_t n = mg_model_tensor_count(m);
-        const mg_tensor_view **views = mg_malloc_array(n ? n : 1, sizeof *views);
         uint64_t bytes = 0;
-        for (size_t i = 0; i < n; i++) {
-            views[i] = mg_model_tensor_at(m, i);
-            bytes += views[i]->nbytes;
-        }
-        for (size_t s = 0; s < mg_model_shard_count(m); s++)
-            mg_st_advise(mg_model_shard(m, s), NULL, MG_ADVISE_SEQUENTIAL);
+        for (size_t i = 0; i < n; i++) bytes += mg_model_tensor_at(m, i)->nbytes;
         st = mg_calloc(n ? n : 1, sizeof *st);
         mg_progress prog;
         mg_progress_begin(&prog, "stats", bytes, "B");
-        mg_tensor_stats_compute(views, n, st, &prog);
+        mg_model_stats_compute(m, st, &prog);
         mg_progress_end(&prog);
-        free(views);
     }
     if (as_json)
         print_json(m, st);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -438,6 +439,10 @@ mg_status mg_tensor_to_f32(const mg_tensor_view *t, float *dst, mg_error *err) {
         convert_range(t, dst, 0, n);
         return MG_OK;
     }
+    // Start reading the whole tensor now (async readahead when cold; a cheap
+    // no-op when cached), so the threads below rarely wait on page faults.
+    uintptr_t a = (uintptr_t)t->data & ~(uintptr_t)4095;
+    madvise((void *)a, (uintptr_t)t->data + t->nbytes - a, MADV_WILLNEED);
     size_t nchunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < nchunks; c++) {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/alloc.h"
 #include "base/cpu.h"
@@ -221,6 +222,26 @@ static void chunk_stats(const mg_tensor_view *t, size_t b, size_t e, mg_cpu_leve
     }
 }
 
+/* Asks the kernel to start reading chunks [from, to) ahead of use
+ * (MADV_WILLNEED on the mapped views), so a cold pass overlaps disk reads with
+ * computation instead of stalling on each page fault. One call per window. */
+#define PREFETCH_CHUNKS 64
+static void prefetch(const mg_tensor_view *const *t, const size_t *owner, const size_t *first,
+                     size_t from, size_t to) {
+    while (from < to) {
+        size_t i = owner[from];
+        size_t last = first[i + 1] < to ? first[i + 1] : to; // this tensor's part
+        const mg_tensor_view *v = t[i];
+        size_t es = mg_dtype_size(v->dtype);
+        uint64_t b = (uint64_t)(from - first[i]) * MG_STATS_CHUNK * es;
+        uint64_t e = (uint64_t)(last - first[i]) * MG_STATS_CHUNK * es;
+        if (e > v->nbytes) e = v->nbytes;
+        uintptr_t a = ((uintptr_t)v->data + b) & ~(uintptr_t)4095;
+        if (e > b) madvise((void *)a, (uintptr_t)v->data + e - a, MADV_WILLNEED);
+        from = last;
+    }
+}
+
 void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor_stats *out,
                              mg_progress *progress) {
     // Chunk j of the whole job list belongs to tensor owner[j].
@@ -238,6 +259,9 @@ void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor
         for (size_t j = first[i]; j < first[i + 1]; j++) owner[j] = i;
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t j = 0; j < total; j++) {
+        if (j % PREFETCH_CHUNKS == 0 && j + PREFETCH_CHUNKS < total)
+            prefetch(t, owner, first, j + PREFETCH_CHUNKS,
+                     j + 2 * PREFETCH_CHUNKS < total ? j + 2 * PREFETCH_CHUNKS : total);
         const mg_tensor_view *v = t[owner[j]];
         size_t b = (j - first[owner[j]]) * MG_STATS_CHUNK;
         size_t e = b + MG_STATS_CHUNK < v->numel ? b + MG_STATS_CHUNK : (size_t)v->numel;
@@ -263,4 +287,29 @@ void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor
     free(parts);
     free(owner);
     free(first);
+}
+
+static int cmp_pos_name(const void *a, const void *b, void *ctx) {
+    const mg_tensor_view *const *v = ctx;
+    return strcmp(v[*(const size_t *)a]->name, v[*(const size_t *)b]->name);
+}
+
+void mg_model_stats_compute(const mg_model *m, mg_tensor_stats *out, mg_progress *progress) {
+    size_t n = mg_model_tensor_count(m), k = 0;
+    const mg_tensor_view **views = mg_malloc_array(n ? n : 1, sizeof *views);
+    for (size_t s = 0; s < mg_model_shard_count(m); s++) {
+        const mg_st_file *f = mg_model_shard(m, s);
+        mg_st_advise(f, NULL, MG_ADVISE_SEQUENTIAL);
+        for (size_t i = 0; i < mg_st_count(f); i++) views[k++] = mg_st_at(f, i);
+    }
+    mg_tensor_stats *tmp = mg_malloc_array(n ? n : 1, sizeof *tmp);
+    mg_tensor_stats_compute(views, n, tmp, progress);
+    // Back to the model's name order (names are unique, so the orders agree).
+    size_t *pos = mg_malloc_array(n ? n : 1, sizeof *pos);
+    for (size_t i = 0; i < n; i++) pos[i] = i;
+    qsort_r(pos, n, sizeof *pos, cmp_pos_name, (void *)views);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[pos[i]];
+    free(pos);
+    free(tmp);
+    free(views);
 }

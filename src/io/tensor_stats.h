@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/log.h"
+#include "io/model_dir.h"
 #include "io/safetensors.h"
 
 #define MG_STATS_CHUNK ((size_t)1 << 16)
@@ -31,6 +32,10 @@ typedef struct mg_tensor_stats {
 /* Fills out[i] for tensors t[0..n). progress (may be NULL) advances by bytes read. */
 void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor_stats *out,
                              mg_progress *progress);
+
+/* Stats of every tensor of m, out[i] for mg_model_tensor_at(m, i). Reads the
+ * shards in file order (sequential I/O when cold), whatever the name order. */
+void mg_model_stats_compute(const mg_model *m, mg_tensor_stats *out, mg_progress *progress);
 
 /* Decodes one float8 value (bits) to float. */
 float mg_f8_e4m3_to_f32(uint8_t b);

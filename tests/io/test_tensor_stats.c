@@ -10,6 +10,7 @@
 #include "base/cpu.h"
 #include "base/half.h"
 #include "base/rng.h"
+#include "io/model_dir.h"
 #include "io/tensor_stats.h"
 #include "test.h"
 
@@ -157,10 +158,31 @@ static void test_thread_independence(void) {
     }
 }
 
+static void test_model_order(void) {
+    // File-order pass, results reported in the model's name order.
+    mg_error err = {0};
+    mg_model *m = NULL;
+    CHECK_OK(mg_model_open(MG_TEST_DATA "/golden/tiny-qwen3", &m, &err), &err);
+    if (!m) return;
+    size_t n = mg_model_tensor_count(m);
+    mg_tensor_stats *all = mg_calloc(n, sizeof *all);
+    mg_model_stats_compute(m, all, NULL);
+    for (size_t i = 0; i < n; i++) {
+        mg_tensor_view v = *mg_model_tensor_at(m, i);
+        mg_tensor_stats one;
+        stats1(&v, &one);
+        CHECK_MSG(memcmp(&one, &all[i], sizeof one) == 0, "tensor %s", v.name);
+        CHECK_EQ_INT(all[i].count, v.numel);
+    }
+    free(all);
+    mg_model_close(m);
+}
+
 int main(void) {
     RUN(test_known_values);
     RUN(test_every_dtype);
     RUN(test_f8_decode);
     RUN(test_thread_independence);
+    RUN(test_model_order);
     return TEST_END();
 }
