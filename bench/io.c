@@ -63,10 +63,9 @@ static plan make_plan(double target_bytes, int *layers_out) {
     add(&p, "lm_head.weight", V, H);
     add(&p, "model.embed_tokens.weight", V, H);
     for (int l = 0; l < layers; l++) {
-        static const char *const SUFFIX[] = {"self_attn.q_proj", "self_attn.k_proj",
-                                             "self_attn.v_proj", "self_attn.o_proj",
-                                             "mlp.gate_proj",    "mlp.up_proj",
-                                             "mlp.down_proj"};
+        static const char *const SUFFIX[] = {
+            "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+            "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
         const int64_t R[] = {H, KV, KV, H, F, F, H}, C[] = {H, H, H, H, H, H, F};
         for (int k = 0; k < 7; k++) {
             snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, SUFFIX[k]);
@@ -84,7 +83,8 @@ static plan make_plan(double target_bytes, int *layers_out) {
 
 static uint64_t numel_of(const mg_tensor_spec *s) {
     uint64_t n = 1;
-    for (int d = 0; d < s->ndim; d++) n *= (uint64_t)s->shape[d];
+    for (int d = 0; d < s->ndim; d++)
+        n *= (uint64_t)s->shape[d];
     return n;
 }
 
@@ -99,7 +99,8 @@ static void generate(const char *dir, plan *p, uint64_t shard_bytes, int layers)
         float *f = mg_malloc_array(n, sizeof *f);
         mg_rng_uniform_fill(mg_rng_subkey(1234, i), 0, f, n); // [0, 1)
 #pragma omp parallel for schedule(static)
-        for (size_t k = 0; k < n; k++) f[k] = (f[k] - 0.5f) * 0.1f;
+        for (size_t k = 0; k < n; k++)
+            f[k] = (f[k] - 0.5f) * 0.1f;
         if (mg_st_writer_write_f32(w, i, f, &err)) die(&err);
         free(f);
         total += n * 2;
@@ -140,7 +141,8 @@ static double plain_read(const mg_model *m, uint64_t *bytes) {
         int fd = open(mg_st_path(mg_model_shard(m, s)), O_RDONLY);
         if (fd < 0) continue;
         ssize_t k;
-        while ((k = read(fd, buf, cap)) > 0) *bytes += (uint64_t)k;
+        while ((k = read(fd, buf, cap)) > 0)
+            *bytes += (uint64_t)k;
         close(fd);
     }
     double t = mg_now_seconds() - t0;
@@ -220,7 +222,8 @@ static double model_convert_reuse(const mg_model *m, uint64_t *bytes) {
 static double stats_pass(const mg_model *m, uint64_t *bytes) {
     size_t n = mg_model_tensor_count(m);
     *bytes = 0;
-    for (size_t i = 0; i < n; i++) *bytes += mg_model_tensor_at(m, i)->nbytes;
+    for (size_t i = 0; i < n; i++)
+        *bytes += mg_model_tensor_at(m, i)->nbytes;
     mg_tensor_stats *st = mg_calloc(n, sizeof *st);
     double t0 = mg_now_seconds();
     mg_model_stats_compute(m, st, NULL);
@@ -337,7 +340,8 @@ int main(int argc, char **argv) {
         mg_remove_tree(dir, NULL);
         printf("removed %s\n", dir);
     }
-    for (size_t i = 0; i < p.n; i++) free(p.names[i]);
+    for (size_t i = 0; i < p.n; i++)
+        free(p.names[i]);
     free(p.names);
     free(p.specs);
     free(dir);

@@ -55,7 +55,8 @@ static const char *commas(uint64_t v, char *buf, size_t cap) {
 static const char *human(double v, char *buf, size_t cap) {
     static const char *SFX[] = {"", "K", "M", "B", "T"};
     int i = 0;
-    while (v >= 1000 && i < 4) v /= 1000, i++;
+    while (v >= 1000 && i < 4)
+        v /= 1000, i++;
     snprintf(buf, cap, i ? "%.2f%s" : "%.0f%s", v, SFX[i]);
     return buf;
 }
@@ -137,8 +138,7 @@ static void print_text(const mg_model *m, const mg_tensor_stats *st) {
     }
     printf("%-*s  %-7s  %-*s  %14s", wn, "name", "dtype", ws, "shape", "bytes");
     if (ns > 1) printf("  %5s", "shard");
-    if (st)
-        printf("  %12s %12s %12s %12s %6s %6s", "mean", "std", "min", "max", "nan", "inf");
+    if (st) printf("  %12s %12s %12s %12s %6s %6s", "mean", "std", "min", "max", "nan", "inf");
     printf("\n");
     for (size_t i = 0; i < mg_model_tensor_count(m); i++) {
         const mg_tensor_view *t = mg_model_tensor_at(m, i);
@@ -174,8 +174,8 @@ static json_t *config_json(const mg_model_config *c) {
     json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
     json_object_set_new(o, "rms_norm_eps", json_real(c->rms_norm_eps));
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_word_embeddings));
-    json_object_set_new(o, "torch_dtype", c->torch_dtype[0] ? json_string(c->torch_dtype)
-                                                            : json_null());
+    json_object_set_new(o, "torch_dtype",
+                        c->torch_dtype[0] ? json_string(c->torch_dtype) : json_null());
     return o;
 }
 
@@ -214,7 +214,8 @@ static void print_json(const mg_model *m, const mg_tensor_stats *st) {
         json_object_set_new(o, "name", json_string(t->name));
         json_object_set_new(o, "dtype", json_string(mg_dtype_name(t->dtype)));
         json_t *shape = json_array();
-        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer(t->shape[d]));
         json_object_set_new(o, "shape", shape);
         json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
         json_object_set_new(o, "file", json_string(base_name(t->file_path)));
@@ -262,7 +263,8 @@ int mg_cmd_inspect(int argc, char **argv) {
             path = argv[i];
         }
     }
-    if (!path) return mg_cli_usage_error("inspect", "missing PATH (a model folder or .safetensors)");
+    if (!path)
+        return mg_cli_usage_error("inspect", "missing PATH (a model folder or .safetensors)");
 
     mg_error err = {0};
     mg_model *m = NULL;
@@ -271,7 +273,8 @@ int mg_cmd_inspect(int argc, char **argv) {
     if (stats) {
         size_t n = mg_model_tensor_count(m);
         uint64_t bytes = 0;
-        for (size_t i = 0; i < n; i++) bytes += mg_model_tensor_at(m, i)->nbytes;
+        for (size_t i = 0; i < n; i++)
+            bytes += mg_model_tensor_at(m, i)->nbytes;
         st = mg_calloc(n ? n : 1, sizeof *st);
         mg_progress prog;
         mg_progress_begin(&prog, "stats", bytes, "B");

@@ -158,7 +158,8 @@ static int cmp_view_name(const void *a, const void *b) {
 
 static void index_tensors(mg_model *m) {
     size_t n = 0;
-    for (size_t s = 0; s < m->nshards; s++) n += mg_st_count(m->shards[s]);
+    for (size_t s = 0; s < m->nshards; s++)
+        n += mg_st_count(m->shards[s]);
     m->sorted = mg_malloc_array(n ? n : 1, sizeof *m->sorted);
     m->n = 0;
     m->params = 0;
@@ -252,8 +253,7 @@ static mg_status open_file(mg_model *m, mg_error *err) {
                             m->path);
     if (ends_with(base, ".json"))
         return mg_error_set(err, MG_ERR_INVALID,
-                            "%s: a JSON file, not weights: pass the model folder instead",
-                            m->path);
+                            "%s: a JSON file, not weights: pass the model folder instead", m->path);
     m->shards = mg_calloc(1, sizeof *m->shards);
     mg_status rc = mg_st_open(m->path, &m->shards[0], err); // also sniffs pickles
     if (rc == MG_OK) m->nshards = 1;
@@ -285,7 +285,8 @@ fail:
 
 void mg_model_close(mg_model *m) {
     if (!m) return;
-    for (size_t i = 0; i < m->nshards; i++) mg_st_close(m->shards[i]);
+    for (size_t i = 0; i < m->nshards; i++)
+        mg_st_close(m->shards[i]);
     free(m->shards);
     free(m->sorted);
     if (m->config_json) json_decref(m->config_json);

@@ -48,8 +48,7 @@ static mg_status read_weight_map(const char *path, const json_t *root, const cha
                             path);
     const json_t *md = json_object_get(root, "metadata");
     if (md && !json_is_null(md) && !json_is_object(md))
-        return mg_error_set(err, MG_ERR_INVALID, "%s: field 'metadata': expected an object",
-                            path);
+        return mg_error_set(err, MG_ERR_INVALID, "%s: field 'metadata': expected an object", path);
     const char **all = mg_malloc_array(json_object_size(wm) + 1, sizeof *all);
     size_t k = 0;
     const char *key;
@@ -90,10 +89,11 @@ static mg_status read_weight_map(const char *path, const json_t *root, const cha
     return MG_OK;
 }
 
-static mg_status check_placement(const char *path, const json_t *wm, mg_st_file **shards,
-                                 size_t n, mg_error *err) {
+static mg_status check_placement(const char *path, const json_t *wm, mg_st_file **shards, size_t n,
+                                 mg_error *err) {
     size_t total = 0;
-    for (size_t s = 0; s < n; s++) total += mg_st_count(shards[s]);
+    for (size_t s = 0; s < n; s++)
+        total += mg_st_count(shards[s]);
     located *all = mg_malloc_array(total + 1, sizeof *all);
     size_t k = 0;
     for (size_t s = 0; s < n; s++)
@@ -196,7 +196,8 @@ mg_status mg_model_index_open(const char *index_path, mg_st_file ***shards_out, 
     *n_out = n;
     return MG_OK;
 fail:
-    for (size_t i = 0; i < opened; i++) mg_st_close(shards[i]);
+    for (size_t i = 0; i < opened; i++)
+        mg_st_close(shards[i]);
     free(shards);
     free(names);
     free(dir);

@@ -105,8 +105,7 @@ static mg_status parse_tensor(const char *path, const char *name, const json_t *
     if (!json_is_array(jo) || json_array_size(jo) != 2 || !get_u64(json_array_get(jo, 0), &b) ||
         !get_u64(json_array_get(jo, 1), &e))
         return TERR(name, "data_offsets is not a pair of non-negative integers");
-    if (e < b)
-        return TERR(name, "data_offsets [%" PRIu64 ", %" PRIu64 "]: end before begin", b, e);
+    if (e < b) return TERR(name, "data_offsets [%" PRIu64 ", %" PRIu64 "]: end before begin", b, e);
     if (e > data_size)
         return TERR(name,
                     "data_offsets [%" PRIu64 ", %" PRIu64
@@ -124,8 +123,7 @@ static mg_status parse_tensor(const char *path, const char *name, const json_t *
 
 static mg_status parse_metadata(const char *path, const json_t *v, mg_error *err) {
     if (!json_is_object(v))
-        return mg_error_set(err, MG_ERR_INVALID, "%s: header: __metadata__ is not an object",
-                            path);
+        return mg_error_set(err, MG_ERR_INVALID, "%s: header: __metadata__ is not an object", path);
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)v, key, val) {
@@ -157,8 +155,9 @@ static mg_status check_tiling(const char *path, mg_tensor_view *t, size_t n, uin
         uint64_t b = t[i].file_offset;
         char q[256];
         if (b < pos)
-            return TERR(t[i].name, "data_offsets begin at %" PRIu64
-                                   ", overlapping tensor '%s' (which ends at %" PRIu64 ")",
+            return TERR(t[i].name,
+                        "data_offsets begin at %" PRIu64
+                        ", overlapping tensor '%s' (which ends at %" PRIu64 ")",
                         b, mg_st_quote(prev, q, sizeof q), pos);
         if (b > pos) {
             if (prev)
@@ -174,8 +173,7 @@ static mg_status check_tiling(const char *path, mg_tensor_view *t, size_t n, uin
     if (pos != data_size) {
         if (!prev)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "%s: header: no tensors but the data section has %" PRIu64
-                                " bytes",
+                                "%s: header: no tensors but the data section has %" PRIu64 " bytes",
                                 path, data_size);
         char q[256];
         return mg_error_set(err, MG_ERR_INVALID,
@@ -188,17 +186,20 @@ static mg_status check_tiling(const char *path, mg_tensor_view *t, size_t n, uin
 
 static uint64_t hash_name(const char *s) {
     uint64_t h = 1469598103934665603ull; // FNV-1a
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
     return h;
 }
 
 static void build_hash(mg_st_file *f) {
     f->nslots = 16;
-    while (f->nslots < 2 * f->n) f->nslots *= 2;
+    while (f->nslots < 2 * f->n)
+        f->nslots *= 2;
     f->slots = mg_calloc(f->nslots, sizeof *f->slots);
     for (size_t i = 0; i < f->n; i++) {
         size_t s = (size_t)hash_name(f->tensors[i].name) & (f->nslots - 1);
-        while (f->slots[s]) s = (s + 1) & (f->nslots - 1);
+        while (f->slots[s])
+            s = (s + 1) & (f->nslots - 1);
         f->slots[s] = i + 1;
     }
 }
@@ -238,15 +239,14 @@ static mg_status duplicate_error(const char *path, const uint8_t *h, const json_
                             "(names must be unique)",
                             path, mg_st_quote(name, q, sizeof q), je->line, je->column);
     return mg_error_set(err, MG_ERR_INVALID,
-                        "%s: header: duplicate key '%s' inside an entry at line %d column %d",
-                        path, mg_st_quote(name, q, sizeof q), je->line, je->column);
+                        "%s: header: duplicate key '%s' inside an entry at line %d column %d", path,
+                        mg_st_quote(name, q, sizeof q), je->line, je->column);
 }
 
 static mg_status parse_header(mg_st_file *f, const char *path, mg_error *err) {
     const uint8_t *p = f->map.data;
     uint64_t size = f->map.size;
-    if (size == 0)
-        return mg_error_set(err, MG_ERR_INVALID, "%s: header: file is empty", path);
+    if (size == 0) return mg_error_set(err, MG_ERR_INVALID, "%s: header: file is empty", path);
     const char *pk = mg_pickle_kind(p, size);
     if (pk) return mg_pickle_refuse(path, pk, err);
     if (size < 8)
@@ -255,7 +255,8 @@ static mg_status parse_header(mg_st_file *f, const char *path, mg_error *err) {
                             " bytes, less than the 8-byte header length",
                             path, size);
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | p[i];
     if (hlen > MG_ST_MAX_HEADER)
         return mg_error_set(err, MG_ERR_INVALID,
                             "%s: header: length %" PRIu64 " exceeds the limit of %" PRIu64
@@ -263,13 +264,13 @@ static mg_status parse_header(mg_st_file *f, const char *path, mg_error *err) {
                             path, hlen, MG_ST_MAX_HEADER);
     if (hlen > size - 8)
         return mg_error_set(err, MG_ERR_INVALID,
-                            "%s: header: length %" PRIu64
-                            " runs past the end of the file (%" PRIu64 " bytes)",
+                            "%s: header: length %" PRIu64 " runs past the end of the file (%" PRIu64
+                            " bytes)",
                             path, hlen, size);
     if (hlen < 2)
         return mg_error_set(err, MG_ERR_INVALID,
-                            "%s: header: length %" PRIu64 " is too short for a JSON object",
-                            path, hlen);
+                            "%s: header: length %" PRIu64 " is too short for a JSON object", path,
+                            hlen);
     const uint8_t *h = p + 8;
     size_t bad;
     if (!mg_utf8_valid(h, hlen, &bad))
@@ -280,14 +281,14 @@ static mg_status parse_header(mg_st_file *f, const char *path, mg_error *err) {
         return mg_error_set(err, MG_ERR_INVALID, "%s: header: contains a NUL byte", path);
     if (h[0] != '{')
         return mg_error_set(err, MG_ERR_INVALID,
-                            "%s: header: does not start with '{' (not a safetensors file?)",
-                            path);
+                            "%s: header: does not start with '{' (not a safetensors file?)", path);
     json_error_t je;
     f->root = json_loadb((const char *)h, hlen, JSON_REJECT_DUPLICATES, &je);
     if (!f->root) {
         if (strstr(je.text, "duplicate object key")) return duplicate_error(path, h, &je, err);
-        return mg_error_set(err, MG_ERR_INVALID, "%s: header: invalid JSON at line %d column %d: %s",
-                            path, je.line, je.column, je.text);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: header: invalid JSON at line %d column %d: %s", path, je.line,
+                            je.column, je.text);
     }
     if (!json_is_object(f->root))
         return mg_error_set(err, MG_ERR_INVALID, "%s: header: not a JSON object", path);
@@ -398,7 +399,9 @@ static void convert_range(const mg_tensor_view *t, float *dst, size_t b, size_t 
         size_t m = e - i < CONV_BLOCK ? e - i : CONV_BLOCK;
         const uint8_t *s = src + i * es;
         switch (t->dtype) {
-        case MG_DTYPE_F32: memcpy(dst + i, s, m * 4); break;
+        case MG_DTYPE_F32:
+            memcpy(dst + i, s, m * 4);
+            break;
         case MG_DTYPE_F16:
         case MG_DTYPE_BF16: {
             uint16_t tmp[CONV_BLOCK];
@@ -420,7 +423,8 @@ static void convert_range(const mg_tensor_view *t, float *dst, size_t b, size_t 
                 dst[i + k] = (float)d;
             }
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }

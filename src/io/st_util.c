@@ -76,4 +76,3 @@ mg_status mg_pickle_refuse(const char *path, const char *what, mg_error *err) {
                         "'model.safetensors')) and pass that instead",
                         path, what);
 }
-

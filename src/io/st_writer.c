@@ -35,7 +35,7 @@ typedef struct wtensor {
     int64_t shape[MG_MAX_DIMS];
     uint64_t nbytes;
     size_t shard;
-    uint64_t offset;      // absolute, in the shard file
+    uint64_t offset; // absolute, in the shard file
     atomic_int written;
 } wtensor;
 
@@ -90,7 +90,8 @@ mg_status mg_parse_size(const char *s, uint64_t *out, mg_error *err) {
             frac += (*p - '0') * scale;
         }
     if (!digits) goto bad;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     for (size_t i = 0; i < sizeof UNITS / sizeof UNITS[0]; i++) {
         if (strcasecmp(p, UNITS[i].unit)) continue;
         uint64_t v;
@@ -149,7 +150,8 @@ static mg_status write_header(mg_st_writer *w, size_t s, mg_error *err) {
         if (t->shard != s) continue;
         json_t *e = json_object();
         json_t *shape = json_array();
-        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer(t->shape[d]));
         json_object_set_new(e, "dtype", json_string(mg_dtype_name(t->dtype)));
         json_object_set_new(e, "shape", shape);
         json_t *off = json_array();
@@ -165,7 +167,8 @@ static mg_status write_header(mg_st_writer *w, size_t s, mg_error *err) {
     size_t jl = strlen(js);
     size_t hl = (jl + 7) & ~(size_t)7; // pad with spaces: data starts 8-byte aligned
     uint8_t *buf = mg_malloc(8 + hl);
-    for (int b = 0; b < 8; b++) buf[b] = (uint8_t)((uint64_t)hl >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        buf[b] = (uint8_t)((uint64_t)hl >> (8 * b));
     memcpy(buf + 8, js, jl);
     memset(buf + 8 + jl, ' ', hl - jl);
     free(js);
@@ -223,7 +226,8 @@ mg_status mg_st_writer_open(const char *dir, const mg_tensor_spec *specs, size_t
     w->n = n;
     // Names must be unique: a safetensors header cannot hold a key twice.
     wtensor **byname = mg_malloc_array(n ? n : 1, sizeof *byname);
-    for (size_t i = 0; i < n; i++) byname[i] = &w->t[i];
+    for (size_t i = 0; i < n; i++)
+        byname[i] = &w->t[i];
     qsort(byname, n, sizeof *byname, cmp_wname);
     for (size_t i = 1; i < n; i++)
         if (!strcmp(byname[i - 1]->name, byname[i]->name)) {
@@ -236,7 +240,8 @@ mg_status mg_st_writer_open(const char *dir, const mg_tensor_spec *specs, size_t
     free(byname);
     w->ns = shard + 1;
     w->s = mg_calloc(w->ns, sizeof *w->s);
-    for (size_t s = 0; s < w->ns; s++) w->s[s].fd = -1;
+    for (size_t s = 0; s < w->ns; s++)
+        w->s[s].fd = -1;
     for (size_t s = 0; s < w->ns; s++) {
         char name[64];
         if (w->ns == 1)
@@ -254,7 +259,8 @@ mg_status mg_st_writer_open(const char *dir, const mg_tensor_spec *specs, size_t
         rc = write_header(w, s, err);
         if (rc != MG_OK) goto fail;
     }
-    for (size_t i = 0; i < n; i++) w->s[w->t[i].shard].data_bytes += w->t[i].nbytes;
+    for (size_t i = 0; i < n; i++)
+        w->s[w->t[i].shard].data_bytes += w->t[i].nbytes;
     *out = w;
     return MG_OK;
 fail:
@@ -302,7 +308,8 @@ mg_status mg_st_writer_write_f32(mg_st_writer *w, size_t i, const float *src, mg
     else if (t->dtype == MG_DTYPE_F16)
         mg_f32_to_f16_array(src, buf, numel);
     else
-        for (size_t k = 0; k < numel; k++) ((double *)buf)[k] = src[k];
+        for (size_t k = 0; k < numel; k++)
+            ((double *)buf)[k] = src[k];
     mg_status rc = mg_st_writer_write(w, i, buf, err);
     free(buf);
     return rc;
@@ -339,11 +346,11 @@ mg_status mg_st_writer_finish(mg_st_writer *w, mg_error *err) {
             rc = mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': never written", w->t[i].name);
     for (size_t s = 0; s < w->ns && rc == MG_OK; s++) {
         if (fsync(w->s[s].fd) != 0)
-            rc = mg_error_set(err, MG_ERR_IO, "%s: fsync failed: %s", w->s[s].path,
-                              strerror(errno));
+            rc =
+                mg_error_set(err, MG_ERR_IO, "%s: fsync failed: %s", w->s[s].path, strerror(errno));
         if (close(w->s[s].fd) != 0 && rc == MG_OK)
-            rc = mg_error_set(err, MG_ERR_IO, "%s: close failed: %s", w->s[s].path,
-                              strerror(errno));
+            rc =
+                mg_error_set(err, MG_ERR_IO, "%s: close failed: %s", w->s[s].path, strerror(errno));
         w->s[s].fd = -1;
     }
     if (rc == MG_OK && w->ns > 1) rc = write_index(w, err);
@@ -353,7 +360,8 @@ mg_status mg_st_writer_finish(mg_st_writer *w, mg_error *err) {
 
 void mg_st_writer_free(mg_st_writer *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->n; i++) free(w->t[i].name);
+    for (size_t i = 0; i < w->n; i++)
+        free(w->t[i].name);
     for (size_t s = 0; s < w->ns; s++) {
         if (w->s[s].fd >= 0) close(w->s[s].fd);
         free(w->s[s].fname);

@@ -111,7 +111,7 @@ static bool block_f32_fast(const float *x, size_t m, partial *p) {
 }
 
 __attribute__((target("avx2"))) static bool block_f32_fast_avx2(const float *x, size_t m,
-                                                                 partial *p) {
+                                                                partial *p) {
     return block_f32_fast_body(x, m, p);
 }
 
@@ -162,7 +162,9 @@ static void chunk_stats(const mg_tensor_view *t, size_t b, size_t e, mg_cpu_leve
         size_t m = e - i < BLOCK ? e - i : BLOCK;
         const uint8_t *s = src + i * es;
         switch (t->dtype) {
-        case MG_DTYPE_F32: memcpy(f, s, m * 4); break;
+        case MG_DTYPE_F32:
+            memcpy(f, s, m * 4);
+            break;
         case MG_DTYPE_BF16:
         case MG_DTYPE_F16: {
             uint16_t h[BLOCK];
@@ -174,12 +176,16 @@ static void chunk_stats(const mg_tensor_view *t, size_t b, size_t e, mg_cpu_leve
             break;
         }
         case MG_DTYPE_F8_E4M3:
-            for (size_t k = 0; k < m; k++) f[k] = mg_f8_e4m3_to_f32(s[k]);
+            for (size_t k = 0; k < m; k++)
+                f[k] = mg_f8_e4m3_to_f32(s[k]);
             break;
         case MG_DTYPE_F8_E5M2:
-            for (size_t k = 0; k < m; k++) f[k] = mg_f8_e5m2_to_f32(s[k]);
+            for (size_t k = 0; k < m; k++)
+                f[k] = mg_f8_e5m2_to_f32(s[k]);
             break;
-        case MG_DTYPE_F64: memcpy(d, s, m * 8); break;
+        case MG_DTYPE_F64:
+            memcpy(d, s, m * 8);
+            break;
         case MG_DTYPE_I64:
             for (size_t k = 0; k < m; k++) {
                 int64_t v;
@@ -202,15 +208,19 @@ static void chunk_stats(const mg_tensor_view *t, size_t b, size_t e, mg_cpu_leve
             }
             break;
         case MG_DTYPE_I8:
-            for (size_t k = 0; k < m; k++) d[k] = (int8_t)s[k];
+            for (size_t k = 0; k < m; k++)
+                d[k] = (int8_t)s[k];
             break;
         case MG_DTYPE_U8:
-            for (size_t k = 0; k < m; k++) d[k] = s[k];
+            for (size_t k = 0; k < m; k++)
+                d[k] = s[k];
             break;
         case MG_DTYPE_BOOL:
-            for (size_t k = 0; k < m; k++) d[k] = s[k] != 0;
+            for (size_t k = 0; k < m; k++)
+                d[k] = s[k] != 0;
             break;
-        default: return;
+        default:
+            return;
         }
         bool is_f = t->dtype == MG_DTYPE_F32 || t->dtype == MG_DTYPE_BF16 ||
                     t->dtype == MG_DTYPE_F16 || t->dtype == MG_DTYPE_F8_E4M3 ||
@@ -256,7 +266,8 @@ void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor
     partial *parts = mg_calloc(total ? total : 1, sizeof *parts);
     size_t *owner = mg_malloc_array(total ? total : 1, sizeof *owner);
     for (size_t i = 0; i < n; i++)
-        for (size_t j = first[i]; j < first[i + 1]; j++) owner[j] = i;
+        for (size_t j = first[i]; j < first[i + 1]; j++)
+            owner[j] = i;
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t j = 0; j < total; j++) {
         if (j % PREFETCH_CHUNKS == 0 && j + PREFETCH_CHUNKS < total)
@@ -270,7 +281,8 @@ void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor
     }
     for (size_t i = 0; i < n; i++) {
         partial acc = {0};
-        for (size_t j = first[i]; j < first[i + 1]; j++) merge(&acc, &parts[j]);
+        for (size_t j = first[i]; j < first[i + 1]; j++)
+            merge(&acc, &parts[j]);
         mg_tensor_stats *s = &out[i];
         memset(s, 0, sizeof *s);
         s->count = t[i]->numel;
@@ -300,15 +312,18 @@ void mg_model_stats_compute(const mg_model *m, mg_tensor_stats *out, mg_progress
     for (size_t s = 0; s < mg_model_shard_count(m); s++) {
         const mg_st_file *f = mg_model_shard(m, s);
         mg_st_advise(f, NULL, MG_ADVISE_SEQUENTIAL);
-        for (size_t i = 0; i < mg_st_count(f); i++) views[k++] = mg_st_at(f, i);
+        for (size_t i = 0; i < mg_st_count(f); i++)
+            views[k++] = mg_st_at(f, i);
     }
     mg_tensor_stats *tmp = mg_malloc_array(n ? n : 1, sizeof *tmp);
     mg_tensor_stats_compute(views, n, tmp, progress);
     // Back to the model's name order (names are unique, so the orders agree).
     size_t *pos = mg_malloc_array(n ? n : 1, sizeof *pos);
-    for (size_t i = 0; i < n; i++) pos[i] = i;
+    for (size_t i = 0; i < n; i++)
+        pos[i] = i;
     qsort_r(pos, n, sizeof *pos, cmp_pos_name, (void *)views);
-    for (size_t i = 0; i < n; i++) out[i] = tmp[pos[i]];
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[pos[i]];
     free(pos);
     free(tmp);
     free(views);

@@ -70,7 +70,8 @@ static void test_random_damage(void) {
                       "\"c\":{\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[28,30]}}";
     size_t hl = strlen(hdr), n = 8 + hl + 30;
     uint8_t *good = mg_calloc(n, 1);
-    for (int b = 0; b < 8; b++) good[b] = (uint8_t)((uint64_t)hl >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        good[b] = (uint8_t)((uint64_t)hl >> (8 * b));
     memcpy(good + 8, hdr, hl);
     uint8_t *buf = mg_malloc(n);
     mg_error err;

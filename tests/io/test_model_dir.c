@@ -104,7 +104,8 @@ static void test_single_file(void) {
     for (size_t i = 0; i < mg_st_count(f); i++) {
         const mg_tensor_view *t = mg_st_at(f, i);
         CHECK(mg_st_find(f, t->name) == t);
-        if (i) CHECK(t->file_offset == mg_st_at(f, i - 1)->file_offset + mg_st_at(f, i - 1)->nbytes);
+        if (i)
+            CHECK(t->file_offset == mg_st_at(f, i - 1)->file_offset + mg_st_at(f, i - 1)->nbytes);
     }
     CHECK(mg_st_at(f, mg_st_count(f)) == NULL);
     mg_model_close(m);

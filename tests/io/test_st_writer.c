@@ -21,10 +21,12 @@ static void test_parse_size(void) {
         const char *s;
         uint64_t v;
     } OK[] = {
-        {"5G", 5000000000ull},  {"500M", 500000000ull}, {"2GB", 2000000000ull},
-        {"1.5GiB", 1610612736ull}, {"1024", 1024},      {"1KB", 1000},
-        {"1KiB", 1024},         {"1k", 1000},            {"0.5MiB", 524288},
-        {"3 MB", 3000000},      {"1T", 1000000000000ull}, {"7B", 7},
+        {"5G", 5000000000ull},    {"500M", 500000000ull},
+        {"2GB", 2000000000ull},   {"1.5GiB", 1610612736ull},
+        {"1024", 1024},           {"1KB", 1000},
+        {"1KiB", 1024},           {"1k", 1000},
+        {"0.5MiB", 524288},       {"3 MB", 3000000},
+        {"1T", 1000000000000ull}, {"7B", 7},
     };
     mg_error err = {0};
     for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
@@ -32,8 +34,8 @@ static void test_parse_size(void) {
         CHECK_OK(mg_parse_size(OK[i].s, &v, &err), &err);
         CHECK_MSG(v == OK[i].v, "%s -> %llu", OK[i].s, (unsigned long long)v);
     }
-    static const char *BAD[] = {"", "G", "-1G", "5X", "1.2.3", "99999999999999999999",
-                                "20000000000T", "5 G B", "0x10"};
+    static const char *BAD[] = {
+        "", "G", "-1G", "5X", "1.2.3", "99999999999999999999", "20000000000T", "5 G B", "0x10"};
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
         uint64_t v;
         CHECK_MSG(mg_parse_size(BAD[i], &v, &err) == MG_ERR_USAGE, "'%s' accepted", BAD[i]);
@@ -69,7 +71,8 @@ static rt_tensor *make_tensors(size_t *n_out) {
             t[i].spec.shape[1] = 5 + (int64_t)(i % 4) * 9;
         }
         uint64_t numel = 1;
-        for (int d = 0; d < t[i].spec.ndim; d++) numel *= (uint64_t)t[i].spec.shape[d];
+        for (int d = 0; d < t[i].spec.ndim; d++)
+            numel *= (uint64_t)t[i].spec.shape[d];
         t[i].nbytes = numel * mg_dtype_size(dt);
         t[i].data = mg_malloc(t[i].nbytes + 1);
         for (uint64_t b = 0; b < t[i].nbytes; b++)
@@ -80,7 +83,8 @@ static rt_tensor *make_tensors(size_t *n_out) {
 }
 
 static void free_tensors(rt_tensor *t, size_t n) {
-    for (size_t i = 0; i < n; i++) free(t[i].data);
+    for (size_t i = 0; i < n; i++)
+        free(t[i].data);
     free(t);
 }
 
@@ -89,7 +93,8 @@ static void test_round_trip_sharded(void) {
     size_t n;
     rt_tensor *t = make_tensors(&n);
     mg_tensor_spec *specs = mg_calloc(n, sizeof *specs);
-    for (size_t i = 0; i < n; i++) specs[i] = t[i].spec;
+    for (size_t i = 0; i < n; i++)
+        specs[i] = t[i].spec;
     char *final = mg_path_join(g_dir, "sharded");
     mg_atomic_out *o = NULL;
     CHECK_OK(mg_atomic_begin(final, true, false, &o, &err), &err);
@@ -131,7 +136,8 @@ static void test_round_trip_sharded(void) {
     CHECK_OK(mg_json_load_file(ip, &idx, &err), &err);
     free(ip);
     uint64_t total = 0;
-    for (size_t i = 0; i < n; i++) total += t[i].nbytes;
+    for (size_t i = 0; i < n; i++)
+        total += t[i].nbytes;
     const json_t *md = json_object_get(idx, "metadata");
     CHECK_EQ_INT(json_integer_value(json_object_get(md, "total_size")), total);
     CHECK_EQ_INT(json_object_size(json_object_get(idx, "weight_map")), n);
@@ -155,7 +161,8 @@ static void test_round_trip_sharded(void) {
             if (!v) continue;
             CHECK_EQ_INT(v->dtype, t[i].spec.dtype);
             CHECK_EQ_INT(v->ndim, t[i].spec.ndim);
-            for (int d = 0; d < v->ndim; d++) CHECK_EQ_INT(v->shape[d], t[i].spec.shape[d]);
+            for (int d = 0; d < v->ndim; d++)
+                CHECK_EQ_INT(v->shape[d], t[i].spec.shape[d]);
             CHECK_EQ_INT(v->nbytes, t[i].nbytes);
             CHECK(t[i].nbytes == 0 || memcmp(v->data, t[i].data, t[i].nbytes) == 0);
         }
@@ -179,7 +186,8 @@ static void test_single_shard_and_f32(void) {
     CHECK_OK(mg_mkdir_p(dir, &err), &err);
     enum { N = 1000 };
     float *src = mg_malloc(N * sizeof(float));
-    for (int i = 0; i < N; i++) src[i] = (float)(i - 500) * 0.37f;
+    for (int i = 0; i < N; i++)
+        src[i] = (float)(i - 500) * 0.37f;
     src[3] = 1e30f; // overflows f16 -> Inf
     mg_tensor_spec specs[4] = {
         {.name = "a", .dtype = MG_DTYPE_BF16, .ndim = 1, .shape = {N}},
@@ -192,7 +200,8 @@ static void test_single_shard_and_f32(void) {
     if (!w) return;
     CHECK_EQ_INT(mg_st_writer_shard_count(w), 1);
     CHECK_EQ_STR(mg_st_writer_shard_name(w, 2), "model.safetensors");
-    for (size_t i = 0; i < 4; i++) CHECK_OK(mg_st_writer_write_f32(w, i, src, &err), &err);
+    for (size_t i = 0; i < 4; i++)
+        CHECK_OK(mg_st_writer_write_f32(w, i, src, &err), &err);
     CHECK_OK(mg_st_writer_finish(w, &err), &err);
     char *idx = mg_path_join(dir, "model.safetensors.index.json");
     CHECK(!mg_path_exists(idx));

@@ -60,23 +60,54 @@ static void test_every_dtype(void) {
             uint8_t *p = buf + 1 + i * mg_dtype_size((mg_dtype)dt); // deliberately unaligned
             float f = (float)i;
             switch ((mg_dtype)dt) {
-            case MG_DTYPE_F64: { double d = i; memcpy(p, &d, 8); break; }
-            case MG_DTYPE_F32: memcpy(p, &f, 4); break;
-            case MG_DTYPE_F16: { uint16_t h = mg_f32_to_f16(f); memcpy(p, &h, 2); break; }
-            case MG_DTYPE_BF16: { uint16_t h = mg_f32_to_bf16(f); memcpy(p, &h, 2); break; }
-            case MG_DTYPE_I64: { int64_t k = i; memcpy(p, &k, 8); break; }
-            case MG_DTYPE_I32: { int32_t k = i; memcpy(p, &k, 4); break; }
-            case MG_DTYPE_I16: { int16_t k = (int16_t)i; memcpy(p, &k, 2); break; }
+            case MG_DTYPE_F64: {
+                double d = i;
+                memcpy(p, &d, 8);
+                break;
+            }
+            case MG_DTYPE_F32:
+                memcpy(p, &f, 4);
+                break;
+            case MG_DTYPE_F16: {
+                uint16_t h = mg_f32_to_f16(f);
+                memcpy(p, &h, 2);
+                break;
+            }
+            case MG_DTYPE_BF16: {
+                uint16_t h = mg_f32_to_bf16(f);
+                memcpy(p, &h, 2);
+                break;
+            }
+            case MG_DTYPE_I64: {
+                int64_t k = i;
+                memcpy(p, &k, 8);
+                break;
+            }
+            case MG_DTYPE_I32: {
+                int32_t k = i;
+                memcpy(p, &k, 4);
+                break;
+            }
+            case MG_DTYPE_I16: {
+                int16_t k = (int16_t)i;
+                memcpy(p, &k, 2);
+                break;
+            }
             case MG_DTYPE_I8:
-            case MG_DTYPE_U8: *p = (uint8_t)i; break;
-            case MG_DTYPE_F8_E5M2: *p = (uint8_t)(mg_f32_to_f16(f) >> 8); break; // exact for 0..9
+            case MG_DTYPE_U8:
+                *p = (uint8_t)i;
+                break;
+            case MG_DTYPE_F8_E5M2:
+                *p = (uint8_t)(mg_f32_to_f16(f) >> 8);
+                break;               // exact for 0..9
             case MG_DTYPE_F8_E4M3: { // 0 or 1.m * 2^e with 3 mantissa bits: exact for 0..9
                 int e = i ? (int)floor(log2(i)) : 0;
                 int m = i ? (int)((i / ldexp(1, e) - 1) * 8) : 0;
                 *p = i ? (uint8_t)(((e + 7) << 3) | m) : 0;
                 break;
             }
-            default: break;
+            default:
+                break;
             }
         }
         mg_tensor_view v = view(buf + 1, (mg_dtype)dt, 10);
@@ -97,8 +128,8 @@ static void test_every_dtype(void) {
 }
 
 static void test_f8_decode(void) {
-    CHECK(mg_f8_e4m3_to_f32(0x7e) == 448.0f);           // max normal
-    CHECK(mg_f8_e4m3_to_f32(0x01) == ldexpf(1, -9));    // min subnormal
+    CHECK(mg_f8_e4m3_to_f32(0x7e) == 448.0f);        // max normal
+    CHECK(mg_f8_e4m3_to_f32(0x01) == ldexpf(1, -9)); // min subnormal
     CHECK(mg_f8_e4m3_to_f32(0x38) == 1.0f);
     CHECK(mg_f8_e4m3_to_f32(0xb8) == -1.0f);
     CHECK(isnan(mg_f8_e4m3_to_f32(0x7f)) && isnan(mg_f8_e4m3_to_f32(0xff)));
