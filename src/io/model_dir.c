@@ -1,7 +1,8 @@
 /* model_dir.c - see model_dir.h.
  *
- * Which weights a folder holds follows transformers' from_pretrained: the
- * sharded index model.safetensors.index.json wins, then model.safetensors.
+ * Which weights a folder holds follows transformers' from_pretrained:
+ * model.safetensors when present, else the sharded index
+ * model.safetensors.index.json.
  * Pickled weights (pytorch_model.bin & co.) are never opened; when they are
  * the only weights, the folder is refused with a conversion hint. */
 #include "io/model_dir.h"
@@ -230,12 +231,12 @@ static mg_status open_dir(mg_model *m, mg_error *err) {
     if (rc != MG_OK) goto done;
     rc = parse_config(cfg_path, m->config_json, &m->cfg, err);
     if (rc != MG_OK) goto done;
-    if (mg_path_exists(index)) {
-        rc = mg_model_index_open(index, &m->shards, &m->nshards, err);
-    } else {
+    if (mg_path_exists(single)) {
         m->shards = mg_calloc(1, sizeof *m->shards);
         rc = mg_st_open(single, &m->shards[0], err);
         if (rc == MG_OK) m->nshards = 1;
+    } else {
+        rc = mg_model_index_open(index, &m->shards, &m->nshards, err);
     }
 done:
     free(cfg_path);

@@ -215,6 +215,10 @@ folder("index_pickle_shard", {"config.json": CFG, "model.safetensors.index.json"
 folder("index_no_weight_map", {"config.json": CFG, S1: shard(["a"]),
                                "model.safetensors.index.json": {"metadata": {}}},
        "index_no_weight_map/model.safetensors.index.json", "-", "missing field 'weight_map'")
+folder("index_duplicate_entry", {"config.json": CFG, S1: shard(["a"]),
+                                 "model.safetensors.index.json":
+                                 b'{"weight_map": {"a": "%s", "a": "%s"}}' % (S1.encode(), S2.encode())},
+       "index_duplicate_entry/model.safetensors.index.json", "-", "duplicate object key near '\"a\"'")
 folder("index_bad_shard", {"config.json": CFG, S1: shard(["a"]),
                            S2: struct.pack("<Q", 4096) + b"{}",
                            "model.safetensors.index.json": index({"a": S1, "b": S2})},
