@@ -240,10 +240,9 @@ static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **o
     if (!doc) {
         void *it = NULL;
         struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
-        if (e)
-            st = mg_error_set(err, MG_ERR_INVALID, "%s:%d:%d: invalid YAML: %s", what, e->line + 1,
+        if (!e) goto done; // an empty document: no node, no error
+        st = mg_error_set(err, MG_ERR_INVALID, "%s:%d:%d: invalid YAML: %s", what, e->line + 1,
                               e->column + 1, e->msg ? e->msg : "syntax error");
-        else st = mg_error_set(err, MG_ERR_INVALID, "%s: invalid YAML", what);
         goto done;
     }
     struct fy_node *root = fy_document_root(doc);
