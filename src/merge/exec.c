@@ -3,9 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -27,15 +25,6 @@ static void out_write(void *user, uint64_t begin, uint64_t count, const float *s
     case MG_DTYPE_F16: mg_f32_to_f16_array(src, (uint16_t *)o->data + begin, count); break;
     default: break;
     }
-}
-
-/* Drops the mapped input pages of a finished tensor from our resident set
- * (they stay in the page cache); keeps RSS flat on big models. */
-static void release_view(const mg_tensor_view *v) {
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)v->data, e = a + v->nbytes;
-    uintptr_t a2 = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), e2 = e & ~((uintptr_t)pg - 1);
-    if (e2 > a2) madvise((void *)a2, e2 - a2, MADV_DONTNEED);
 }
 
 static const char *base_name(const char *path) {
@@ -76,10 +65,7 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
         st = mg_plan_run_tensor(p, i, out_write, &ob, err);
         if (!st) st = mg_st_writer_write(w, i, ob.data, err);
         free(ob.data);
-        for (size_t q = 0; q < T->n_inputs; q++) {
-            bytes_in += T->inputs[q].view->nbytes;
-            release_view(T->inputs[q].view);
-        }
+        for (size_t q = 0; q < T->n_inputs; q++) bytes_in += T->inputs[q].view->nbytes;
         if (o->progress) mg_progress_add(&prog, nb);
     }
     if (o->progress) mg_progress_end(&prog);

@@ -1,9 +1,9 @@
 /* exec.h - the streaming merge executor: runs a plan into an output model
  * folder. Tensors are merged one at a time (each split into chunks across the
  * OpenMP threads), converted to the output dtype straight from the kernel's
- * f32 chunks, and handed to the streaming shard writer; the pages of inputs
- * already consumed are released, so peak memory is one output tensor plus
- * threads x models x chunk, whatever the model size. The folder is built as a
+ * f32 chunks, and handed to the streaming shard writer; inputs are read with
+ * pread (plan.h), so peak memory is one output tensor plus threads x models x
+ * chunk, whatever the model size. The folder is built as a
  * temporary sibling and renamed into place only when complete (base/file.h),
  * so a failed or interrupted merge leaves nothing behind.
  * Thread-safety: one execution per plan at a time. */

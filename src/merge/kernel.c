@@ -8,7 +8,7 @@
 #include "base/alloc.h"
 #include "base/rng.h"
 
-#define MG_CHUNK_DEFAULT 65536u
+#define MG_CHUNK_DEFAULT 262144u
 
 uint64_t mg_kpass_chunks(const mg_kernel_ctx *c, bool rows, uint64_t *chunk_elems) {
     uint64_t want = c->chunk ? c->chunk : MG_CHUNK_DEFAULT;

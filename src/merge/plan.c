@@ -2,9 +2,12 @@
 #include "merge/plan.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/half.h"
@@ -64,6 +67,12 @@ void mg_plan_free(mg_plan *p) {
         free(p->tensors[i].inputs);
     }
     free(p->tensors);
+    for (size_t i = 0; i < p->n_fds; i++) {
+        if (p->fds[i] >= 0) close(p->fds[i]);
+        free(p->fd_paths[i]);
+    }
+    free(p->fds);
+    free(p->fd_paths);
     if (p->models)
         for (size_t i = 0; i < p->cfg->n_models; i++) mg_model_close(p->models[i]);
     free(p->models);
@@ -103,6 +112,23 @@ static mg_plan_tensor *new_tensor(builder *b) {
     t->base = -1;
     t->fill = -1;
     return t;
+}
+
+/* The plan's read descriptor for a file, opened on first use. */
+static mg_status file_fd(mg_plan *p, const char *path, int *fd, mg_error *err) {
+    for (size_t i = 0; i < p->n_fds; i++)
+        if (!strcmp(p->fd_paths[i], path)) {
+            *fd = p->fds[i];
+            return MG_OK;
+        }
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) return mg_error_set(err, MG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    p->fds = mg_realloc(p->fds, (p->n_fds + 1) * sizeof *p->fds);
+    p->fd_paths = mg_realloc(p->fd_paths, (p->n_fds + 1) * sizeof *p->fd_paths);
+    p->fds[p->n_fds] = f;
+    p->fd_paths[p->n_fds++] = mg_strdup(path);
+    *fd = f;
+    return MG_OK;
 }
 
 /* Adds one output tensor fed by `src` input names (one per source of slice s). */
@@ -211,6 +237,10 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
                                 mname(p, sl->base), in_names[0]);
         for (int i = 0; i < MG_P_COUNT; i++) in->m[i] = NAN;
         T->base = (int)T->n_inputs++;
+    }
+    for (size_t q = 0; q < T->n_inputs; q++) {
+        mg_status st = file_fd(p, T->inputs[q].view->file_path, &T->inputs[q].fd, err);
+        if (st) return st;
     }
     // Shapes: equal, or embeddings rectified (vocabulary rows).
     const mg_tensor_view *ref = T->inputs[T->base >= 0 ? T->base : 0].view;
@@ -510,10 +540,35 @@ typedef struct runctx {
     bool round_bf16, round_f16;
 } runctx;
 
-static mg_status read_view(const mg_tensor_view *v, uint64_t begin, uint64_t count, float *dst) {
-    const uint8_t *src = (const uint8_t *)v->data + begin * mg_dtype_size(v->dtype);
+/* Per-thread staging buffer for raw input bytes. */
+static _Thread_local uint8_t *stage_buf;
+static _Thread_local size_t stage_cap;
+
+static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint64_t count,
+                           float *dst) {
+    size_t es = mg_dtype_size(v->dtype), nb = (size_t)count * es;
+    const uint8_t *src;
+    if (v->dtype == MG_DTYPE_F32) {
+        src = (uint8_t *)dst; // read straight into the destination
+    } else {
+        if (stage_cap < nb) {
+            free(stage_buf);
+            stage_cap = nb > ((size_t)1 << 20) ? nb : ((size_t)1 << 20);
+            stage_buf = mg_malloc(stage_cap);
+        }
+        src = stage_buf;
+    }
+    uint64_t off = v->file_offset + begin * es;
+    for (size_t got = 0; got < nb;) {
+        ssize_t r = pread(fd, (uint8_t *)src + got, nb - got, (off_t)(off + got));
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            return MG_ERR_IO;
+        }
+        got += (size_t)r;
+    }
     switch (v->dtype) {
-    case MG_DTYPE_F32: memcpy(dst, src, count * 4); break;
+    case MG_DTYPE_F32: break;
     case MG_DTYPE_BF16: mg_bf16_to_f32_array((const uint16_t *)(const void *)src, dst, count); break;
     case MG_DTYPE_F16: mg_f16_to_f32_array((const uint16_t *)(const void *)src, dst, count); break;
     case MG_DTYPE_F64:
@@ -535,7 +590,7 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
     const mg_tensor_view *v = T->inputs[model].view;
     mg_status st = MG_OK;
     if (v->numel == T->numel) {
-        st = read_view(v, begin, count, dst);
+        st = read_view(v, T->inputs[model].fd, begin, count, dst);
     } else {
         // Rectified embeddings: same columns, rows beyond this model's
         // vocabulary come from the tokenizer source.
@@ -544,16 +599,19 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
         while (e < end && !st) {
             if (e < have) {
                 uint64_t n = (end < have ? end : have) - e;
-                st = read_view(v, e, n, dst + (e - begin));
+                st = read_view(v, T->inputs[model].fd, e, n, dst + (e - begin));
                 e += n;
             } else {
-                st = read_view(T->inputs[T->fill].view, e, end - e, dst + (e - begin));
+                st = read_view(T->inputs[T->fill].view, T->inputs[T->fill].fd, e, end - e,
+                               dst + (e - begin));
                 e = end;
             }
         }
         (void)cols;
     }
-    if (st) return mg_error_set(err, st, "tensor %s: cannot read dtype %s", v->name, mg_dtype_name(v->dtype));
+    if (st)
+        return mg_error_set(err, st, "%s: tensor %s: cannot read (%s)", v->file_path, v->name,
+                            st == MG_ERR_IO ? strerror(errno) : mg_dtype_name(v->dtype));
     // mergekit casts inputs to `dtype` on load; emulate the rounding.
     if (r->round_bf16)
         for (uint64_t i = 0; i < count; i++) dst[i] = mg_bf16_to_f32(mg_f32_to_bf16(dst[i]));

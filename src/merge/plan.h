@@ -15,6 +15,10 @@
  * against the input name. lm_head is written when any input has an untied
  * head; tied models then feed their embedding matrix (mergekit tied_names).
  *
+ * Inputs are read with pread into small per-thread buffers rather than
+ * through the mappings, so input pages never count against our resident set
+ * (they stay in the page cache) and peak memory stays flat on big models.
+ *
  * Ownership: mg_plan_build returns an owned plan (mg_plan_free) that borrows
  * the config, which must outlive it. Thread-safety: read-only after building;
  * mg_plan_merge_tensor_f32 may run concurrently for distinct tensors. */
@@ -34,6 +38,7 @@
 typedef struct mg_plan_input {
     int model;                   // config model index
     const mg_tensor_view *view;  // borrowed from the opened model
+    int fd;                      // read descriptor of view->file_path (owned by the plan)
     double m[MG_P_COUNT];        // resolved per-model parameters (NaN = unset)
 } mg_plan_input;
 
@@ -64,6 +69,9 @@ typedef struct mg_plan {
     bool untie;                  // lm_head written although the donor ties embeddings
     uint64_t seed;
     uint64_t out_bytes;          // total output tensor bytes
+    int *fds;                    // one per distinct input file (see mg_plan_input.fd)
+    char **fd_paths;
+    size_t n_fds;
 } mg_plan;
 
 mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out, mg_error *err);
