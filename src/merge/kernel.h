@@ -83,7 +83,8 @@ mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k);
 
 /* RNG key of input `model` for a tensor (c->key already holds seed + name). */
 static inline uint64_t mg_mask_key(const mg_kernel_ctx *c, size_t model);
-/* mask[j] = 1 when element begin+j survives a Bernoulli(p) draw: u32 < p*2^32. */
+/* mask[j] = 1 when element begin+j survives a Bernoulli(p) draw: a 16-bit
+ * uniform (8 per Philox block) below round(p * 2^16). */
 void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask);
 /* One u32 per element of [begin, begin+count), the mg_rng_u32 stream. */
 void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out);

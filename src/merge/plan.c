@@ -612,7 +612,12 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
     if (st)
         return mg_error_set(err, st, "%s: tensor %s: cannot read (%s)", v->file_path, v->name,
                             st == MG_ERR_IO ? strerror(errno) : mg_dtype_name(v->dtype));
-    // mergekit casts inputs to `dtype` on load; emulate the rounding.
+    // mergekit casts inputs to `dtype` on load; emulate the rounding (a no-op
+    // when the checkpoint already has that dtype).
+    if (v->dtype == MG_DTYPE_BF16 || v->dtype == MG_DTYPE_F16) {
+        if ((r->round_bf16 && v->dtype == MG_DTYPE_BF16) || (r->round_f16 && v->dtype == MG_DTYPE_F16))
+            return MG_OK;
+    }
     if (r->round_bf16)
         for (uint64_t i = 0; i < count; i++) dst[i] = mg_bf16_to_f32(mg_f32_to_bf16(dst[i]));
     else if (r->round_f16)
