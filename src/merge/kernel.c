@@ -102,12 +102,19 @@ typedef struct sel_state {
     size_t nsel;
     mg_key_fn fn;
     void *user;
-    int phase;             // 0: high 16 bits, 1: low 16 bits within hi[j], 2: tie counts
+    int phase;             // 0: high 16 bits, 1: low 16 bits within hi[j], 2: tie counts,
+                           // 3: collect the elements of bin hi[j] (index << 16 | low bits)
     uint64_t *hist;        // [threads][nsel][65536]
     uint32_t *hi, *thr;    // per selection
     bool *active;          // selection needs this phase
     uint64_t *tie_counts;  // [nchunks][nsel]
+    uint64_t **cand;       // phase 3: [nchunks][nsel] candidate lists
+    uint64_t *ncand;       // their lengths
 } sel_state;
+
+/* Candidates of one bin are collected when there are at most this many: then
+ * one pass finds the exact threshold and tie cut instead of two. */
+uint64_t mg_select_collect_max = (uint64_t)8 << 20;
 
 static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
@@ -121,6 +128,19 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
             uint32_t t = s->thr[j];
             for (uint64_t i = 0; i < ch->count; i++) cnt += fbits(keys[i]) == t;
             s->tie_counts[ch->index * s->nsel + j] = cnt;
+            continue;
+        }
+        if (s->phase == 3) {
+            uint32_t hi = s->hi[j];
+            uint64_t cnt = 0;
+            for (uint64_t i = 0; i < ch->count; i++) cnt += (fbits(keys[i]) >> 16) == hi;
+            uint64_t *v = mg_malloc_array(cnt + 1, sizeof(uint64_t)), m = 0;
+            for (uint64_t i = 0; i < ch->count; i++) {
+                uint32_t b = fbits(keys[i]);
+                if ((b >> 16) == hi) v[m++] = (ch->begin + i) << 16 | (b & 0xffffu);
+            }
+            s->cand[ch->index * s->nsel + j] = v;
+            s->ncand[ch->index * s->nsel + j] = m;
             continue;
         }
         uint64_t *h = s->hist + ((size_t)ch->thread * s->nsel + j) * 65536u;
@@ -150,6 +170,61 @@ static uint32_t find_bin(const uint64_t *h, uint64_t k, uint64_t *above) {
     }
     *above = acc;
     return 0;
+}
+
+/* Phase 3 for the selections whose bin hi[j] is small enough: collects the
+ * bin's elements in one pass and resolves threshold and tie cut in memory
+ * (candidates come out in index order: chunks in order, each in order). */
+static mg_status collect(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, uint64_t *need,
+                         mg_select *out, mg_kpass_opts o, mg_error *err) {
+    size_t nsel = s->nsel;
+    bool *was = mg_calloc(nsel, sizeof(bool)), any = false;
+    for (size_t j = 0; j < nsel; j++) {
+        was[j] = s->active[j];
+        if (!s->active[j]) continue;
+        uint64_t binc = s->hist[j * 65536u + s->hi[j]];
+        s->active[j] = binc <= mg_select_collect_max;
+        any |= s->active[j];
+    }
+    mg_status st = MG_OK;
+    if (!any) goto restore;
+    s->cand = mg_calloc(nch * nsel, sizeof *s->cand);
+    s->ncand = mg_calloc(nch * nsel, sizeof *s->ncand);
+    s->phase = 3;
+    st = mg_kpass(c, &o, sel_pass, s, err);
+    s->phase = 0;
+    uint64_t *h = mg_malloc(65536u * sizeof(uint64_t));
+    for (size_t j = 0; j < nsel && !st; j++) {
+        if (!s->active[j]) continue;
+        memset(h, 0, 65536u * sizeof(uint64_t));
+        for (uint64_t ci = 0; ci < nch; ci++)
+            for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++) h[s->cand[ci * nsel + j][q] & 0xffffu]++;
+        uint64_t above;
+        uint32_t lo = find_bin(h, need[j], &above);
+        uint32_t thr = s->hi[j] << 16 | lo;
+        uint64_t m = need[j] - above; // ties at thr to keep, in index order
+        out[j] = (mg_select){thr, UINT64_MAX};
+        if (m < h[lo]) {
+            for (uint64_t ci = 0; ci < nch && m; ci++) {
+                const uint64_t *v = s->cand[ci * nsel + j];
+                for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++)
+                    if ((v[q] & 0xffffu) == lo && --m == 0) {
+                        out[j].tie_cut = (v[q] >> 16) + 1;
+                        break;
+                    }
+            }
+        }
+        was[j] = false; // resolved
+    }
+    free(h);
+    for (uint64_t i = 0; i < nch * nsel; i++) free(s->cand[i]);
+    free(s->cand);
+    free(s->ncand);
+    s->cand = NULL;
+restore:
+    for (size_t j = 0; j < nsel; j++) s->active[j] = was[j];
+    free(was);
+    return st;
 }
 
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
@@ -230,6 +305,10 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
                     s.active[j] = false;
                 }
             }
+        }
+        if (s.phase == 0) {
+            st = collect(c, &s, nch, need, out, o, err);
+            if (st) goto done;
         }
         bool any = false;
         for (size_t j = 0; j < nsel; j++) any |= s.active[j];

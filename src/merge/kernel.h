@@ -76,6 +76,11 @@ typedef void (*mg_key_fn)(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
                          void *user, const bool *load, mg_select *out, mg_error *err);
 
+/* Bins with at most this many elements are resolved by collecting them (one
+ * pass) rather than by a second histogram and a tie-counting pass. Tests set
+ * it to 0 to exercise the two-pass path. */
+extern uint64_t mg_select_collect_max;
+
 /* Reference selection on an in-memory key array (tests and small inputs). */
 mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k);
 

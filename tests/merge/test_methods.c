@@ -478,9 +478,12 @@ static void test_select(void) {
     for (uint64_t i = 0; i < n; i++) f.x[0][i] = 0, f.x[1][i] = keys[i];
     f.m[1][MG_P_WEIGHT] = 1;
     const uint64_t ks[] = {1, 10, 500, 999, 1000};
-    for (int q = 0; q < 5; q++) {
-        f.m[1][MG_P_DENSITY] = (double)ks[q] / (double)n;
-        mg_select s = mg_select_topk_array(keys, n, ks[q]);
+    for (int q = 0; q < 10; q++) {
+        // second round: the two-pass (histogram + tie count) path
+        mg_select_collect_max = q < 5 ? (uint64_t)8 << 20 : 0;
+        uint64_t kq = ks[q % 5];
+        f.m[1][MG_P_DENSITY] = (double)kq / (double)n;
+        mg_select s = mg_select_topk_array(keys, n, kq);
         uint64_t kept = 0;
         double r[1000];
         for (uint64_t i = 0; i < n; i++) {
@@ -488,9 +491,10 @@ static void test_select(void) {
             kept += k;
             r[i] = k ? keys[i] : 0;
         }
-        CHECK_EQ_INT(kept, ks[q]);
+        CHECK_EQ_INT(kept, kq);
         check_method(&f, "ties", r, 0);
     }
+    mg_select_collect_max = (uint64_t)8 << 20;
     free(keys);
     fx_free(&f);
 }
