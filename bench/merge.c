@@ -45,11 +45,14 @@ static size_t make_specs(spec *s) {
     size_t n = 0;
     s[n++] = (spec){"model.embed_tokens.weight", 128256, 2048};
     for (int l = 0; l < g_layers; l++) {
-        const struct { const char *nm; int64_t r, c; } L[] = {
-            {"input_layernorm.weight", 2048, 0},  {"mlp.down_proj.weight", 2048, 8192},
-            {"mlp.gate_proj.weight", 8192, 2048}, {"mlp.up_proj.weight", 8192, 2048},
+        const struct {
+            const char *nm;
+            int64_t r, c;
+        } L[] = {
+            {"input_layernorm.weight", 2048, 0},          {"mlp.down_proj.weight", 2048, 8192},
+            {"mlp.gate_proj.weight", 8192, 2048},         {"mlp.up_proj.weight", 8192, 2048},
             {"post_attention_layernorm.weight", 2048, 0}, {"self_attn.k_proj.weight", 512, 2048},
-            {"self_attn.o_proj.weight", 2048, 2048}, {"self_attn.q_proj.weight", 2048, 2048},
+            {"self_attn.o_proj.weight", 2048, 2048},      {"self_attn.q_proj.weight", 2048, 2048},
             {"self_attn.v_proj.weight", 512, 2048}};
         for (size_t k = 0; k < sizeof L / sizeof L[0]; k++) {
             snprintf(s[n].name, sizeof s[n].name, "model.layers.%d.%s", l, L[k].nm);
@@ -104,16 +107,19 @@ static int gen_model(const char *dir, int which) {
         mg_st_writer_write(w, i, buf, &err);
         free(buf);
     }
-    if (!err.status) mg_st_writer_finish(w, &err);
-    else mg_st_writer_free(w);
+    if (!err.status)
+        mg_st_writer_finish(w, &err);
+    else
+        mg_st_writer_free(w);
     char *p = mg_path_join(dir, "config.json");
     FILE *f = fopen(p, "w");
     free(p);
-    fprintf(f, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
-               "\"vocab_size\": 128256, \"hidden_size\": 2048, \"intermediate_size\": 8192, "
-               "\"num_hidden_layers\": %d, \"num_attention_heads\": 32, \"num_key_value_heads\": 8, "
-               "\"head_dim\": 64, \"rms_norm_eps\": 1e-05, \"rope_theta\": 500000.0, "
-               "\"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\"}\n",
+    fprintf(f,
+            "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+            "\"vocab_size\": 128256, \"hidden_size\": 2048, \"intermediate_size\": 8192, "
+            "\"num_hidden_layers\": %d, \"num_attention_heads\": 32, \"num_key_value_heads\": 8, "
+            "\"head_dim\": 64, \"rms_norm_eps\": 1e-05, \"rope_theta\": 500000.0, "
+            "\"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\"}\n",
             g_layers);
     fclose(f);
     free(ts);
@@ -132,7 +138,8 @@ static int io_floor(char *const *inputs, int n, const char *out, uint64_t out_by
         if (fd < 0) return 1;
         ssize_t r;
         volatile uint64_t sum = 0;
-        while ((r = read(fd, buf, bs)) > 0) sum += (uint8_t)buf[r - 1];
+        while ((r = read(fd, buf, bs)) > 0)
+            sum += (uint8_t)buf[r - 1];
         close(fd);
     }
     int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -226,10 +233,14 @@ int main(int argc, char **argv) {
     int threads = 2;
     bool keep = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) g_layers = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--keep")) keep = true;
-        else dir = argv[i];
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc)
+            g_layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--keep"))
+            keep = true;
+        else
+            dir = argv[i];
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_threads = threads;
@@ -269,11 +280,12 @@ int main(int argc, char **argv) {
         j.method = methods[k];
         result r = measure(job_merge, &j);
         rc |= r.rc;
-        printf("%-10s %7.2f s  %6.2f GB/s  peak RSS %7.1f MB  ratio %.2f%s\n", methods[k], r.seconds,
-               (double)(in_bytes + j.out_bytes) / 1e9 / r.seconds, r.rss_mb, r.seconds / fl.seconds,
-               r.rc ? "  FAILED" : "");
+        printf("%-10s %7.2f s  %6.2f GB/s  peak RSS %7.1f MB  ratio %.2f%s\n", methods[k],
+               r.seconds, (double)(in_bytes + j.out_bytes) / 1e9 / r.seconds, r.rss_mb,
+               r.seconds / fl.seconds, r.rc ? "  FAILED" : "");
     }
     if (!keep) mg_remove_tree(dir, NULL);
-    for (int m = 0; m < 3; m++) free(j.inputs[m]);
+    for (int m = 0; m < 3; m++)
+        free(j.inputs[m]);
     return rc;
 }

@@ -41,9 +41,9 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
         for (size_t i = 0; i < c->n; i++)
             if (!o->load || o->load[i]) x[i] = mg_aligned_alloc(ch * sizeof(float));
         float *out = o->write ? mg_aligned_alloc(ch * sizeof(float)) : NULL;
-        float *scratch =
-            o->scratch_per_elem ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
-                                : NULL;
+        float *scratch = o->scratch_per_elem
+                             ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
+                             : NULL;
         mg_error e = {0};
 #pragma omp for schedule(dynamic, 1)
         for (uint64_t ci = 0; ci < nch; ci++) {
@@ -65,7 +65,8 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
                 }
             }
         }
-        for (size_t i = 0; i < c->n; i++) free(x[i]);
+        for (size_t i = 0; i < c->n; i++)
+            free(x[i]);
         free(x);
         free(out);
         free(scratch);
@@ -77,16 +78,18 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
     return MG_OK;
 }
 
-void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width,
-                  double *out) {
-    for (size_t k = 0; k < width; k++) out[k] = 0;
+void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width, double *out) {
+    for (size_t k = 0; k < width; k++)
+        out[k] = 0;
     for (uint64_t ci = 0; ci < nchunks; ci++)
-        for (size_t k = 0; k < width; k++) out[k] += parts[ci * stride + k];
+        for (size_t k = 0; k < width; k++)
+            out[k] += parts[ci * stride + k];
 }
 
 double mg_kernel_l2sq(const float *x, uint64_t n) {
     double s = 0;
-    for (uint64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    for (uint64_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
     return s;
 }
 
@@ -102,14 +105,14 @@ typedef struct sel_state {
     size_t nsel;
     mg_key_fn fn;
     void *user;
-    int phase;             // 0: high 16 bits, 1: low 16 bits within hi[j], 2: tie counts,
-                           // 3: collect the elements of bin hi[j] (index << 16 | low bits)
-    uint64_t *hist;        // [threads][nsel][65536]
-    uint32_t *hi, *thr;    // per selection
-    bool *active;          // selection needs this phase
-    uint64_t *tie_counts;  // [nchunks][nsel]
-    uint64_t **cand;       // phase 3: [nchunks][nsel] candidate lists
-    uint64_t *ncand;       // their lengths
+    int phase;            // 0: high 16 bits, 1: low 16 bits within hi[j], 2: tie counts,
+                          // 3: collect the elements of bin hi[j] (index << 16 | low bits)
+    uint64_t *hist;       // [threads][nsel][65536]
+    uint32_t *hi, *thr;   // per selection
+    bool *active;         // selection needs this phase
+    uint64_t *tie_counts; // [nchunks][nsel]
+    uint64_t **cand;      // phase 3: [nchunks][nsel] candidate lists
+    uint64_t *ncand;      // their lengths
 } sel_state;
 
 /* Candidates of one bin are collected when there are at most this many: then
@@ -126,14 +129,16 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
         if (s->phase == 2) {
             uint64_t cnt = 0;
             uint32_t t = s->thr[j];
-            for (uint64_t i = 0; i < ch->count; i++) cnt += fbits(keys[i]) == t;
+            for (uint64_t i = 0; i < ch->count; i++)
+                cnt += fbits(keys[i]) == t;
             s->tie_counts[ch->index * s->nsel + j] = cnt;
             continue;
         }
         if (s->phase == 3) {
             uint32_t hi = s->hi[j];
             uint64_t cnt = 0;
-            for (uint64_t i = 0; i < ch->count; i++) cnt += (fbits(keys[i]) >> 16) == hi;
+            for (uint64_t i = 0; i < ch->count; i++)
+                cnt += (fbits(keys[i]) >> 16) == hi;
             uint64_t *v = mg_malloc_array(cnt + 1, sizeof(uint64_t)), m = 0;
             for (uint64_t i = 0; i < ch->count; i++) {
                 uint32_t b = fbits(keys[i]);
@@ -145,7 +150,8 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
         }
         uint64_t *h = s->hist + ((size_t)ch->thread * s->nsel + j) * 65536u;
         if (s->phase == 0) {
-            for (uint64_t i = 0; i < ch->count; i++) h[fbits(keys[i]) >> 16]++;
+            for (uint64_t i = 0; i < ch->count; i++)
+                h[fbits(keys[i]) >> 16]++;
         } else {
             uint32_t hi = s->hi[j];
             for (uint64_t i = 0; i < ch->count; i++) {
@@ -198,7 +204,8 @@ static mg_status collect(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, uin
         if (!s->active[j]) continue;
         memset(h, 0, 65536u * sizeof(uint64_t));
         for (uint64_t ci = 0; ci < nch; ci++)
-            for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++) h[s->cand[ci * nsel + j][q] & 0xffffu]++;
+            for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++)
+                h[s->cand[ci * nsel + j][q] & 0xffffu]++;
         uint64_t above;
         uint32_t lo = find_bin(h, need[j], &above);
         uint32_t thr = s->hi[j] << 16 | lo;
@@ -217,12 +224,14 @@ static mg_status collect(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, uin
         was[j] = false; // resolved
     }
     free(h);
-    for (uint64_t i = 0; i < nch * nsel; i++) free(s->cand[i]);
+    for (uint64_t i = 0; i < nch * nsel; i++)
+        free(s->cand[i]);
     free(s->cand);
     free(s->ncand);
     s->cand = NULL;
 restore:
-    for (size_t j = 0; j < nsel; j++) s->active[j] = was[j];
+    for (size_t j = 0; j < nsel; j++)
+        s->active[j] = was[j];
     free(was);
     return st;
 }
@@ -242,9 +251,12 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
     mg_status st = MG_OK;
     size_t nactive = 0;
     for (size_t j = 0; j < nsel; j++) {
-        if (k[j] == 0) out[j] = (mg_select){UINT32_MAX, 0};
-        else if (k[j] > c->numel) out[j] = (mg_select){0, UINT64_MAX};
-        else s.active[j] = true, nactive++;
+        if (k[j] == 0)
+            out[j] = (mg_select){UINT32_MAX, 0};
+        else if (k[j] > c->numel)
+            out[j] = (mg_select){0, UINT64_MAX};
+        else
+            s.active[j] = true, nactive++;
     }
     if (!nactive) goto done;
     for (s.phase = 0; s.phase < 3; s.phase++) {
@@ -281,7 +293,8 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
                         if (fbits(keys[i]) == s.thr[j] && --left == 0) break;
                     out[j].tie_cut = b + i + 1;
                 }
-                for (size_t i = 0; i < c->n; i++) free(x[i]);
+                for (size_t i = 0; i < c->n; i++)
+                    free(x[i]);
                 free(x);
                 free(keys);
                 if (st) goto done;
@@ -290,7 +303,8 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
             uint64_t *h = s.hist + j * 65536u;
             for (int t = 1; t < nth; t++) {
                 const uint64_t *ht = s.hist + ((size_t)t * nsel + j) * 65536u;
-                for (size_t b = 0; b < 65536u; b++) h[b] += ht[b];
+                for (size_t b = 0; b < 65536u; b++)
+                    h[b] += ht[b];
             }
             uint64_t above;
             if (s.phase == 0) {
@@ -311,7 +325,8 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
             if (st) goto done;
         }
         bool any = false;
-        for (size_t j = 0; j < nsel; j++) any |= s.active[j];
+        for (size_t j = 0; j < nsel; j++)
+            any |= s.active[j];
         if (!any) break;
     }
 done:
@@ -324,7 +339,10 @@ done:
     return st;
 }
 
-typedef struct { float key; uint64_t idx; } kv;
+typedef struct {
+    float key;
+    uint64_t idx;
+} kv;
 
 static int kv_cmp(const void *a, const void *b) {
     const kv *x = a, *y = b;
@@ -337,7 +355,8 @@ mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k) {
     if (k == 0) return (mg_select){UINT32_MAX, 0};
     if (k >= n) return (mg_select){0, UINT64_MAX};
     kv *a = mg_malloc_array(n, sizeof *a);
-    for (uint64_t i = 0; i < n; i++) a[i] = (kv){keys[i], i};
+    for (uint64_t i = 0; i < n; i++)
+        a[i] = (kv){keys[i], i};
     qsort(a, n, sizeof *a, kv_cmp);
     mg_select s = {fbits(a[k - 1].key), a[k - 1].idx + 1};
     free(a);
@@ -353,7 +372,8 @@ void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out
         uint64_t idx = begin + i, blk = idx / 4;
         uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, w[4];
         mg_philox4x32_10(ctr, k2, w);
-        for (unsigned q = (unsigned)(idx % 4); q < 4 && i < count; q++) out[i++] = w[q];
+        for (unsigned q = (unsigned)(idx % 4); q < 4 && i < count; q++)
+            out[i++] = w[q];
     }
 }
 
@@ -390,8 +410,7 @@ typedef struct gram_state {
     double *parts; // [nchunks][n*n]
 } gram_state;
 
-static mg_status gram_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                           mg_error *err) {
+static mg_status gram_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     gram_state *g = user;
     double *p = g->parts + ch->index * c->n * c->n;
@@ -399,7 +418,8 @@ static mg_status gram_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *
         for (size_t j = i; j < c->n; j++) {
             const float *a = ch->x[i], *b = ch->x[j];
             double s = 0;
-            for (uint64_t e = 0; e < ch->count; e++) s += (double)a[e] * b[e];
+            for (uint64_t e = 0; e < ch->count; e++)
+                s += (double)a[e] * b[e];
             p[i * c->n + j] = p[j * c->n + i] = s;
         }
     return MG_OK;
@@ -420,24 +440,26 @@ typedef struct comb_state {
     const double *coef;
 } comb_state;
 
-static mg_status comb_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                           mg_error *err) {
+static mg_status comb_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     const comb_state *s = user;
     float *o = ch->out;
-    for (uint64_t e = 0; e < ch->count; e++) o[e] = 0;
+    for (uint64_t e = 0; e < ch->count; e++)
+        o[e] = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (s->coef[i] == 0) continue;
         float w = (float)s->coef[i];
         const float *x = ch->x[i];
-        for (uint64_t e = 0; e < ch->count; e++) o[e] += w * x[e];
+        for (uint64_t e = 0; e < ch->count; e++)
+            o[e] += w * x[e];
     }
     return MG_OK;
 }
 
 mg_status mg_kernel_combine(const mg_kernel_ctx *c, const double *coef, mg_error *err) {
     bool *load = mg_calloc(c->n, sizeof(bool));
-    for (size_t i = 0; i < c->n; i++) load[i] = coef[i] != 0;
+    for (size_t i = 0; i < c->n; i++)
+        load[i] = coef[i] != 0;
     comb_state s = {coef};
     mg_kpass_opts o = {.write = true, .load = load};
     mg_status st = mg_kpass(c, &o, comb_pass, &s, err);

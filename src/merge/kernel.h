@@ -48,8 +48,7 @@ uint64_t mg_kpass_chunks(const mg_kernel_ctx *c, bool rows, uint64_t *chunk_elem
 mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn fn, void *user,
                    mg_error *err);
 /* Sums parts[ci*stride + k] over chunks in order into out[k] (k < width). */
-void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width,
-                  double *out);
+void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width, double *out);
 
 /* ---- top-k selection ---- */
 

@@ -38,13 +38,13 @@ typedef struct gta {
     sparsifier sp;
     bool consensus;
     size_t K;
-    size_t *idx;     // non-base input indices
-    int rescale;     // 0, 1 (L1), 2 (inverse)
+    size_t *idx; // non-base input indices
+    int rescale; // 0, 1 (L1), 2 (inverse)
     double *w, *d, *eps;
-    bool *active;    // sparsifier applies (0 < d < 1 or d <= 0)
+    bool *active; // sparsifier applies (0 < d < 1 or d <= 0)
     mg_select *s1, *s2;
-    double *l1;      // L1 factor per model
-    double *parts;   // [nchunks][2K]
+    double *l1;    // L1 factor per model
+    double *parts; // [nchunks][2K]
     double wsum;
     uint8_t **bits;  // DARE masks cached between the L1 pass and the combine
     bool bits_ready; //   pass (1 bit per element and model), when chunks are byte-aligned
@@ -65,7 +65,8 @@ static int rk_cmp(const void *a, const void *b) {
 static void della_probs(const float *delta, uint64_t count, uint64_t cols, double d, double eps,
                         float *p, rk *tmp) {
     for (uint64_t r0 = 0; r0 < count; r0 += cols) {
-        for (uint64_t j = 0; j < cols; j++) tmp[j] = (rk){fabsf(delta[r0 + j]), (uint32_t)j};
+        for (uint64_t j = 0; j < cols; j++)
+            tmp[j] = (rk){fabsf(delta[r0 + j]), (uint32_t)j};
         qsort(tmp, cols, sizeof *tmp, rk_cmp);
         for (uint64_t r = 0; r < cols; r++) {
             double rh = cols > 1 ? (double)r / (double)(cols - 1) : 0;
@@ -76,18 +77,21 @@ static void della_probs(const float *delta, uint64_t count, uint64_t cols, doubl
 
 /* delta'_k for a chunk into dst. With l1 false, also returns (when sums is
  * non-NULL) sum|delta| and sum|delta masked| before rescale. */
-static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t k,
-                    float *dst, bool apply_l1, double *sums) {
+static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t k, float *dst,
+                    bool apply_l1, double *sums) {
     const float *x = ch->x[g->idx[k]], *b = ch->x[c->base];
     uint64_t n = ch->count, b0 = ch->begin;
-    for (uint64_t e = 0; e < n; e++) dst[e] = x[e] - b[e];
+    for (uint64_t e = 0; e < n; e++)
+        dst[e] = x[e] - b[e];
     double full = 0, kept = 0;
     if (sums)
-        for (uint64_t e = 0; e < n; e++) full += fabsf(dst[e]);
+        for (uint64_t e = 0; e < n; e++)
+            full += fabsf(dst[e]);
     if (g->active[k]) {
         double d = g->d[k];
         switch (g->sp) {
-        case SP_NONE: break;
+        case SP_NONE:
+            break;
         case SP_MAGNITUDE: {
             // Branch-free form of mg_select_keep, so the loop vectorizes.
             uint32_t thr = g->s1[k].thr;
@@ -97,7 +101,8 @@ static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, s
                 uint32_t bits;
                 memcpy(&bits, &dst[e], 4);
                 uint32_t ab = bits & 0x7fffffffu; // |delta|
-                uint32_t keep = (uint32_t)(ab > thr) | ((uint32_t)(ab == thr) & (uint32_t)(e < ncut));
+                uint32_t keep =
+                    (uint32_t)(ab > thr) | ((uint32_t)(ab == thr) & (uint32_t)(e < ncut));
                 bits &= 0u - keep;
                 memcpy(&dst[e], &bits, 4);
             }
@@ -118,16 +123,19 @@ static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, s
             uint8_t *mask = mg_malloc(n);
             uint8_t *bits = g->bits ? g->bits[k] + b0 / 8 : NULL;
             if (bits && g->bits_ready) {
-                for (uint64_t e = 0; e < n; e++) mask[e] = (bits[e / 8] >> (e % 8)) & 1;
+                for (uint64_t e = 0; e < n; e++)
+                    mask[e] = (bits[e / 8] >> (e % 8)) & 1;
             } else {
                 mg_bernoulli(mg_mask_key(c, g->idx[k]), b0, n, d, mask);
                 if (bits) {
                     memset(bits, 0, (n + 7) / 8);
-                    for (uint64_t e = 0; e < n; e++) bits[e / 8] |= (uint8_t)(mask[e] << (e % 8));
+                    for (uint64_t e = 0; e < n; e++)
+                        bits[e / 8] |= (uint8_t)(mask[e] << (e % 8));
                 }
             }
             float inv = g->rescale == 2 ? (float)(1.0 / d) : 1.0f;
-            for (uint64_t e = 0; e < n; e++) dst[e] = dst[e] * inv * (float)mask[e];
+            for (uint64_t e = 0; e < n; e++)
+                dst[e] = dst[e] * inv * (float)mask[e];
             free(mask);
             break;
         }
@@ -151,12 +159,14 @@ static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, s
         }
     }
     if (sums) {
-        for (uint64_t e = 0; e < n; e++) kept += fabsf(dst[e]);
+        for (uint64_t e = 0; e < n; e++)
+            kept += fabsf(dst[e]);
         sums[0] = full, sums[1] = kept;
     }
     if (apply_l1 && g->l1[k] != 1) {
         float f = (float)g->l1[k];
-        for (uint64_t e = 0; e < n; e++) dst[e] *= f;
+        for (uint64_t e = 0; e < n; e++)
+            dst[e] *= f;
     }
 }
 
@@ -171,8 +181,9 @@ static mg_status l1_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
 }
 
 /* The consensus step for one model over a chunk; restrict lets it vectorize. */
-__attribute__((noinline)) static void agree_acc(const float *restrict S, const float *restrict wk, float w,
-                      float *restrict M, float *restrict D, uint64_t n) {
+__attribute__((noinline)) static void agree_acc(const float *restrict S, const float *restrict wk,
+                                                float w, float *restrict M, float *restrict D,
+                                                uint64_t n) {
     for (uint64_t e = 0; e < n; e++) {
         float v = wk[e];
         int sp = S[e] >= 0.0f, pos = v > 0.0f, neg = v < 0.0f;
@@ -182,8 +193,10 @@ __attribute__((noinline)) static void agree_acc(const float *restrict S, const f
     }
 }
 
-__attribute__((noinline)) static void add_to(float *restrict acc, const float *restrict x, uint64_t n) {
-    for (uint64_t e = 0; e < n; e++) acc[e] += x[e];
+__attribute__((noinline)) static void add_to(float *restrict acc, const float *restrict x,
+                                             uint64_t n) {
+    for (uint64_t e = 0; e < n; e++)
+        acc[e] += x[e];
 }
 
 static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
@@ -197,27 +210,35 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
         float *dk = W + k * n;
         delta_k(g, c, ch, k, dk, true, NULL);
         float w = (float)g->w[k];
-        for (uint64_t e = 0; e < n; e++) dk[e] *= w;
+        for (uint64_t e = 0; e < n; e++)
+            dk[e] *= w;
     }
     const float *b = ch->x[c->base];
     float *o = ch->out;
     float lam = (float)c->g[MG_P_LAMBDA];
     bool norm = c->g[MG_P_NORMALIZE] != 0;
-    for (uint64_t e = 0; e < n; e++) M[e] = 0, D[e] = 0, S[e] = 0;
+    for (uint64_t e = 0; e < n; e++)
+        M[e] = 0, D[e] = 0, S[e] = 0;
     if (g->consensus) {
         // Elected sign: + where sum W >= 0; a model counts where its W agrees
         // (zeros never agree). Loops over contiguous floats, branch-free.
-        for (size_t k = 0; k < K; k++) add_to(S, W + k * n, n);
-        for (size_t k = 0; k < K; k++) agree_acc(S, W + k * n, (float)g->w[k], M, D, n);
+        for (size_t k = 0; k < K; k++)
+            add_to(S, W + k * n, n);
+        for (size_t k = 0; k < K; k++)
+            agree_acc(S, W + k * n, (float)g->w[k], M, D, n);
         if (norm)
-            for (uint64_t e = 0; e < n; e++) M[e] /= D[e] == 0 ? 1.0f : D[e];
+            for (uint64_t e = 0; e < n; e++)
+                M[e] /= D[e] == 0 ? 1.0f : D[e];
     } else {
-        for (size_t k = 0; k < K; k++) add_to(M, W + k * n, n);
+        for (size_t k = 0; k < K; k++)
+            add_to(M, W + k * n, n);
         float inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum);
         if (norm)
-            for (uint64_t e = 0; e < n; e++) M[e] *= inv;
+            for (uint64_t e = 0; e < n; e++)
+                M[e] *= inv;
     }
-    for (uint64_t e = 0; e < n; e++) o[e] = b[e] + lam * M[e];
+    for (uint64_t e = 0; e < n; e++)
+        o[e] = b[e] + lam * M[e];
     return MG_OK;
 }
 
@@ -232,7 +253,8 @@ static void abs_delta_key(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
     const gta *g = kc->g;
     size_t k = j % g->K;
     const float *x = ch->x[g->idx[k]], *b = ch->x[c->base];
-    for (uint64_t e = 0; e < ch->count; e++) keys[e] = fabsf(x[e] - b[e]);
+    for (uint64_t e = 0; e < ch->count; e++)
+        keys[e] = fabsf(x[e] - b[e]);
 }
 
 static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_error *err) {
@@ -328,7 +350,8 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
 done:
     free(g.idx), free(g.w), free(g.d), free(g.eps), free(g.active), free(g.s1), free(g.s2);
     free(g.l1), free(g.parts), free(kk);
-    for (size_t k = 0; g.bits && k < K; k++) free(g.bits[k]);
+    for (size_t k = 0; g.bits && k < K; k++)
+        free(g.bits[k]);
     free(g.bits);
     return st;
 }
