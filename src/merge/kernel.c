@@ -149,8 +149,9 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
             continue;
         }
         uint64_t *h = s->hist + ((size_t)ch->thread * s->nsel + j) * 65536u;
+        const uint64_t cnt = ch->count;
         if (s->phase == 0) {
-            for (uint64_t i = 0; i < ch->count; i++)
+            for (uint64_t i = 0; i < cnt; i++)
                 h[fbits(keys[i]) >> 16]++;
         } else {
             uint32_t hi = s->hi[j];

@@ -193,6 +193,13 @@ __attribute__((noinline)) static void agree_acc(const float *restrict S, const f
     }
 }
 
+/* M /= D where D != 0 (D == 0 means no model agreed: divide by 1). */
+__attribute__((noinline)) static void div_guard(float *restrict M, const float *restrict D,
+                                                uint64_t n) {
+    for (uint64_t e = 0; e < n; e++)
+        M[e] = M[e] / (D[e] + (float)(D[e] == 0.0f));
+}
+
 __attribute__((noinline)) static void add_to(float *restrict acc, const float *restrict x,
                                              uint64_t n) {
     for (uint64_t e = 0; e < n; e++)
@@ -226,9 +233,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
             add_to(S, W + k * n, n);
         for (size_t k = 0; k < K; k++)
             agree_acc(S, W + k * n, (float)g->w[k], M, D, n);
-        if (norm)
-            for (uint64_t e = 0; e < n; e++)
-                M[e] /= D[e] == 0 ? 1.0f : D[e];
+        if (norm) div_guard(M, D, n);
     } else {
         for (size_t k = 0; k < K; k++)
             add_to(M, W + k * n, n);
