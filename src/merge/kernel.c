@@ -378,6 +378,34 @@ void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out
     }
 }
 
+/* Philox4x32-10 on 16 consecutive counters at once, structure-of-arrays so
+ * the rounds vectorize; bit-identical to mg_philox4x32_10 (the tests check). */
+#define PB 16
+static void philox_batch(uint64_t key, uint64_t first, uint32_t out[4][PB]) {
+    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
+    for (int b = 0; b < PB; b++) {
+        uint64_t blk = first + (uint64_t)b;
+        c0[b] = (uint32_t)blk, c1[b] = (uint32_t)(blk >> 32), c2[b] = 0, c3[b] = 0;
+    }
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        for (int b = 0; b < PB; b++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[b];
+            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[b];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[b] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[b] ^ k1;
+            c1[b] = (uint32_t)p1, c3[b] = (uint32_t)p0, c0[b] = n0, c2[b] = n2;
+        }
+        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    }
+    memcpy(out[0], c0, sizeof c0), memcpy(out[1], c1, sizeof c1);
+    memcpy(out[2], c2, sizeof c2), memcpy(out[3], c3, sizeof c3);
+}
+
+void mg_philox_batch_check(uint64_t key, uint64_t first, uint32_t out[4][16]) {
+    philox_batch(key, first, out);
+}
+
 void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask) {
     if (p >= 1) {
         memset(mask, 1, count);
@@ -388,18 +416,31 @@ void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_
         return;
     }
     // 16-bit uniforms, 8 per Philox block: element i uses half (i % 8) of
-    // block i / 8. Resolution 2^-16 is far below the sampling noise of any
-    // tensor worth sparsifying, and it halves the RNG cost.
+    // block i / 8 (word (i % 8) / 2, low half first). Resolution 2^-16 is far
+    // below the sampling noise of any tensor worth sparsifying, and it halves
+    // the RNG cost.
     uint32_t thr = (uint32_t)(p * 65536.0 + 0.5);
     if (thr == 0) thr = 1; // p > 0 never means "drop everything"
-    uint32_t k2[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
+    uint32_t w[4][PB];
     uint64_t i = 0;
+    // Fast path: whole batches starting on a block boundary.
+    while ((begin + i) % 8 == 0 && count - i >= 8 * PB) {
+        philox_batch(key, (begin + i) / 8, w);
+        uint8_t *m = mask + i;
+        for (int b = 0; b < PB; b++)
+            for (int q = 0; q < 4; q++) {
+                uint32_t v = w[q][b];
+                m[8 * b + 2 * q] = (v & 0xffffu) < thr;
+                m[8 * b + 2 * q + 1] = (v >> 16) < thr;
+            }
+        i += 8 * PB;
+    }
     while (i < count) {
         uint64_t idx = begin + i, blk = idx / 8;
-        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, w[4];
-        mg_philox4x32_10(ctr, k2, w);
-        for (unsigned q = (unsigned)(idx % 8); q < 8 && i < count; q++, i++) {
-            uint32_t u = (w[q / 2] >> (16 * (q % 2))) & 0xffffu;
+        philox_batch(key, blk, w);
+        for (uint64_t q = idx % 8; q < 8 * PB && i < count; q++, i++) {
+            uint64_t bq = q / 8, h = q % 8;
+            uint32_t u = (w[h / 2][bq] >> (16 * (h % 2))) & 0xffffu;
             mask[i] = u < thr;
         }
     }

@@ -90,6 +90,9 @@ static inline uint64_t mg_mask_key(const mg_kernel_ctx *c, size_t model);
 /* mask[j] = 1 when element begin+j survives a Bernoulli(p) draw: a 16-bit
  * uniform (8 per Philox block) below round(p * 2^16). */
 void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask);
+/* Test hook: the batched Philox behind mg_bernoulli, 16 blocks from `first`
+ * (out[word][block]); must equal mg_philox4x32_10 block by block. */
+void mg_philox_batch_check(uint64_t key, uint64_t first, uint32_t out[4][16]);
 /* One u32 per element of [begin, begin+count), the mg_rng_u32 stream. */
 void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out);
 

@@ -558,6 +558,24 @@ static void test_select(void) {
     fx_free(&f);
 }
 
+static void test_philox_batch(void) {
+    uint64_t key = mg_rng_key(3, "x");
+    uint32_t w[4][16];
+    mg_philox_batch_check(key, 12345, w);
+    for (int b = 0; b < 16; b++) {
+        uint64_t blk = 12345 + (uint64_t)b;
+        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, k2[2] = {(uint32_t)key, (uint32_t)(key >> 32)}, o[4];
+        mg_philox4x32_10(ctr, k2, o);
+        for (int q = 0; q < 4; q++) CHECK(o[q] == w[q][b]);
+    }
+    // mg_bernoulli is a function of (key, index) only: any split gives the same mask
+    uint8_t a[1000], b2[1000];
+    mg_bernoulli(key, 5, 1000, 0.3, a);
+    mg_bernoulli(key, 5, 333, 0.3, b2);
+    mg_bernoulli(key, 338, 667, 0.3, b2 + 333);
+    CHECK(!memcmp(a, b2, 1000));
+}
+
 static void test_dare_della_stats(void) {
     const char *names[] = {"dare_linear", "dare_ties", "della_linear", "della"};
     for (int q = 0; q < 4; q++) {
@@ -860,6 +878,7 @@ int main(void) {
     RUN(test_karcher);
     RUN(test_gta_family);
     RUN(test_select);
+    RUN(test_philox_batch);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);
     RUN(test_nearswap_passthrough);
