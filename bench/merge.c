@@ -9,7 +9,8 @@
  *     sequentially, fsync included (the merge fsyncs its output too);
  *   - TIES (density 0.5) and DARE-TIES (density 0.5), 2 experts + base.
  * Prints wall time, the ratio merge / floor, GB/s over input + output bytes
- * and peak RSS. Targets: ratio <= 1.5, peak RSS <= 1.5 GB.
+ * and peak RSS, plus each run's CPU time (user + sys), which stays meaningful
+ * when other work shares the machine. Targets: ratio <= 1.5, peak RSS <= 1.5 GB.
  *
  * usage: bench_merge [DIR (default /tmp/mg_bench_merge)] [--threads N (2)]
  *        [--keep] [--layers N (16)]   needs ~10 GB free in DIR. */
@@ -181,6 +182,7 @@ static int do_merge(const char *dir, const char *method) {
 
 typedef struct result {
     double seconds;
+    double cpu; // user + sys of the child: robust to other load on the machine
     double rss_mb;
     int rc;
 } result;
@@ -197,8 +199,10 @@ static result measure(int (*job)(void *), void *arg) {
     int status = 0;
     struct rusage ru;
     wait4(pid, &status, 0, &ru);
-    result r = {mg_now_seconds() - t0, (double)ru.ru_maxrss / 1024.0,
-                WIFEXITED(status) ? WEXITSTATUS(status) : 1};
+    result r = {mg_now_seconds() - t0,
+                (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6,
+                (double)ru.ru_maxrss / 1024.0, WIFEXITED(status) ? WEXITSTATUS(status) : 1};
     return r;
 }
 
@@ -272,17 +276,17 @@ int main(int argc, char **argv) {
     // warm-up / second floor to take the better (page cache state)
     result fl2 = measure(job_floor, &j);
     if (fl2.seconds < fl.seconds) fl = fl2;
-    printf("%-10s %7.2f s  %6.2f GB/s  peak RSS %7.1f MB\n", "io-floor", fl.seconds,
-           (double)(in_bytes + j.out_bytes) / 1e9 / fl.seconds, fl.rss_mb);
+    printf("%-10s %7.2f s (cpu %6.2f s)  %6.2f GB/s  peak RSS %7.1f MB\n", "io-floor", fl.seconds,
+           fl.cpu, (double)(in_bytes + j.out_bytes) / 1e9 / fl.seconds, fl.rss_mb);
     const char *methods[] = {"ties", "dare_ties"};
     int rc = fl.rc;
     for (int k = 0; k < 2; k++) {
         j.method = methods[k];
         result r = measure(job_merge, &j);
         rc |= r.rc;
-        printf("%-10s %7.2f s  %6.2f GB/s  peak RSS %7.1f MB  ratio %.2f%s\n", methods[k],
-               r.seconds, (double)(in_bytes + j.out_bytes) / 1e9 / r.seconds, r.rss_mb,
-               r.seconds / fl.seconds, r.rc ? "  FAILED" : "");
+        printf("%-10s %7.2f s (cpu %6.2f s)  %6.2f GB/s  peak RSS %7.1f MB  ratio %.2f%s\n",
+               methods[k], r.seconds, r.cpu, (double)(in_bytes + j.out_bytes) / 1e9 / r.seconds,
+               r.rss_mb, r.seconds / fl.seconds, r.rc ? "  FAILED" : "");
     }
     if (!keep) mg_remove_tree(dir, NULL);
     for (int m = 0; m < 3; m++)
