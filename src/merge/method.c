@@ -62,7 +62,7 @@ static const mg_param_def P_PASS[] = {
 static const mg_method METHODS[] = {
     M("linear", MG_BASE_NONE, 0, -1, true, false, false, P_LINEAR, mg_k_linear),
     M("slerp", MG_BASE_REQUIRED, 1, 1, true, false, false, P_SLERP, mg_k_slerp),
-    M("nuslerp", MG_BASE_OPTIONAL, 1, 2, true, false, false, P_NUSLERP, mg_k_nuslerp),
+    M("nuslerp", MG_BASE_OPTIONAL, 2, 2, true, false, false, P_NUSLERP, mg_k_nuslerp),
     M("multislerp", MG_BASE_OPTIONAL, 1, -1, false, false, false, P_MULTISLERP, mg_k_multislerp),
     M("karcher", MG_BASE_NONE, 1, -1, true, false, false, P_KARCHER, mg_k_karcher),
     M("task_arithmetic", MG_BASE_REQUIRED, 1, -1, false, true, false, P_TA, mg_k_task_arithmetic),
