@@ -1,6 +1,7 @@
 /* kernel.c - see kernel.h. */
 #include "merge/kernel.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
         mg_error e = {0};
 #pragma omp for schedule(dynamic, 1)
         for (uint64_t ci = 0; ci < nch; ci++) {
-            if (failed) continue;
+            if (failed || (o->stride > 1 && ci % o->stride)) continue;
             uint64_t b = ci * ch, cnt = c->numel - b < ch ? c->numel - b : ch;
             mg_status st = MG_OK;
             for (size_t i = 0; i < c->n && !st; i++)
@@ -111,13 +112,17 @@ typedef struct sel_state {
     uint32_t *hi, *thr;   // per selection
     bool *active;         // selection needs this phase
     uint64_t *tie_counts; // [nchunks][nsel]
-    uint64_t **cand;      // phase 3: [nchunks][nsel] candidate lists
+    uint64_t **cand;      // phase 3, 5: [nchunks][nsel] candidate lists
     uint64_t *ncand;      // their lengths
+    uint32_t *blo, *bhi;  // phase 5: bracket of 16-bit bins per selection
+    uint64_t *above;      // phase 5: [nchunks][nsel] counts above the bracket
 } sel_state;
 
 /* Candidates of one bin are collected when there are at most this many: then
  * one pass finds the exact threshold and tie cut instead of two. */
 uint64_t mg_select_collect_max = (uint64_t)8 << 20;
+bool mg_select_sampling = true;
+_Atomic uint64_t mg_select_sampled_hits;
 
 static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
@@ -132,6 +137,26 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
             for (uint64_t i = 0; i < ch->count; i++)
                 cnt += fbits(keys[i]) == t;
             s->tie_counts[ch->index * s->nsel + j] = cnt;
+            continue;
+        }
+        if (s->phase == 5) {
+            // Sampled bracket: count what lies above it, collect what is in it
+            // (index << 32 | key bits; tensors under 2^32 elements).
+            uint32_t lo = s->blo[j], hi = s->bhi[j];
+            uint64_t cnt = 0, up = 0, n = ch->count;
+            for (uint64_t i = 0; i < n; i++) {
+                uint32_t b = fbits(keys[i]) >> 16;
+                cnt += b >= lo && b <= hi;
+                up += b > hi;
+            }
+            uint64_t *v = mg_malloc_array(cnt + 1, sizeof(uint64_t)), m = 0;
+            for (uint64_t i = 0; i < n; i++) {
+                uint32_t b = fbits(keys[i]);
+                if ((b >> 16) >= lo && (b >> 16) <= hi) v[m++] = (ch->begin + i) << 32 | b;
+            }
+            s->cand[ch->index * s->nsel + j] = v;
+            s->ncand[ch->index * s->nsel + j] = m;
+            s->above[ch->index * s->nsel + j] = up;
             continue;
         }
         if (s->phase == 3) {
@@ -237,6 +262,121 @@ restore:
     return st;
 }
 
+/* Resolves selection j exactly from bracket candidates (index order) when the
+ * k-th largest lies in the bracket; returns false otherwise. */
+static bool resolve_bracket(sel_state *s, size_t j, uint64_t nch, uint64_t k, mg_select *out) {
+    size_t nsel = s->nsel;
+    uint64_t above = 0, total = 0;
+    for (uint64_t ci = 0; ci < nch; ci++)
+        above += s->above[ci * nsel + j], total += s->ncand[ci * nsel + j];
+    if (!(above < k && k <= above + total)) return false;
+    uint64_t need = k - above, *h = mg_calloc(65536u, sizeof(uint64_t)), ab;
+    for (int round = 0; round < 2; round++) {
+        uint32_t hi = round ? s->hi[j] : 0;
+        memset(h, 0, 65536u * sizeof(uint64_t));
+        for (uint64_t ci = 0; ci < nch; ci++)
+            for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++) {
+                uint32_t b = (uint32_t)s->cand[ci * nsel + j][q];
+                if (!round)
+                    h[b >> 16]++;
+                else if ((b >> 16) == hi)
+                    h[b & 0xffffu]++;
+            }
+        uint32_t bin = find_bin(h, need, &ab);
+        need -= ab;
+        if (!round)
+            s->hi[j] = bin;
+        else
+            s->thr[j] = hi << 16 | bin;
+    }
+    uint64_t ties = h[s->thr[j] & 0xffffu];
+    free(h);
+    out[j] = (mg_select){s->thr[j], UINT64_MAX};
+    if (need < ties)
+        for (uint64_t ci = 0, m = need; ci < nch && m; ci++) {
+            const uint64_t *v = s->cand[ci * nsel + j];
+            for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++)
+                if ((uint32_t)v[q] == s->thr[j] && --m == 0) {
+                    out[j].tie_cut = (v[q] >> 32) + 1;
+                    break;
+                }
+        }
+    return true;
+}
+
+/* Stage 0 for big tensors: a histogram of every 8th chunk brackets each k-th
+ * largest key; one full pass then counts the elements above the bracket and
+ * collects those inside, which settles the selection exactly in memory. One
+ * full pass instead of two; selections whose bracket misses (or would hold
+ * too many elements) fall back to the exact multi-pass path. */
+static mg_status sampled(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, const uint64_t *k,
+                         mg_select *out, mg_kpass_opts o, mg_error *err) {
+    enum { STRIDE = 8 };
+    size_t nsel = s->nsel;
+    if (nch < 4 * STRIDE || c->numel >> 32) return MG_OK;
+    int nth = omp_get_max_threads();
+    o.stride = STRIDE;
+    s->phase = 0;
+    mg_status st = mg_kpass(c, &o, sel_pass, s, err);
+    if (st) return st;
+    uint64_t chsz;
+    mg_kpass_chunks(c, false, &chsz);
+    uint64_t ns = 0; // sampled elements
+    for (uint64_t ci = 0; ci < nch; ci += STRIDE)
+        ns += c->numel - ci * chsz < chsz ? c->numel - ci * chsz : chsz;
+    bool any = false;
+    s->blo = mg_calloc(nsel, sizeof(uint32_t));
+    s->bhi = mg_calloc(nsel, sizeof(uint32_t));
+    bool *was = mg_calloc(nsel, sizeof(bool));
+    for (size_t j = 0; j < nsel; j++) {
+        was[j] = s->active[j];
+        if (!s->active[j]) continue;
+        uint64_t *h = s->hist + j * 65536u;
+        for (int t = 1; t < nth; t++) {
+            const uint64_t *ht = s->hist + ((size_t)t * nsel + j) * 65536u;
+            for (size_t b = 0; b < 65536u; b++)
+                h[b] += ht[b];
+        }
+        // Sample rank of the k-th largest, with a margin of 6 sigma + 0.5%.
+        double ks = (double)k[j] * (double)ns / (double)c->numel;
+        double m = 6 * sqrt(ks * (1 - ks / (double)ns)) + 0.005 * (double)ns + 16;
+        uint64_t r_top = ks - m < 1 ? 1 : (uint64_t)(ks - m);
+        uint64_t r_bot = ks + m > (double)ns ? ns : (uint64_t)(ks + m);
+        uint64_t ab;
+        s->bhi[j] = r_top <= 1 ? 65535u : find_bin(h, r_top, &ab);
+        s->blo[j] = find_bin(h, r_bot, &ab);
+        uint64_t in = 0;
+        for (uint32_t b = s->blo[j]; b <= s->bhi[j]; b++)
+            in += h[b];
+        // Expected candidates in the full pass must stay small.
+        s->active[j] = (double)in * (double)c->numel / (double)ns <= (double)mg_select_collect_max;
+        any |= s->active[j];
+    }
+    if (any) {
+        s->cand = mg_calloc(nch * nsel, sizeof *s->cand);
+        s->ncand = mg_calloc(nch * nsel, sizeof *s->ncand);
+        s->above = mg_calloc(nch * nsel, sizeof *s->above);
+        s->phase = 5;
+        o.stride = 0;
+        st = mg_kpass(c, &o, sel_pass, s, err);
+        for (size_t j = 0; j < nsel && !st; j++)
+            if (s->active[j] && resolve_bracket(s, j, nch, k[j], out)) {
+                was[j] = false;
+                mg_select_sampled_hits++;
+            }
+        for (uint64_t i = 0; i < nch * nsel; i++)
+            free(s->cand[i]);
+        free(s->cand), free(s->ncand), free(s->above);
+        s->cand = NULL;
+    }
+    for (size_t j = 0; j < nsel; j++)
+        s->active[j] = was[j];
+    free(was), free(s->blo), free(s->bhi);
+    memset(s->hist, 0, (size_t)nth * nsel * 65536u * sizeof(uint64_t));
+    s->phase = 0;
+    return st;
+}
+
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
                          void *user, const bool *load, mg_select *out, mg_error *err) {
     uint64_t nch = mg_kpass_chunks(c, false, NULL);
@@ -260,6 +400,14 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
             s.active[j] = true, nactive++;
     }
     if (!nactive) goto done;
+    if (mg_select_sampling) {
+        st = sampled(c, &s, nch, k, out, o, err);
+        if (st) goto done;
+        nactive = 0;
+        for (size_t j = 0; j < nsel; j++)
+            nactive += s.active[j];
+        if (!nactive) goto done;
+    }
     for (s.phase = 0; s.phase < 3; s.phase++) {
         if (s.phase == 1) memset(s.hist, 0, (size_t)nth * nsel * 65536u * sizeof(uint64_t));
         st = mg_kpass(c, &o, sel_pass, &s, err);

@@ -41,6 +41,7 @@ typedef struct mg_kpass_opts {
     bool write;                // fn fills ch->out, which is written back
     const bool *load;          // per input: load it (NULL = all)
     unsigned scratch_per_elem; // floats of scratch per element
+    unsigned stride;           // > 1: only chunks whose index is a multiple (sampling)
 } mg_kpass_opts;
 
 /* Number of chunks a pass will use (for sizing partial arrays). */
@@ -79,6 +80,10 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
  * pass) rather than by a second histogram and a tie-counting pass. Tests set
  * it to 0 to exercise the two-pass path. */
 extern uint64_t mg_select_collect_max;
+/* Big tensors first try a sampled bracket (one full pass); tests turn it off
+ * to exercise the other paths. */
+extern bool mg_select_sampling;
+extern _Atomic uint64_t mg_select_sampled_hits; // selections settled by the bracket (tests)
 
 /* Reference selection on an in-memory key array (tests and small inputs). */
 mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k);

@@ -564,9 +564,11 @@ static void test_philox_batch(void) {
     mg_philox_batch_check(key, 12345, w);
     for (int b = 0; b < 16; b++) {
         uint64_t blk = 12345 + (uint64_t)b;
-        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, k2[2] = {(uint32_t)key, (uint32_t)(key >> 32)}, o[4];
+        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0},
+                 k2[2] = {(uint32_t)key, (uint32_t)(key >> 32)}, o[4];
         mg_philox4x32_10(ctr, k2, o);
-        for (int q = 0; q < 4; q++) CHECK(o[q] == w[q][b]);
+        for (int q = 0; q < 4; q++)
+            CHECK(o[q] == w[q][b]);
     }
     // mg_bernoulli is a function of (key, index) only: any split gives the same mask
     uint8_t a[1000], b2[1000];
@@ -574,6 +576,33 @@ static void test_philox_batch(void) {
     mg_bernoulli(key, 5, 333, 0.3, b2);
     mg_bernoulli(key, 338, 667, 0.3, b2 + 333);
     CHECK(!memcmp(a, b2, 1000));
+}
+
+static void test_select_sampled(void) {
+    // 200 chunks of 500: the sampled bracket settles the selection; the result
+    // equals the exact paths (sampling off) and keeps exactly k.
+    fixture f;
+    fx_init(&f, "ties", 3, 100, 1000, 0, 0.3);
+    f.m[1][MG_P_WEIGHT] = 0.7, f.m[2][MG_P_WEIGHT] = 0.5;
+    const double dens[] = {0.5, 0.01, 0.99};
+    float *a = malloc(f.numel * sizeof(float)), *b = malloc(f.numel * sizeof(float));
+    mg_error err = {0};
+    for (int q = 0; q < 3; q++) {
+        f.m[1][MG_P_DENSITY] = f.m[2][MG_P_DENSITY] = dens[q];
+        uint64_t hits = mg_select_sampled_hits;
+        CHECK_OK(fx_run(&f, "ties", 500, a, &err), &err);
+        CHECK(mg_select_sampled_hits == hits + 2);
+        mg_select_sampling = false;
+        CHECK_OK(fx_run(&f, "ties", 500, b, &err), &err);
+        mg_select_sampling = true;
+        CHECK(!memcmp(a, b, f.numel * sizeof(float)));
+        double *r = malloc(f.numel * sizeof(double));
+        ref_gta(&f, 1, true, r);
+        CHECK(rel_err(a, r, f.numel) <= 1e-6);
+        free(r);
+    }
+    free(a), free(b);
+    fx_free(&f);
 }
 
 static void test_dare_della_stats(void) {
@@ -879,6 +908,7 @@ int main(void) {
     RUN(test_gta_family);
     RUN(test_select);
     RUN(test_philox_batch);
+    RUN(test_select_sampled);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);
     RUN(test_nearswap_passthrough);
