@@ -337,9 +337,9 @@ static mg_status sampled(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, con
             for (size_t b = 0; b < 65536u; b++)
                 h[b] += ht[b];
         }
-        // Sample rank of the k-th largest, with a margin of 6 sigma + 0.5%.
+        // Sample rank of the k-th largest, with a margin of 6 sigma + 0.2%.
         double ks = (double)k[j] * (double)ns / (double)c->numel;
-        double m = 6 * sqrt(ks * (1 - ks / (double)ns)) + 0.005 * (double)ns + 16;
+        double m = 6 * sqrt(ks * (1 - ks / (double)ns)) + 0.002 * (double)ns + 16;
         uint64_t r_top = ks - m < 1 ? 1 : (uint64_t)(ks - m);
         uint64_t r_bot = ks + m > (double)ns ? ns : (uint64_t)(ks + m);
         uint64_t ab;
@@ -349,7 +349,8 @@ static mg_status sampled(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, con
         for (uint32_t b = s->blo[j]; b <= s->bhi[j]; b++)
             in += h[b];
         // Expected candidates in the full pass must stay small.
-        s->active[j] = (double)in * (double)c->numel / (double)ns <= (double)mg_select_collect_max;
+        double cap = fmax((double)mg_select_collect_max, (double)c->numel / 8);
+        s->active[j] = (double)in * (double)c->numel / (double)ns <= cap;
         any |= s->active[j];
     }
     if (any) {
