@@ -150,9 +150,10 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
                 up += b > hi;
             }
             uint64_t *v = mg_malloc_array(cnt + 1, sizeof(uint64_t)), m = 0;
-            for (uint64_t i = 0; i < n; i++) {
+            for (uint64_t i = 0; i < n; i++) { // branch-free: always store, advance if in
                 uint32_t b = fbits(keys[i]);
-                if ((b >> 16) >= lo && (b >> 16) <= hi) v[m++] = (ch->begin + i) << 32 | b;
+                v[m] = (ch->begin + i) << 32 | b;
+                m += (b >> 16) >= lo && (b >> 16) <= hi;
             }
             s->cand[ch->index * s->nsel + j] = v;
             s->ncand[ch->index * s->nsel + j] = m;
@@ -167,7 +168,8 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
             uint64_t *v = mg_malloc_array(cnt + 1, sizeof(uint64_t)), m = 0;
             for (uint64_t i = 0; i < ch->count; i++) {
                 uint32_t b = fbits(keys[i]);
-                if ((b >> 16) == hi) v[m++] = (ch->begin + i) << 16 | (b & 0xffffu);
+                v[m] = (ch->begin + i) << 16 | (b & 0xffffu);
+                m += (b >> 16) == hi;
             }
             s->cand[ch->index * s->nsel + j] = v;
             s->ncand[ch->index * s->nsel + j] = m;
