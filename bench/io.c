@@ -1,6 +1,7 @@
 /* bench/io.c - safetensors read throughput (benchmark, not a test).
  *
  * usage: bench_io [DIR] [--gb SIZE] [--shard SIZE] [--keep] [--threads N]
+ *                 [--reuse] [--only WORDS]
  *
  * Generates a Llama-shaped bf16 checkpoint of about SIZE GB (default 2) as
  * shards of --shard (default 500M) in DIR (default a new /tmp/mg_bench_io_*),
@@ -11,7 +12,9 @@
  *   3. the `inspect --stats` pass (mg_tensor_stats_compute) in GB/s,
  * and then the same three cold, after evicting the shards from the page cache
  * with posix_fadvise(DONTNEED) (per file, so other processes are unaffected).
- * The generated files are deleted at the end unless --keep. */
+ * The generated files are deleted at the end unless --keep. With DIR, the
+ * model goes to DIR/bench-model; --reuse measures an existing one there (and
+ * keeps it). --only runs read() plus the methods whose label contains WORDS. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +235,8 @@ static double stats_pass(const mg_model *m, uint64_t *bytes) {
     return t;
 }
 
+static const char *g_only; // --only: run read() and the methods whose name contains this
+
 typedef double (*method_fn)(const mg_model *m, uint64_t *bytes);
 
 static double m_plain(const mg_model *m, uint64_t *bytes) {
@@ -276,6 +281,7 @@ static void measure(const char *dir, bool cold, int reps) {
     const char *tag = cold ? "cold" : "warm";
     double base = 0;
     for (size_t k = 0; k < sizeof METHODS / sizeof METHODS[0]; k++) {
+        if (k && g_only && !strstr(METHODS[k].what, g_only)) continue;
         uint64_t bytes = 0;
         double t = best_of(dir, METHODS[k].fn, cold, reps, &bytes);
         double rate = (double)bytes / GB / t;
@@ -290,7 +296,7 @@ int main(int argc, char **argv) {
     const char *dir_arg = NULL;
     double gb = 2.0;
     uint64_t shard = 500000000ull;
-    bool keep = false;
+    bool keep = false, reuse = false;
     mg_error err = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gb") && i + 1 < argc) {
@@ -301,11 +307,15 @@ int main(int argc, char **argv) {
             mg_set_threads(atoi(argv[++i]));
         } else if (!strcmp(argv[i], "--keep")) {
             keep = true;
+        } else if (!strcmp(argv[i], "--reuse")) {
+            reuse = true;
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            g_only = argv[++i];
         } else if (argv[i][0] != '-') {
             dir_arg = argv[i];
         } else {
             fprintf(stderr, "usage: bench_io [DIR] [--gb SIZE] [--shard SIZE] [--keep] "
-                            "[--threads N]\n");
+                            "[--threads N] [--reuse] [--only WORDS]\n");
             return 2;
         }
     }
@@ -313,11 +323,12 @@ int main(int argc, char **argv) {
     char *dir;
     if (dir_arg) {
         dir = mg_path_join(dir_arg, "bench-model");
-        if (mg_path_exists(dir)) {
+        if (reuse) keep = true;
+        if (mg_path_exists(dir) && !reuse) {
             fprintf(stderr, "bench_io: %s exists; remove it first\n", dir);
             return 2;
         }
-        if (mg_mkdir_p(dir, &err)) die(&err);
+        if (!reuse && mg_mkdir_p(dir, &err)) die(&err);
     } else {
         if (!mkdtemp(tmpl)) return 1;
         dir = mg_strdup(tmpl);
@@ -325,7 +336,10 @@ int main(int argc, char **argv) {
     printf("bench_io: %s, %d threads\n", dir, mg_get_threads());
     int layers;
     plan p = make_plan(gb * GB, &layers);
-    generate(dir, &p, shard, layers);
+    if (!reuse || !mg_path_exists(dir)) {
+        if (reuse && mg_mkdir_p(dir, &err)) die(&err);
+        generate(dir, &p, shard, layers);
+    }
     {
         mg_error e2 = {0};
         mg_model *m;
