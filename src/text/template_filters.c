@@ -970,7 +970,7 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         if (!mv) mn = 6;
         if (name_eq(method, mn, "ceil")) y = ceil(y);
         else if (name_eq(method, mn, "floor")) y = floor(y);
-        else y = round(y);
+        else y = nearbyint(y); // Python's round(): half to even
         return tpl_float(r, y / m);
     }
     case F_LIST:

@@ -286,7 +286,7 @@ static tpl_node *parse_postfix(parser *P, tpl_node *n) {
             fix_depth(P, x);
             n = x;
         } else if (is_op(P, OP_LPAREN)) {
-            tpl_node *c = node(P, ND_CALL, pos);
+            tpl_node *c = node(P, ND_CALL, n->pos); // errors point at the callee
             c->a = n;
             parse_call_args(P, c);
             fix_depth(P, c);
