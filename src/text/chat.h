@@ -60,6 +60,10 @@ mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens
                                   const json_t *messages, bool add_generation_prompt,
                                   const json_t *extra, char **out, mg_error *err);
 
+/* The special tokens of a tokenizer, as a render passes them. Borrowed strings
+ * (valid while tok lives). */
+mg_chat_tokens mg_chat_tokens_of(const mg_tokenizer *tok);
+
 /* Renders with the tokenizer's chat template and special tokens. *out owned.
  * MG_ERR_UNSUPPORTED when the tokenizer has no template. */
 mg_status mg_chat_render(const mg_tokenizer *tok, const json_t *messages,

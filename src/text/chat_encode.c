@@ -5,7 +5,7 @@
 #include "base/alloc.h"
 #include "text/chat.h"
 
-static mg_chat_tokens tokens_of(const mg_tokenizer *tok) {
+mg_chat_tokens mg_chat_tokens_of(const mg_tokenizer *tok) {
     mg_chat_tokens t = {mg_tokenizer_bos_token(tok), mg_tokenizer_eos_token(tok), NULL};
     int32_t pad = mg_tokenizer_pad_id(tok);
     if (pad >= 0) t.pad_token = mg_tokenizer_id_to_piece(tok, pad);
@@ -20,7 +20,7 @@ mg_status mg_chat_render(const mg_tokenizer *tok, const json_t *messages,
         return mg_error_set(err, MG_ERR_UNSUPPORTED,
                             "the tokenizer has no chat_template (tokenizer_config.json or "
                             "chat_template.jinja); pass --chat-template chatml|llama3|mistral|FILE");
-    mg_chat_tokens t = tokens_of(tok);
+    mg_chat_tokens t = mg_chat_tokens_of(tok);
     return mg_chat_render_template(tmpl, &t, messages, add_generation_prompt, NULL, out, err);
 }
 
