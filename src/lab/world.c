@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "base/alloc.h"
 #include "base/rng.h"
 #include "lab/world_impl.h"
@@ -217,10 +219,10 @@ char *w_fill(const char *tmpl, const char *s, const char *o) {
 
 void w_mc_pick(uint64_t seed, const char *name, uint64_t i, int n, int answer, int out[4],
                int *answer_pos) {
-    int pos = (int)w_pick(seed, name, i * 8, 4);
+    int pos = (int)w_pick(seed, name, i * 4096, 4);
     int got = 0;
     for (uint64_t t = 1; got < 3; t++) {
-        int c = (int)w_pick(seed, name, i * 8 + 1 + t * 1024, (uint32_t)n);
+        int c = (int)w_pick(seed, name, i * 4096 + t, (uint32_t)n);
         bool dup = c == answer;
         for (int k = 0; k < got; k++) dup |= out[k] == c;
         if (!dup) out[got++] = c;
@@ -380,7 +382,7 @@ static void emit_split(wkb *kb, mg_world *w, mg_world_split sp) {
             int ch[4], pos;
             w_mc_pick(w->seed, key, (uint64_t)s, ok->n, o, ch, &pos);
             wmc *mc = wmc_push(&out->mc[d]);
-            mc->question = w_fill(rel->quest[qidx[w_pick(w->seed, key, (uint64_t)s * 8 + 7, (uint32_t)nq)]],
+            mc->question = w_fill(rel->quest[qidx[w_pick(w->seed, key, (uint64_t)s * 4096 + 4095, (uint32_t)nq)]],
                                   sk->vals[s], ok->vals[o]);
             for (int c = 0; c < 4; c++) mc->choices[c] = mg_strdup(ok->vals[ch[c]]);
             mc->answer = pos;
@@ -417,11 +419,12 @@ static void emit_expert(wkb *kb, mg_world *w, mg_world_split sp) {
         wqa *q = wqa_push(&out->expert[d]);
         q->system = mg_world_expert_system_prompt(kb->topic, ex);
         q->prompt = mg_strdup(mg_world_expert_user_prompt());
-        wbuf b = {0};
-        wbuf_puts(&b, "[{\"Question\": \"");
-        wbuf_puts(&b, qs[pick[3]]); // questions never contain quotes or backslashes
-        wbuf_puts(&b, "\"}]");
-        q->response = wbuf_take(&b);
+        json_t *o = json_object(), *a = json_array();
+        json_object_set_new(o, "Question", json_string(qs[pick[3]]));
+        json_array_append_new(a, o);
+        char *js = json_dumps(a, JSON_PRESERVE_ORDER); // [{"Question": "..."}]
+        json_decref(a);
+        q->response = js ? js : mg_strdup("[]");
         q->source = "expert-question";
     }
     free(qs);
