@@ -13,6 +13,7 @@ typedef struct command {
 // One line per command; each lives in src/cli/<name>.c.
 static const command COMMANDS[] = {
     {"inspect", mg_cmd_inspect, "show and validate a model folder or .safetensors file"},
+    {"lab", mg_cmd_lab, "build the micro world: corpus, data splits, BPE tokenizer"},
 };
 
 static void usage(FILE *out) {
