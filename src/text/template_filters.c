@@ -1,527 +1,14 @@
-/* template_filters.c - the builtin filters, tests, global functions and the
- * methods of strings and dicts, with Jinja2 / Python semantics (see
- * template.h for where they deliberately follow @huggingface/jinja). */
+/* template_filters.c - the builtin filters and tests with Jinja2 / Python
+ * semantics (see template.h for where they deliberately follow
+ * @huggingface/jinja). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <utf8proc.h>
 
 #include "base/alloc.h"
 #include "text/template_internal.h"
-
-/* ---- helpers ------------------------------------------------------------------------ */
-
-static bool name_eq(const char *s, size_t n, const char *lit) {
-    return n == strlen(lit) && !memcmp(s, lit, n);
-}
-
-static tpl_value *kwarg(tpl_kv *kw, size_t nkw, const char *name) {
-    for (size_t i = 0; i < nkw; i++)
-        if (name_eq(kw[i].k, kw[i].kn, name)) return kw[i].v;
-    return NULL;
-}
-
-// Positional argument i, else keyword `name`, else NULL.
-static tpl_value *arg(tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw, size_t i, const char *name) {
-    if (i < nargs) return args[i];
-    return name ? kwarg(kw, nkw, name) : NULL;
-}
-
-static const char *need_str(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what, size_t *n) {
-    if (!v || v->type != TV_STR)
-        tpl_fail(r, at, MG_ERR_INVALID, "%s must be a string, not %s", what, v ? tpl_type_name(v) : "missing");
-    *n = v->u.s.n;
-    return v->u.s.p;
-}
-
-static int64_t need_int(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what) {
-    if (!v || (v->type != TV_INT && v->type != TV_BOOL))
-        tpl_fail(r, at, MG_ERR_INVALID, "%s must be an integer, not %s", what, v ? tpl_type_name(v) : "missing");
-    return v->type == TV_INT ? v->u.i : v->u.b;
-}
-
-static tpl_value *from_buf(tpl_render *r, tpl_buf *b) {
-    return tpl_str_nocopy(r, b->p ? b->p : "", b->n);
-}
-
-typedef uint32_t (*cp_map)(uint32_t);
-static uint32_t to_upper(uint32_t c) {
-    return (uint32_t)utf8proc_toupper((utf8proc_int32_t)c);
-}
-static uint32_t to_lower(uint32_t c) {
-    return (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
-}
-static uint32_t to_title(uint32_t c) {
-    return (uint32_t)utf8proc_totitle((utf8proc_int32_t)c);
-}
-static bool is_cased(uint32_t c) {
-    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
-    return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT;
-}
-
-static void put_cp(tpl_render *r, tpl_buf *b, uint32_t cp) {
-    char tmp[4];
-    tpl_buf_put(r, b, tmp, tpl_utf8_encode(cp, tmp));
-}
-
-static tpl_value *map_case(tpl_render *r, tpl_value *s, cp_map f) {
-    tpl_buf b = {0};
-    for (size_t i = 0; i < s->u.s.n;) {
-        size_t l;
-        uint32_t cp = tpl_utf8_decode(s->u.s.p, s->u.s.n, i, &l);
-        put_cp(r, &b, f(cp));
-        i += l;
-    }
-    return from_buf(r, &b);
-}
-
-// Python str.title(): a cased letter after an uncased character is titlecased.
-static tpl_value *py_title(tpl_render *r, tpl_value *s) {
-    tpl_buf b = {0};
-    bool prev_cased = false;
-    for (size_t i = 0; i < s->u.s.n;) {
-        size_t l;
-        uint32_t cp = tpl_utf8_decode(s->u.s.p, s->u.s.n, i, &l);
-        put_cp(r, &b, prev_cased ? to_lower(cp) : to_title(cp));
-        prev_cased = is_cased(cp);
-        i += l;
-    }
-    return from_buf(r, &b);
-}
-
-static tpl_value *py_capitalize(tpl_render *r, tpl_value *s) {
-    tpl_buf b = {0};
-    for (size_t i = 0; i < s->u.s.n;) {
-        size_t l;
-        uint32_t cp = tpl_utf8_decode(s->u.s.p, s->u.s.n, i, &l);
-        put_cp(r, &b, i == 0 ? to_title(cp) : to_lower(cp));
-        i += l;
-    }
-    return from_buf(r, &b);
-}
-
-// Jinja's title filter: words start after runs of [-\s({[<]; first letter upper, rest lower.
-static tpl_value *jinja_title(tpl_render *r, tpl_value *s) {
-    tpl_buf b = {0};
-    bool start = true;
-    for (size_t i = 0; i < s->u.s.n;) {
-        size_t l;
-        uint32_t cp = tpl_utf8_decode(s->u.s.p, s->u.s.n, i, &l);
-        bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || tpl_is_space(cp);
-        if (sep) {
-            put_cp(r, &b, cp);
-            start = true;
-        } else {
-            put_cp(r, &b, start ? to_upper(cp) : to_lower(cp));
-            start = false;
-        }
-        i += l;
-    }
-    return from_buf(r, &b);
-}
-
-static bool in_chars(uint32_t cp, const char *chars, size_t n) {
-    if (!chars) return tpl_is_space(cp);
-    for (size_t i = 0; i < n;) {
-        size_t l;
-        if (tpl_utf8_decode(chars, n, i, &l) == cp) return true;
-        i += l;
-    }
-    return false;
-}
-
-static tpl_value *py_strip(tpl_render *r, tpl_value *s, const char *chars, size_t cn, bool left, bool right) {
-    const char *p = s->u.s.p;
-    size_t a = 0, e = s->u.s.n;
-    if (left)
-        while (a < e) {
-            size_t l;
-            uint32_t cp = tpl_utf8_decode(p, e, a, &l);
-            if (!in_chars(cp, chars, cn)) break;
-            a += l;
-        }
-    if (right)
-        while (e > a) {
-            size_t k = e - 1, l;
-            while (k > a && ((unsigned char)p[k] & 0xC0) == 0x80) k--;
-            uint32_t cp = tpl_utf8_decode(p, e, k, &l);
-            if (!in_chars(cp, chars, cn)) break;
-            e = k;
-        }
-    return tpl_str_nocopy(r, p + a, e - a);
-}
-
-static tpl_value *py_replace(tpl_render *r, tpl_value *s, const char *old, size_t on, const char *nw,
-                             size_t nn, int64_t count) {
-    tpl_buf b = {0};
-    const char *p = s->u.s.p;
-    size_t n = s->u.s.n, i = 0;
-    int64_t done = 0;
-    if (on == 0) { // insert between code points and at both ends
-        if (count != 0) {
-            tpl_buf_put(r, &b, nw, nn);
-            done++;
-        }
-        while (i < n) {
-            size_t l;
-            tpl_utf8_decode(p, n, i, &l);
-            tpl_buf_put(r, &b, p + i, l);
-            i += l;
-            if (count < 0 || done < count) {
-                tpl_buf_put(r, &b, nw, nn);
-                done++;
-            }
-        }
-        return from_buf(r, &b);
-    }
-    while (i < n) {
-        const char *hit = (count < 0 || done < count) ? memmem(p + i, n - i, old, on) : NULL;
-        if (!hit) break;
-        tpl_buf_put(r, &b, p + i, (size_t)(hit - (p + i)));
-        tpl_buf_put(r, &b, nw, nn);
-        i = (size_t)(hit - p) + on;
-        done++;
-    }
-    tpl_buf_put(r, &b, p + i, n - i);
-    return from_buf(r, &b);
-}
-
-static tpl_value *list_push(tpl_render *r, tpl_value *l, size_t *cap, tpl_value *v) {
-    if (l->u.l.n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        tpl_value **nv = tpl_alloc(&r->arena, nc * sizeof *nv);
-        if (l->u.l.n) memcpy(nv, l->u.l.v, l->u.l.n * sizeof *nv);
-        l->u.l.v = nv;
-        *cap = nc;
-    }
-    l->u.l.v[l->u.l.n++] = v;
-    return l;
-}
-
-// Python str.split(sep=None, maxsplit=-1); rsplit when from_right.
-static tpl_value *py_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_value *sepv, int64_t maxsplit) {
-    tpl_value *l = tpl_list(r, 0);
-    size_t cap = 0;
-    const char *p = s->u.s.p;
-    size_t n = s->u.s.n;
-    if (!sepv || sepv->type == TV_NONE) {
-        size_t i = 0;
-        int64_t splits = 0;
-        for (;;) {
-            size_t w;
-            while (i < n && (w = tpl_space_len(p, n, i))) i += w;
-            if (i >= n) break;
-            if (maxsplit >= 0 && splits >= maxsplit) {
-                // rest of the string, trailing whitespace kept
-                list_push(r, l, &cap, tpl_str_nocopy(r, p + i, n - i));
-                break;
-            }
-            size_t st = i;
-            while (i < n && !tpl_space_len(p, n, i)) {
-                size_t cl;
-                tpl_utf8_decode(p, n, i, &cl);
-                i += cl;
-            }
-            list_push(r, l, &cap, tpl_str_nocopy(r, p + st, i - st));
-            splits++;
-        }
-        return l;
-    }
-    size_t sn;
-    const char *sep = need_str(r, at, sepv, "split() separator", &sn);
-    if (sn == 0) tpl_fail(r, at, MG_ERR_INVALID, "split(): empty separator");
-    size_t i = 0;
-    int64_t splits = 0;
-    for (;;) {
-        const char *hit = (maxsplit < 0 || splits < maxsplit) ? memmem(p + i, n - i, sep, sn) : NULL;
-        if (!hit) {
-            list_push(r, l, &cap, tpl_str_nocopy(r, p + i, n - i));
-            break;
-        }
-        list_push(r, l, &cap, tpl_str_nocopy(r, p + i, (size_t)(hit - (p + i))));
-        i = (size_t)(hit - p) + sn;
-        splits++;
-        tpl_step(r, at);
-    }
-    return l;
-}
-
-/* ---- iteration ----------------------------------------------------------------------- */
-
-tpl_value *tpl_iter_list(tpl_render *r, const tpl_node *at, tpl_value *v) {
-    switch (v->type) {
-    case TV_LIST:
-        return v;
-    case TV_UNDEF:
-        return tpl_list(r, 0);
-    case TV_DICT: {
-        tpl_value *l = tpl_list(r, v->u.d.n);
-        for (size_t i = 0; i < v->u.d.n; i++) l->u.l.v[i] = tpl_str_nocopy(r, v->u.d.kv[i].k, v->u.d.kv[i].kn);
-        return l;
-    }
-    case TV_STR: {
-        size_t n = tpl_utf8_count(v->u.s.p, v->u.s.n), k = 0;
-        tpl_value *l = tpl_list(r, n);
-        for (size_t i = 0; i < v->u.s.n;) {
-            size_t cl;
-            tpl_utf8_decode(v->u.s.p, v->u.s.n, i, &cl);
-            l->u.l.v[k++] = tpl_str_nocopy(r, v->u.s.p + i, cl);
-            i += cl;
-        }
-        return l;
-    }
-    default:
-        tpl_fail(r, at, MG_ERR_INVALID, "a %s is not iterable", tpl_type_name(v));
-    }
-}
-
-/* ---- methods -------------------------------------------------------------------------- */
-
-#define METHOD(name) \
-    static tpl_value *name(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value **args, \
-                           size_t nargs, tpl_kv *kw, size_t nkw)
-
-static void no_kw(tpl_render *r, const tpl_node *at, size_t nkw, const char *fn) {
-    if (nkw) tpl_fail(r, at, MG_ERR_INVALID, "%s() takes no keyword arguments", fn);
-}
-
-static tpl_value *strip_common(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value **args,
-                               size_t nargs, bool left, bool right) {
-    const char *chars = NULL;
-    size_t cn = 0;
-    if (nargs > 0 && args[0]->type != TV_NONE) chars = need_str(r, at, args[0], "strip() characters", &cn);
-    return py_strip(r, self, chars, cn, left, right);
-}
-METHOD(m_strip) {
-    no_kw(r, at, nkw, "strip");
-    (void)kw;
-    return strip_common(r, at, self, args, nargs, true, true);
-}
-METHOD(m_lstrip) {
-    no_kw(r, at, nkw, "lstrip");
-    (void)kw;
-    return strip_common(r, at, self, args, nargs, true, false);
-}
-METHOD(m_rstrip) {
-    no_kw(r, at, nkw, "rstrip");
-    (void)kw;
-    return strip_common(r, at, self, args, nargs, false, true);
-}
-METHOD(m_upper) {
-    (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
-    return map_case(r, self, to_upper);
-}
-METHOD(m_lower) {
-    (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
-    return map_case(r, self, to_lower);
-}
-METHOD(m_title) {
-    (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
-    return py_title(r, self);
-}
-METHOD(m_capitalize) {
-    (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
-    return py_capitalize(r, self);
-}
-
-static bool affix_match(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value *pat, bool end) {
-    if (pat && pat->type == TV_LIST) {
-        for (size_t i = 0; i < pat->u.l.n; i++)
-            if (affix_match(r, at, self, pat->u.l.v[i], end)) return true;
-        return false;
-    }
-    size_t pn;
-    const char *p = need_str(r, at, pat, end ? "endswith() argument" : "startswith() argument", &pn);
-    if (pn > self->u.s.n) return false;
-    return !memcmp(self->u.s.p + (end ? self->u.s.n - pn : 0), p, pn);
-}
-METHOD(m_startswith) {
-    (void)kw, (void)nkw;
-    if (!nargs) tpl_fail(r, at, MG_ERR_INVALID, "startswith() takes at least 1 argument");
-    return tpl_bool(affix_match(r, at, self, args[0], false));
-}
-METHOD(m_endswith) {
-    (void)kw, (void)nkw;
-    if (!nargs) tpl_fail(r, at, MG_ERR_INVALID, "endswith() takes at least 1 argument");
-    return tpl_bool(affix_match(r, at, self, args[0], true));
-}
-METHOD(m_split) {
-    tpl_value *sep = arg(args, nargs, kw, nkw, 0, "sep");
-    tpl_value *ms = arg(args, nargs, kw, nkw, 1, "maxsplit");
-    return py_split(r, at, self, sep, ms ? need_int(r, at, ms, "maxsplit") : -1);
-}
-METHOD(m_replace) {
-    if (nargs < 2) tpl_fail(r, at, MG_ERR_INVALID, "replace() takes at least 2 arguments");
-    size_t on, nn;
-    const char *o = need_str(r, at, args[0], "replace() old", &on);
-    const char *nw = need_str(r, at, args[1], "replace() new", &nn);
-    tpl_value *c = arg(args, nargs, kw, nkw, 2, "count");
-    int64_t count = c && c->type != TV_NONE ? need_int(r, at, c, "replace() count") : -1;
-    return py_replace(r, self, o, on, nw, nn, count);
-}
-METHOD(m_join) {
-    (void)kw, (void)nkw;
-    if (nargs != 1) tpl_fail(r, at, MG_ERR_INVALID, "join() takes exactly one argument");
-    tpl_value *l = tpl_iter_list(r, at, args[0]);
-    tpl_buf b = {0};
-    for (size_t i = 0; i < l->u.l.n; i++) {
-        if (l->u.l.v[i]->type != TV_STR)
-            tpl_fail(r, at, MG_ERR_INVALID, "join(): item %zu is a %s, not a string", i, tpl_type_name(l->u.l.v[i]));
-        if (i) tpl_buf_put(r, &b, self->u.s.p, self->u.s.n);
-        tpl_buf_put(r, &b, l->u.l.v[i]->u.s.p, l->u.l.v[i]->u.s.n);
-    }
-    return from_buf(r, &b);
-}
-METHOD(m_find) {
-    (void)kw, (void)nkw;
-    if (nargs < 1) tpl_fail(r, at, MG_ERR_INVALID, "find() takes at least 1 argument");
-    size_t sn;
-    const char *sub = need_str(r, at, args[0], "find() argument", &sn);
-    const char *hit = sn ? memmem(self->u.s.p, self->u.s.n, sub, sn) : self->u.s.p;
-    return tpl_int(r, hit ? (int64_t)tpl_utf8_count(self->u.s.p, (size_t)(hit - self->u.s.p)) : -1);
-}
-METHOD(m_count) {
-    (void)kw, (void)nkw;
-    if (nargs < 1) tpl_fail(r, at, MG_ERR_INVALID, "count() takes at least 1 argument");
-    size_t sn;
-    const char *sub = need_str(r, at, args[0], "count() argument", &sn);
-    if (!sn) return tpl_int(r, (int64_t)tpl_utf8_count(self->u.s.p, self->u.s.n) + 1);
-    int64_t c = 0;
-    for (size_t i = 0; i + sn <= self->u.s.n;) {
-        const char *hit = memmem(self->u.s.p + i, self->u.s.n - i, sub, sn);
-        if (!hit) break;
-        c++;
-        i = (size_t)(hit - self->u.s.p) + sn;
-    }
-    return tpl_int(r, c);
-}
-
-METHOD(m_get) {
-    if (nargs < 1) tpl_fail(r, at, MG_ERR_INVALID, "get() takes at least 1 argument");
-    (void)kw, (void)nkw;
-    tpl_value *dflt = nargs > 1 ? args[1] : &tpl_none;
-    if (args[0]->type != TV_STR) return dflt;
-    tpl_value *v = tpl_dict_get(self, args[0]->u.s.p, args[0]->u.s.n);
-    return v ? v : dflt;
-}
-static tpl_value *dict_items(tpl_render *r, tpl_value *d) {
-    tpl_value *l = tpl_list(r, d->u.d.n);
-    for (size_t i = 0; i < d->u.d.n; i++) {
-        tpl_value *t = tpl_list(r, 2);
-        t->tuple = 1;
-        t->u.l.v[0] = tpl_str_nocopy(r, d->u.d.kv[i].k, d->u.d.kv[i].kn);
-        t->u.l.v[1] = d->u.d.kv[i].v;
-        l->u.l.v[i] = t;
-    }
-    return l;
-}
-METHOD(m_items) {
-    (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
-    return dict_items(r, self);
-}
-METHOD(m_keys) {
-    (void)args, (void)nargs, (void)kw, (void)nkw;
-    return tpl_iter_list(r, at, self);
-}
-METHOD(m_values) {
-    (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
-    tpl_value *l = tpl_list(r, self->u.d.n);
-    for (size_t i = 0; i < self->u.d.n; i++) l->u.l.v[i] = self->u.d.kv[i].v;
-    return l;
-}
-
-typedef struct method_def {
-    const char *name;
-    tpl_native_fn fn;
-} method_def;
-
-static const method_def STR_METHODS[] = {
-    {"strip", m_strip}, {"lstrip", m_lstrip}, {"rstrip", m_rstrip}, {"upper", m_upper},
-    {"lower", m_lower}, {"title", m_title}, {"capitalize", m_capitalize},
-    {"startswith", m_startswith}, {"endswith", m_endswith}, {"split", m_split},
-    {"replace", m_replace}, {"join", m_join}, {"find", m_find}, {"count", m_count},
-};
-static const method_def DICT_METHODS[] = {
-    {"get", m_get}, {"items", m_items}, {"keys", m_keys}, {"values", m_values},
-};
-
-static tpl_value *bound(tpl_render *r, tpl_value *self, const method_def *m) {
-    tpl_value *f = tpl_new(r, TV_FUNC);
-    f->u.fn.native = m->fn;
-    f->u.fn.self = self;
-    f->u.fn.name = m->name;
-    return f;
-}
-
-static const method_def *find_method(const method_def *t, size_t n, const char *name, size_t nn) {
-    for (size_t i = 0; i < n; i++)
-        if (name_eq(name, nn, t[i].name)) return &t[i];
-    return NULL;
-}
-
-tpl_value *tpl_getattr(tpl_render *r, tpl_value *obj, const char *name, size_t n) {
-    const method_def *m;
-    switch (obj->type) {
-    case TV_DICT:
-        // Jinja2 tries the attribute (dict methods) before the item.
-        if ((m = find_method(DICT_METHODS, sizeof DICT_METHODS / sizeof *DICT_METHODS, name, n)))
-            return bound(r, obj, m);
-        /* fall through */
-    case TV_NS: {
-        tpl_value *v = tpl_dict_get(obj, name, n);
-        return v ? v : &tpl_undef;
-    }
-    case TV_STR:
-        if ((m = find_method(STR_METHODS, sizeof STR_METHODS / sizeof *STR_METHODS, name, n)))
-            return bound(r, obj, m);
-        return &tpl_undef;
-    default:
-        return &tpl_undef;
-    }
-}
-
-tpl_value *tpl_getitem(tpl_render *r, const tpl_node *at, tpl_value *obj, tpl_value *key) {
-    (void)at;
-    switch (obj->type) {
-    case TV_DICT:
-    case TV_NS:
-        if (key->type == TV_STR) {
-            tpl_value *v = tpl_dict_get(obj, key->u.s.p, key->u.s.n);
-            if (v) return v;
-            return obj->type == TV_DICT ? tpl_getattr(r, obj, key->u.s.p, key->u.s.n) : &tpl_undef;
-        }
-        return &tpl_undef;
-    case TV_LIST:
-    case TV_STR:
-        if (key->type == TV_INT || key->type == TV_BOOL) {
-            int64_t i = key->type == TV_INT ? key->u.i : key->u.b;
-            if (obj->type == TV_LIST) {
-                int64_t n = (int64_t)obj->u.l.n;
-                if (i < 0) i += n;
-                return i >= 0 && i < n ? obj->u.l.v[i] : &tpl_undef;
-            }
-            int64_t n = (int64_t)tpl_utf8_count(obj->u.s.p, obj->u.s.n);
-            if (i < 0) i += n;
-            if (i < 0 || i >= n) return &tpl_undef;
-            size_t off = 0;
-            for (int64_t k = 0; k < i; k++) {
-                size_t l;
-                tpl_utf8_decode(obj->u.s.p, obj->u.s.n, off, &l);
-                off += l;
-            }
-            size_t l;
-            tpl_utf8_decode(obj->u.s.p, obj->u.s.n, off, &l);
-            return tpl_str_nocopy(r, obj->u.s.p + off, l);
-        }
-        if (key->type == TV_STR) return tpl_getattr(r, obj, key->u.s.p, key->u.s.n);
-        return &tpl_undef;
-    default:
-        return &tpl_undef;
-    }
-}
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
@@ -547,22 +34,10 @@ static const struct {
 
 int tpl_test_id(const char *name, size_t n) {
     for (size_t i = 0; i < sizeof TESTS / sizeof *TESTS; i++)
-        if (name_eq(name, n, TESTS[i].name)) return TESTS[i].id;
+        if (tpl_name_eq(name, n, TESTS[i].name)) return TESTS[i].id;
     return -1;
 }
 
-static bool case_test(tpl_value *s, bool upper) {
-    bool any = false;
-    for (size_t i = 0; i < s->u.s.n;) {
-        size_t l;
-        uint32_t cp = tpl_utf8_decode(s->u.s.p, s->u.s.n, i, &l);
-        i += l;
-        if (!is_cased(cp)) continue;
-        any = true;
-        if ((upper ? to_upper(cp) : to_lower(cp)) != cp) return false;
-    }
-    return any;
-}
 
 bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl_value **args, size_t nargs) {
     tpl_value *a0 = nargs ? args[0] : NULL;
@@ -584,12 +59,12 @@ bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl
     case T_CALLABLE: return v->type == TV_FUNC;
     case T_ODD:
     case T_EVEN: {
-        int64_t x = need_int(r, at, v, id == T_ODD ? "the operand of 'odd'" : "the operand of 'even'");
+        int64_t x = tpl_need_int(r, at, v, id == T_ODD ? "the operand of 'odd'" : "the operand of 'even'");
         return (x % 2 != 0) == (id == T_ODD);
     }
     case T_DIVISIBLEBY: {
-        int64_t x = need_int(r, at, v, "the operand of 'divisibleby'");
-        int64_t d = need_int(r, at, a0, "the argument of 'divisibleby'");
+        int64_t x = tpl_need_int(r, at, v, "the operand of 'divisibleby'");
+        int64_t d = tpl_need_int(r, at, a0, "the argument of 'divisibleby'");
         if (d == 0) tpl_fail(r, at, MG_ERR_INVALID, "divisibleby(0)");
         return d == -1 || x % d == 0;
     }
@@ -630,7 +105,7 @@ bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl
         }
     case T_LOWER:
     case T_UPPER:
-        return case_test(tpl_to_str(r, v, at), id == T_UPPER);
+        return tpl_str_case_is(tpl_to_str(r, v, at), id == T_UPPER);
     }
     tpl_fail(r, at, MG_ERR_INVALID, "internal error: unknown test %d", id);
 }
@@ -662,7 +137,7 @@ static const struct {
 
 int tpl_filter_id(const char *name, size_t n) {
     for (size_t i = 0; i < sizeof FILTERS / sizeof *FILTERS; i++)
-        if (name_eq(name, n, FILTERS[i].name)) return FILTERS[i].id;
+        if (tpl_name_eq(name, n, FILTERS[i].name)) return FILTERS[i].id;
     return -1;
 }
 
@@ -670,7 +145,7 @@ int tpl_filter_id(const char *name, size_t n) {
 static tpl_value *attr_path(tpl_render *r, const tpl_node *at, tpl_value *v, tpl_value *path) {
     if (path->type == TV_INT) return tpl_getitem(r, at, v, path);
     size_t n;
-    const char *p = need_str(r, at, path, "attribute", &n);
+    const char *p = tpl_need_str(r, at, path, "attribute", &n);
     size_t i = 0;
     while (i <= n) {
         const char *dot = memchr(p + i, '.', n - i);
@@ -700,7 +175,7 @@ static bool test_by_name(tpl_render *r, const tpl_node *at, tpl_value *name, tpl
                          tpl_value **args, size_t nargs) {
     if (!name) return tpl_truthy(v);
     size_t n;
-    const char *s = need_str(r, at, name, "test name", &n);
+    const char *s = tpl_need_str(r, at, name, "test name", &n);
     int id = tpl_test_id(s, n);
     if (id < 0) tpl_fail(r, at, MG_ERR_UNSUPPORTED, "unsupported test '%.*s'", (int)(n > 60 ? 60 : n), s);
     return tpl_apply_test(r, at, id, v, args, nargs);
@@ -736,7 +211,7 @@ typedef struct sort_ctx {
 static tpl_value *sort_key(sort_ctx *c, tpl_value *v) {
     if (c->by) v = v->u.l.v[c->by - 1];
     if (c->attr) v = attr_path(c->r, c->at, v, c->attr);
-    if (!c->case_sensitive && v->type == TV_STR) v = map_case(c->r, v, to_lower);
+    if (!c->case_sensitive && v->type == TV_STR) v = tpl_str_lower(c->r, v);
     return v;
 }
 
@@ -818,18 +293,18 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
     case F_STRING:
         return tpl_to_str(r, v, at);
     case F_UPPER:
-        return map_case(r, tpl_to_str(r, v, at), to_upper);
+        return tpl_str_upper(r, tpl_to_str(r, v, at));
     case F_LOWER:
-        return map_case(r, tpl_to_str(r, v, at), to_lower);
+        return tpl_str_lower(r, tpl_to_str(r, v, at));
     case F_CAPITALIZE:
-        return py_capitalize(r, tpl_to_str(r, v, at));
+        return tpl_str_capitalize(r, tpl_to_str(r, v, at));
     case F_TITLE:
-        return jinja_title(r, tpl_to_str(r, v, at));
+        return tpl_str_jinja_title(r, tpl_to_str(r, v, at));
     case F_TRIM: {
-        tpl_value *chars = arg(args, nargs, kw, nkw, 0, "chars");
+        tpl_value *chars = tpl_arg(args, nargs, kw, nkw, 0, "chars");
         size_t cn = 0;
-        const char *c = chars && chars->type != TV_NONE ? need_str(r, at, chars, "trim() characters", &cn) : NULL;
-        return py_strip(r, tpl_to_str(r, v, at), c, cn, true, true);
+        const char *c = chars && chars->type != TV_NONE ? tpl_need_str(r, at, chars, "trim() characters", &cn) : NULL;
+        return tpl_str_strip(r, tpl_to_str(r, v, at), c, cn, true, true);
     }
     case F_LENGTH:
     case F_COUNT:
@@ -841,14 +316,14 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         default: tpl_fail(r, at, MG_ERR_INVALID, "a %s has no length", tpl_type_name(v));
         }
     case F_DEFAULT: {
-        tpl_value *d = arg(args, nargs, kw, nkw, 0, "default_value");
-        bool boolean = opt_bool(arg(args, nargs, kw, nkw, 1, "boolean"), false);
+        tpl_value *d = tpl_arg(args, nargs, kw, nkw, 0, "default_value");
+        bool boolean = opt_bool(tpl_arg(args, nargs, kw, nkw, 1, "boolean"), false);
         if (v->type == TV_UNDEF || (boolean && !tpl_truthy(v))) return d ? d : tpl_str_nocopy(r, "", 0);
         return v;
     }
     case F_JOIN: {
-        tpl_value *sep = arg(args, nargs, kw, nkw, 0, "d");
-        tpl_value *attr = arg(args, nargs, kw, nkw, 1, "attribute");
+        tpl_value *sep = tpl_arg(args, nargs, kw, nkw, 0, "d");
+        tpl_value *attr = tpl_arg(args, nargs, kw, nkw, 1, "attribute");
         tpl_value *seq = tpl_iter_list(r, at, v);
         tpl_value *ss = sep ? tpl_to_str(r, sep, at) : NULL;
         tpl_buf b = {0};
@@ -858,37 +333,37 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
             if (attr && attr->type != TV_NONE) x = attr_path(r, at, x, attr);
             tpl_write_str(r, &b, x, at);
         }
-        return from_buf(r, &b);
+        return tpl_from_buf(r, &b);
     }
     case F_TOJSON: {
         // transformers: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
         tpl_json_opts o = {.indent = -1, .item_sep = ", ", .key_sep = ": "};
-        o.ensure_ascii = opt_bool(arg(args, nargs, kw, nkw, 0, "ensure_ascii"), false);
-        tpl_value *ind = arg(args, nargs, kw, nkw, 1, "indent");
+        o.ensure_ascii = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "ensure_ascii"), false);
+        tpl_value *ind = tpl_arg(args, nargs, kw, nkw, 1, "indent");
         if (ind && ind->type != TV_NONE) {
-            int64_t iv = need_int(r, at, ind, "tojson indent");
+            int64_t iv = tpl_need_int(r, at, ind, "tojson indent");
             o.indent = iv < 0 ? 0 : iv > 64 ? 64 : (int)iv;
             o.item_sep = ",";
         }
-        tpl_value *seps = arg(args, nargs, kw, nkw, 2, "separators");
+        tpl_value *seps = tpl_arg(args, nargs, kw, nkw, 2, "separators");
         if (seps && seps->type != TV_NONE) {
             size_t n0, n1;
             if (seps->type != TV_LIST || seps->u.l.n != 2)
                 tpl_fail(r, at, MG_ERR_INVALID, "tojson separators must be a pair of strings");
-            const char *a = need_str(r, at, seps->u.l.v[0], "tojson item separator", &n0);
-            const char *b = need_str(r, at, seps->u.l.v[1], "tojson key separator", &n1);
+            const char *a = tpl_need_str(r, at, seps->u.l.v[0], "tojson item separator", &n0);
+            const char *b = tpl_need_str(r, at, seps->u.l.v[1], "tojson key separator", &n1);
             o.item_sep = tpl_strdup(&r->arena, a, n0);
             o.key_sep = tpl_strdup(&r->arena, b, n1);
         }
-        o.sort_keys = opt_bool(arg(args, nargs, kw, nkw, 3, "sort_keys"), false);
+        o.sort_keys = opt_bool(tpl_arg(args, nargs, kw, nkw, 3, "sort_keys"), false);
         tpl_buf b = {0};
         tpl_write_json(r, &b, v, &o, at, 0);
-        return from_buf(r, &b);
+        return tpl_from_buf(r, &b);
     }
     case F_ITEMS:
         if (v->type == TV_UNDEF) return tpl_list(r, 0);
         if (v->type != TV_DICT) tpl_fail(r, at, MG_ERR_INVALID, "items: expected a mapping, got %s", tpl_type_name(v));
-        return dict_items(r, v);
+        return tpl_dict_items(r, v);
     case F_FIRST:
     case F_LAST: {
         if (v->type == TV_UNDEF) return &tpl_undef;
@@ -900,14 +375,14 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         tpl_value *s = tpl_to_str(r, v, at);
         if (nargs < 2) tpl_fail(r, at, MG_ERR_INVALID, "replace needs old and new strings");
         tpl_value *o = tpl_to_str(r, args[0], at), *nw = tpl_to_str(r, args[1], at);
-        tpl_value *c = arg(args, nargs, kw, nkw, 2, "count");
-        return py_replace(r, s, o->u.s.p, o->u.s.n, nw->u.s.p, nw->u.s.n,
-                          c && c->type != TV_NONE ? need_int(r, at, c, "replace count") : -1);
+        tpl_value *c = tpl_arg(args, nargs, kw, nkw, 2, "count");
+        return tpl_str_replace(r, s, o->u.s.p, o->u.s.n, nw->u.s.p, nw->u.s.n,
+                          c && c->type != TV_NONE ? tpl_need_int(r, at, c, "replace count") : -1);
     }
     case F_INT: {
-        tpl_value *d = arg(args, nargs, kw, nkw, 0, "default");
-        tpl_value *bv = arg(args, nargs, kw, nkw, 1, "base");
-        int64_t base = bv ? need_int(r, at, bv, "int base") : 10;
+        tpl_value *d = tpl_arg(args, nargs, kw, nkw, 0, "default");
+        tpl_value *bv = tpl_arg(args, nargs, kw, nkw, 1, "base");
+        int64_t base = bv ? tpl_need_int(r, at, bv, "int base") : 10;
         if (base < 2 || base > 36) base = 10;
         int64_t out;
         switch (v->type) {
@@ -924,7 +399,7 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         return d ? d : tpl_int(r, 0);
     }
     case F_FLOAT: {
-        tpl_value *d = arg(args, nargs, kw, nkw, 0, "default");
+        tpl_value *d = tpl_arg(args, nargs, kw, nkw, 0, "default");
         switch (v->type) {
         case TV_FLOAT: return v;
         case TV_INT: return tpl_float(r, (double)v->u.i);
@@ -956,9 +431,9 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         }
         tpl_fail(r, at, MG_ERR_INVALID, "abs: bad operand type %s", tpl_type_name(v));
     case F_ROUND: {
-        tpl_value *pv = arg(args, nargs, kw, nkw, 0, "precision");
-        tpl_value *mv = arg(args, nargs, kw, nkw, 1, "method");
-        int64_t prec = pv ? need_int(r, at, pv, "round precision") : 0;
+        tpl_value *pv = tpl_arg(args, nargs, kw, nkw, 0, "precision");
+        tpl_value *mv = tpl_arg(args, nargs, kw, nkw, 1, "method");
+        int64_t prec = pv ? tpl_need_int(r, at, pv, "round precision") : 0;
         if (prec > 15) prec = 15;
         if (prec < -15) prec = -15;
         if (v->type != TV_INT && v->type != TV_FLOAT && v->type != TV_BOOL)
@@ -966,10 +441,10 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         double x = v->type == TV_FLOAT ? v->u.f : v->type == TV_INT ? (double)v->u.i : v->u.b;
         double m = pow(10.0, (double)prec), y = x * m;
         size_t mn = 0;
-        const char *method = mv ? need_str(r, at, mv, "round method", &mn) : "common";
+        const char *method = mv ? tpl_need_str(r, at, mv, "round method", &mn) : "common";
         if (!mv) mn = 6;
-        if (name_eq(method, mn, "ceil")) y = ceil(y);
-        else if (name_eq(method, mn, "floor")) y = floor(y);
+        if (tpl_name_eq(method, mn, "ceil")) y = ceil(y);
+        else if (tpl_name_eq(method, mn, "floor")) y = floor(y);
         else y = nearbyint(y); // Python's round(): half to even
         return tpl_float(r, y / m);
     }
@@ -985,7 +460,7 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
             tpl_value *chars = tpl_iter_list(r, at, v);
             tpl_buf b = {0};
             for (size_t i = chars->u.l.n; i-- > 0;) tpl_buf_put(r, &b, chars->u.l.v[i]->u.s.p, chars->u.l.v[i]->u.s.n);
-            return from_buf(r, &b);
+            return tpl_from_buf(r, &b);
         } else {
             tpl_value *seq = tpl_iter_list(r, at, v);
             tpl_value *l = tpl_list(r, seq->u.l.n);
@@ -994,29 +469,29 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         }
     case F_SORT: {
         sort_ctx c = {.r = r, .at = at};
-        c.reverse = opt_bool(arg(args, nargs, kw, nkw, 0, "reverse"), false);
-        c.case_sensitive = opt_bool(arg(args, nargs, kw, nkw, 1, "case_sensitive"), false);
-        c.attr = arg(args, nargs, kw, nkw, 2, "attribute");
+        c.reverse = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "reverse"), false);
+        c.case_sensitive = opt_bool(tpl_arg(args, nargs, kw, nkw, 1, "case_sensitive"), false);
+        c.attr = tpl_arg(args, nargs, kw, nkw, 2, "attribute");
         if (c.attr && c.attr->type == TV_NONE) c.attr = NULL;
         return sorted(&c, tpl_iter_list(r, at, v));
     }
     case F_DICTSORT: {
         if (v->type != TV_DICT) tpl_fail(r, at, MG_ERR_INVALID, "dictsort: expected a mapping, got %s", tpl_type_name(v));
         sort_ctx c = {.r = r, .at = at, .by = 1};
-        c.case_sensitive = opt_bool(arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
-        tpl_value *by = arg(args, nargs, kw, nkw, 1, "by");
+        c.case_sensitive = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
+        tpl_value *by = tpl_arg(args, nargs, kw, nkw, 1, "by");
         if (by) {
             size_t bn;
-            const char *b = need_str(r, at, by, "dictsort by", &bn);
-            if (name_eq(b, bn, "value")) c.by = 2;
-            else if (!name_eq(b, bn, "key")) tpl_fail(r, at, MG_ERR_INVALID, "dictsort: by must be 'key' or 'value'");
+            const char *b = tpl_need_str(r, at, by, "dictsort by", &bn);
+            if (tpl_name_eq(b, bn, "value")) c.by = 2;
+            else if (!tpl_name_eq(b, bn, "key")) tpl_fail(r, at, MG_ERR_INVALID, "dictsort: by must be 'key' or 'value'");
         }
-        c.reverse = opt_bool(arg(args, nargs, kw, nkw, 2, "reverse"), false);
-        return sorted(&c, dict_items(r, v));
+        c.reverse = opt_bool(tpl_arg(args, nargs, kw, nkw, 2, "reverse"), false);
+        return sorted(&c, tpl_dict_items(r, v));
     }
     case F_UNIQUE: {
-        bool cs = opt_bool(arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
-        tpl_value *attr = arg(args, nargs, kw, nkw, 1, "attribute");
+        bool cs = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
+        tpl_value *attr = tpl_arg(args, nargs, kw, nkw, 1, "attribute");
         tpl_value *seq = tpl_iter_list(r, at, v);
         tpl_value *out = tpl_list(r, seq->u.l.n);
         tpl_value **seen = tpl_alloc(&r->arena, (seq->u.l.n ? seq->u.l.n : 1) * sizeof *seen);
@@ -1024,7 +499,7 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         for (size_t i = 0; i < seq->u.l.n; i++) {
             tpl_value *key = seq->u.l.v[i];
             if (attr && attr->type != TV_NONE) key = attr_path(r, at, key, attr);
-            if (!cs && key->type == TV_STR) key = map_case(r, key, to_lower);
+            if (!cs && key->type == TV_STR) key = tpl_str_lower(r, key);
             bool dup = false;
             for (size_t j = 0; j < k && !dup; j++) {
                 tpl_step(r, at);
@@ -1043,8 +518,8 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         tpl_value *seq = tpl_iter_list(r, at, v);
         if (!seq->u.l.n) return &tpl_undef;
         sort_ctx c = {.r = r, .at = at};
-        c.case_sensitive = opt_bool(arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
-        c.attr = arg(args, nargs, kw, nkw, 1, "attribute");
+        c.case_sensitive = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
+        c.attr = tpl_arg(args, nargs, kw, nkw, 1, "attribute");
         tpl_value *best = seq->u.l.v[0], *bk = sort_key(&c, best);
         for (size_t i = 1; i < seq->u.l.n; i++) {
             tpl_value *k = sort_key(&c, seq->u.l.v[i]);
@@ -1054,8 +529,8 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         return best;
     }
     case F_SUM: {
-        tpl_value *attr = arg(args, nargs, kw, nkw, 0, "attribute");
-        tpl_value *acc = arg(args, nargs, kw, nkw, 1, "start");
+        tpl_value *attr = tpl_arg(args, nargs, kw, nkw, 0, "attribute");
+        tpl_value *acc = tpl_arg(args, nargs, kw, nkw, 1, "start");
         if (!acc) acc = tpl_int(r, 0);
         tpl_value *seq = tpl_iter_list(r, at, v);
         for (size_t i = 0; i < seq->u.l.n; i++) {
@@ -1079,7 +554,7 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
     case F_ATTR: {
         if (nargs < 1) tpl_fail(r, at, MG_ERR_INVALID, "attr needs a name");
         size_t n;
-        const char *nm = need_str(r, at, args[0], "attr name", &n);
+        const char *nm = tpl_need_str(r, at, args[0], "attr name", &n);
         return tpl_getattr(r, v, nm, n);
     }
     case F_SELECT:
@@ -1090,10 +565,10 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         return select_common(r, at, v, args, nargs, true, id == F_SELECTATTR);
     case F_MAP: {
         tpl_value *seq = tpl_iter_list(r, at, v);
-        tpl_value *attr = kwarg(kw, nkw, "attribute");
+        tpl_value *attr = tpl_kwarg(kw, nkw, "attribute");
         tpl_value *out = tpl_list(r, seq->u.l.n);
         if (attr) {
-            tpl_value *d = kwarg(kw, nkw, "default");
+            tpl_value *d = tpl_kwarg(kw, nkw, "default");
             for (size_t i = 0; i < seq->u.l.n; i++) {
                 tpl_value *x = attr_path(r, at, seq->u.l.v[i], attr);
                 out->u.l.v[i] = x->type == TV_UNDEF && d ? d : x;
@@ -1102,7 +577,7 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         }
         if (nargs < 1) tpl_fail(r, at, MG_ERR_INVALID, "map needs a filter name or attribute=");
         size_t fn;
-        const char *fname = need_str(r, at, args[0], "map filter name", &fn);
+        const char *fname = tpl_need_str(r, at, args[0], "map filter name", &fn);
         int fid = tpl_filter_id(fname, fn);
         if (fid < 0) tpl_fail(r, at, MG_ERR_UNSUPPORTED, "unsupported filter '%.*s' in map", (int)(fn > 60 ? 60 : fn), fname);
         for (size_t i = 0; i < seq->u.l.n; i++) {
@@ -1112,14 +587,14 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         return out;
     }
     case F_INDENT: {
-        tpl_value *wv = arg(args, nargs, kw, nkw, 0, "width");
-        bool first = opt_bool(arg(args, nargs, kw, nkw, 1, "first"), false);
-        bool blank = opt_bool(arg(args, nargs, kw, nkw, 2, "blank"), false);
+        tpl_value *wv = tpl_arg(args, nargs, kw, nkw, 0, "width");
+        bool first = opt_bool(tpl_arg(args, nargs, kw, nkw, 1, "first"), false);
+        bool blank = opt_bool(tpl_arg(args, nargs, kw, nkw, 2, "blank"), false);
         tpl_value *ind;
         if (wv && wv->type == TV_STR) {
             ind = wv;
         } else {
-            int64_t w = wv ? need_int(r, at, wv, "indent width") : 4;
+            int64_t w = wv ? tpl_need_int(r, at, wv, "indent width") : 4;
             if (w < 0) w = 0;
             if (w > 256) w = 256;
             char sp[257];
@@ -1145,111 +620,12 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
             i = e + 1;
             if (i >= n) break;
         }
-        return from_buf(r, &b);
+        return tpl_from_buf(r, &b);
     }
     case F_WORDCOUNT: {
         tpl_value *s = tpl_to_str(r, v, at);
-        return tpl_int(r, (int64_t)py_split(r, at, s, NULL, -1)->u.l.n);
+        return tpl_int(r, (int64_t)tpl_str_split(r, at, s, NULL, -1)->u.l.n);
     }
     }
     tpl_fail(r, at, MG_ERR_INVALID, "internal error: unknown filter %d", id);
-}
-
-/* ---- globals --------------------------------------------------------------------------- */
-
-METHOD(g_range) {
-    (void)self, (void)kw;
-    no_kw(r, at, nkw, "range");
-    if (nargs < 1 || nargs > 3) tpl_fail(r, at, MG_ERR_INVALID, "range() takes 1 to 3 arguments");
-    int64_t a = 0, b, step = 1;
-    if (nargs == 1) {
-        b = need_int(r, at, args[0], "range() argument");
-    } else {
-        a = need_int(r, at, args[0], "range() start");
-        b = need_int(r, at, args[1], "range() stop");
-        if (nargs == 3) step = need_int(r, at, args[2], "range() step");
-    }
-    if (step == 0) tpl_fail(r, at, MG_ERR_INVALID, "range() step must not be zero");
-    double cnt = step > 0 ? ceil(((double)b - (double)a) / (double)step) : ceil(((double)a - (double)b) / (double)-step);
-    if (cnt < 0) cnt = 0;
-    if (cnt > (double)(r->lim.max_memory / 32))
-        tpl_fail(r, at, MG_ERR_INVALID, "range() of %.0f items exceeds the memory limit", cnt);
-    size_t n = (size_t)cnt;
-    tpl_value *l = tpl_list(r, n);
-    for (size_t i = 0; i < n; i++) l->u.l.v[i] = tpl_int(r, a + (int64_t)i * step);
-    return l;
-}
-
-METHOD(g_namespace) {
-    (void)self;
-    tpl_value *ns = tpl_new(r, TV_NS);
-    if (nargs > 1) tpl_fail(r, at, MG_ERR_INVALID, "namespace() takes at most 1 positional argument");
-    if (nargs == 1) {
-        tpl_value *src = args[0];
-        if (src->type == TV_DICT || src->type == TV_NS) {
-            for (size_t i = 0; i < src->u.d.n; i++) tpl_dict_set(r, ns, src->u.d.kv[i].k, src->u.d.kv[i].kn, src->u.d.kv[i].v);
-        } else if (src->type == TV_LIST) {
-            for (size_t i = 0; i < src->u.l.n; i++) {
-                tpl_value *pair = src->u.l.v[i];
-                if (pair->type != TV_LIST || pair->u.l.n != 2 || pair->u.l.v[0]->type != TV_STR)
-                    tpl_fail(r, at, MG_ERR_INVALID, "namespace() expects (key, value) pairs");
-                tpl_dict_set(r, ns, pair->u.l.v[0]->u.s.p, pair->u.l.v[0]->u.s.n, pair->u.l.v[1]);
-            }
-        } else {
-            tpl_fail(r, at, MG_ERR_INVALID, "namespace() argument must be a mapping, not %s", tpl_type_name(src));
-        }
-    }
-    for (size_t i = 0; i < nkw; i++) tpl_dict_set(r, ns, kw[i].k, kw[i].kn, kw[i].v);
-    return ns;
-}
-
-METHOD(g_dict) {
-    (void)self;
-    tpl_value *d = tpl_dict(r);
-    if (nargs > 1) tpl_fail(r, at, MG_ERR_INVALID, "dict() takes at most 1 positional argument");
-    if (nargs == 1) {
-        if (args[0]->type != TV_DICT) tpl_fail(r, at, MG_ERR_INVALID, "dict() argument must be a mapping");
-        for (size_t i = 0; i < args[0]->u.d.n; i++) tpl_dict_set(r, d, args[0]->u.d.kv[i].k, args[0]->u.d.kv[i].kn, args[0]->u.d.kv[i].v);
-    }
-    for (size_t i = 0; i < nkw; i++) tpl_dict_set(r, d, kw[i].k, kw[i].kn, kw[i].v);
-    return d;
-}
-
-METHOD(g_raise_exception) {
-    (void)self, (void)kw, (void)nkw;
-    tpl_buf b = {0};
-    for (size_t i = 0; i < nargs; i++) {
-        if (i) tpl_buf_putc(r, &b, ' ');
-        tpl_write_str(r, &b, args[i], at);
-    }
-    tpl_fail(r, at, MG_ERR_INVALID, "template raised: %s", b.p ? b.p : "");
-}
-
-METHOD(g_strftime_now) {
-    (void)self, (void)kw, (void)nkw;
-    if (nargs != 1) tpl_fail(r, at, MG_ERR_INVALID, "strftime_now() takes one format string");
-    size_t fn;
-    const char *f = need_str(r, at, args[0], "strftime_now() format", &fn);
-    if (fn > 200) tpl_fail(r, at, MG_ERR_INVALID, "strftime_now() format too long");
-    char fmt[256], out[1024];
-    memcpy(fmt, f, fn);
-    fmt[fn] = '\0';
-    time_t now = time(NULL);
-    struct tm tmv;
-    localtime_r(&now, &tmv);
-    size_t k = strftime(out, sizeof out, fmt, &tmv);
-    return tpl_str(r, out, k);
-}
-
-void tpl_install_globals(tpl_render *r, tpl_scope *g) {
-    static const method_def G[] = {
-        {"range", g_range}, {"namespace", g_namespace}, {"dict", g_dict},
-        {"raise_exception", g_raise_exception}, {"strftime_now", g_strftime_now},
-    };
-    for (size_t i = 0; i < sizeof G / sizeof *G; i++) {
-        tpl_value *f = tpl_new(r, TV_FUNC);
-        f->u.fn.native = G[i].fn;
-        f->u.fn.name = G[i].name;
-        tpl_scope_set(r, g, G[i].name, strlen(G[i].name), f);
-    }
 }

@@ -1,6 +1,6 @@
 /* template_internal.h - shared internals of the chat-template interpreter
  * (template_lex.c, template_parse.c, template_value.c, template_eval.c,
- * template_filters.c). Not a public header: only those files include it.
+ * template_filters.c, template_methods.c). Not a public header: only those files include it.
  *
  * Memory: a parsed template owns one arena holding its AST and constants; a
  * render owns another arena holding every runtime value, scope and string, all
@@ -285,9 +285,37 @@ void tpl_install_globals(tpl_render *r, tpl_scope *g);
 /* Iteration: list items, dict keys, string code points, undefined = empty. */
 tpl_value *tpl_iter_list(tpl_render *r, const tpl_node *at, tpl_value *v);
 
+/* ---- shared helpers (template_methods.c) ------------------------------------- */
+
+bool tpl_name_eq(const char *s, size_t n, const char *lit);
+/* Keyword argument `name`, or NULL. */
+tpl_value *tpl_kwarg(tpl_kv *kw, size_t nkw, const char *name);
+/* Positional argument i, else keyword `name`, else NULL. */
+tpl_value *tpl_arg(tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw, size_t i, const char *name);
+/* Type-checked arguments: fail with "WHAT must be a string/an integer". */
+const char *tpl_need_str(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what, size_t *n);
+int64_t tpl_need_int(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what);
+tpl_value *tpl_from_buf(tpl_render *r, tpl_buf *b);
+/* Python str methods (simple Unicode case mappings from utf8proc). */
+tpl_value *tpl_str_upper(tpl_render *r, tpl_value *s);
+tpl_value *tpl_str_lower(tpl_render *r, tpl_value *s);
+tpl_value *tpl_str_capitalize(tpl_render *r, tpl_value *s);
+/* Jinja's title filter (words start after runs of -, whitespace, (, {, [, <). */
+tpl_value *tpl_str_jinja_title(tpl_render *r, tpl_value *s);
+/* str.islower()/isupper(): at least one cased character, all in that case. */
+bool tpl_str_case_is(tpl_value *s, bool upper);
+/* str.strip(chars) / lstrip / rstrip; chars NULL = whitespace. */
+tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t cn, bool left, bool right);
+/* str.replace(old, new, count); count < 0 = all. */
+tpl_value *tpl_str_replace(tpl_render *r, tpl_value *s, const char *old, size_t on, const char *nw,
+                           size_t nn, int64_t count);
+/* str.split(sep=None, maxsplit=-1). */
+tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_value *sepv, int64_t maxsplit);
+/* dict.items() as a list of (key, value) tuples. */
+tpl_value *tpl_dict_items(tpl_render *r, tpl_value *d);
+
 /* Calls a macro (template_eval.c). */
 tpl_value *tpl_call_macro(tpl_render *r, const tpl_node *at, tpl_value *fn, tpl_value **args,
                           size_t nargs, tpl_kv *kw, size_t nkw);
-/* Filters that take a filter name (map) call back into the filter table. */
 
 #endif // MG_TEXT_TEMPLATE_INTERNAL_H
