@@ -13,6 +13,7 @@ typedef struct command {
 // One line per command; each lives in src/cli/<name>.c.
 static const command COMMANDS[] = {
     {"inspect", mg_cmd_inspect, "show and validate a model folder or .safetensors file"},
+    {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
 };
 
 static void usage(FILE *out) {
