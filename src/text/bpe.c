@@ -36,6 +36,7 @@ typedef struct merge_ent {
     uint32_t rank;
     uint32_t pos;
     int32_t new_id;
+    int32_t left, right; // the pair when queued, to detect stale entries
 } merge_ent;
 
 struct mg_bpe_scratch {
@@ -320,6 +321,8 @@ static void try_push(const mg_bpe *b, mg_bpe_scratch *s, int32_t pos) {
     merge_ent e;
     if (lookup_merge(b, x->id, s->syms[x->next].id, &e.rank, &e.new_id)) {
         e.pos = (uint32_t)pos;
+        e.left = x->id;
+        e.right = s->syms[x->next].id;
         heap_push(s, e);
     }
 }
@@ -380,11 +383,12 @@ static void merge_word(const mg_bpe *b, mg_bpe_scratch *s, size_t n) {
         sym *x = &s->syms[top.pos];
         if (!x->alive || x->next < 0) continue;
         sym *r = &s->syms[x->next];
-        uint32_t rank;
-        int32_t new_id;
         // Stale entry: the pair at this position changed since it was queued.
-        if (!lookup_merge(b, x->id, r->id, &rank, &new_id) || new_id != top.new_id) continue;
-        x->id = new_id;
+        // (Rust re-looks the pair up and compares the merged id; symbols only
+        // grow, so a changed pair never yields the same merged token and
+        // comparing the two ids is the same test without a hash lookup.)
+        if (x->id != top.left || r->id != top.right) continue;
+        x->id = top.new_id;
         r->alive = false;
         x->next = r->next;
         if (r->next >= 0) s->syms[r->next].prev = (int32_t)top.pos;

@@ -139,15 +139,18 @@ int32_t mg_strmap_get(const mg_strmap *m, const void *key, size_t len) {
 
 /* ---- uint64 -> uint64 ---- */
 
+typedef struct kv {
+    uint64_t key, val; // key and value side by side: one cache line per probe
+} kv;
+
 struct mg_u64map {
-    uint64_t *keys, *vals;
+    kv *slots;
     size_t cap, count;
 };
 
 static void u64_alloc(mg_u64map *m, size_t cap) {
-    m->keys = (uint64_t *)mg_malloc_array(cap, sizeof(uint64_t));
-    m->vals = (uint64_t *)mg_malloc_array(cap, sizeof(uint64_t));
-    memset(m->keys, 0xFF, cap * sizeof(uint64_t));
+    m->slots = (kv *)mg_malloc_array(cap, sizeof(kv));
+    for (size_t i = 0; i < cap; i++) m->slots[i].key = UINT64_MAX;
     m->cap = cap;
 }
 
@@ -159,8 +162,7 @@ mg_u64map *mg_u64map_new(size_t expected) {
 
 void mg_u64map_free(mg_u64map *m) {
     if (!m) return;
-    free(m->keys);
-    free(m->vals);
+    free(m->slots);
     free(m);
 }
 
@@ -170,35 +172,33 @@ size_t mg_u64map_count(const mg_u64map *m) {
 
 void mg_u64map_put(mg_u64map *m, uint64_t key, uint64_t val) {
     if ((m->count + 1) * 2 > m->cap) {
-        uint64_t *ok = m->keys, *ov = m->vals;
+        kv *old = m->slots;
         size_t ocap = m->cap;
         u64_alloc(m, ocap * 2);
         size_t mask = m->cap - 1;
         for (size_t i = 0; i < ocap; i++) {
-            if (ok[i] == UINT64_MAX) continue;
-            size_t j = (size_t)mix64(ok[i]) & mask;
-            while (m->keys[j] != UINT64_MAX) j = (j + 1) & mask;
-            m->keys[j] = ok[i];
-            m->vals[j] = ov[i];
+            if (old[i].key == UINT64_MAX) continue;
+            size_t j = (size_t)mix64(old[i].key) & mask;
+            while (m->slots[j].key != UINT64_MAX) j = (j + 1) & mask;
+            m->slots[j] = old[i];
         }
-        free(ok);
-        free(ov);
+        free(old);
     }
     size_t mask = m->cap - 1, i = (size_t)mix64(key) & mask;
-    while (m->keys[i] != UINT64_MAX && m->keys[i] != key) i = (i + 1) & mask;
-    if (m->keys[i] == UINT64_MAX) {
-        m->keys[i] = key;
+    while (m->slots[i].key != UINT64_MAX && m->slots[i].key != key) i = (i + 1) & mask;
+    if (m->slots[i].key == UINT64_MAX) {
+        m->slots[i].key = key;
         m->count++;
     }
-    m->vals[i] = val;
+    m->slots[i].val = val;
 }
 
 bool mg_u64map_get(const mg_u64map *m, uint64_t key, uint64_t *val) {
     size_t mask = m->cap - 1, i = (size_t)mix64(key) & mask;
     for (;;) {
-        uint64_t k = m->keys[i];
+        uint64_t k = m->slots[i].key;
         if (k == key) {
-            *val = m->vals[i];
+            *val = m->slots[i].val;
             return true;
         }
         if (k == UINT64_MAX) return false;
