@@ -24,7 +24,17 @@ struct mg_bpe {
     int32_t unk_id;
     bool byte_level, byte_fallback, fuse_unk, ignore_merges;
     size_t vocab_size;
+    // SentencePiece-style words are whole sentences (no pre-tokenizer). They
+    // are cut before a "▁" whose preceding char c never precedes "▁" inside a
+    // vocab token: no token spans such a point, so no merge can cross it and
+    // BPE of the pieces equals BPE of the whole (exact), while the pieces hit
+    // the word cache. sp_bad holds those c that do (Gemma: ">" of ">▁</").
+    bool sp_split;
+    mg_strmap *sp_bad;
 };
+
+#define SP_MARK "\xE2\x96\x81" // U+2581 ▁
+#define SP_SPLIT_MIN 64         // words shorter than this are not cut
 
 typedef struct sym {
     int32_t id;
@@ -71,6 +81,7 @@ void mg_bpe_free(mg_bpe *b) {
     if (!b) return;
     mg_strmap_free(b->vocab);
     mg_u64map_free(b->merges);
+    mg_strmap_free(b->sp_bad);
     free(b);
 }
 
@@ -244,6 +255,19 @@ mg_status mg_bpe_load(const json_t *model, bool byte_level, mg_bpe **out, mg_err
             goto fail;
         }
     }
+    if (!byte_level && mg_strmap_get(b->vocab, SP_MARK, 3) >= 0) {
+        b->sp_split = true;
+        b->sp_bad = mg_strmap_new(16);
+        json_object_keylen_foreach(vocab, tok, tok_len, idv) {
+            for (size_t i = 1; i + 3 <= tok_len; i++) {
+                if (memcmp(tok + i, SP_MARK, 3)) continue;
+                size_t st = i - 1;
+                while (st > 0 && ((unsigned char)tok[st] & 0xC0) == 0x80) st--;
+                if (i - st == 3 && !memcmp(tok + st, SP_MARK, 3)) continue; // inside a ▁ run
+                mg_strmap_put(b->sp_bad, tok + st, i - st, 1);
+            }
+        }
+    }
     rc = load_merges(b, vocab, merges, err);
     if (rc != MG_OK) goto fail;
     mg_textbuf_free(&key);
@@ -397,6 +421,22 @@ static void merge_word(const mg_bpe *b, mg_bpe_scratch *s, size_t n) {
     }
 }
 
+static void encode_piece(const mg_bpe *b, mg_bpe_scratch *s, const char *w, size_t len,
+                         mg_idvec *out);
+
+/* True when a "▁" at w[p] may start a new piece (see mg_bpe.sp_split). */
+static bool sp_cut(const mg_bpe *b, const char *w, size_t p) {
+    if (p == 0 || memcmp(w + p, SP_MARK, 3)) return false;
+    size_t st = p - 1;
+    while (st > 0 && ((unsigned char)w[st] & 0xC0) == 0x80) st--;
+    size_t l = p - st;
+    if (l == 3 && !memcmp(w + st, SP_MARK, 3)) return false; // inside a ▁ run
+    if (mg_strmap_get(b->sp_bad, w + st, l) >= 0) return false;
+    // A char outside the vocab becomes <0xXX> or unk tokens, whose strings end
+    // in ">": never cut after it, whatever merges those could have.
+    return mg_strmap_get(b->vocab, w + st, l) >= 0;
+}
+
 void mg_bpe_encode_word(const mg_bpe *b, mg_bpe_scratch *s, const char *w, size_t len,
                         mg_idvec *out) {
     if (len == 0) return;
@@ -407,6 +447,21 @@ void mg_bpe_encode_word(const mg_bpe *b, mg_bpe_scratch *s, const char *w, size_
             return;
         }
     }
+    if (b->sp_split && len >= SP_SPLIT_MIN) {
+        size_t start = 0;
+        for (size_t p = 1; p + 3 <= len; p++) {
+            if ((unsigned char)w[p] != 0xE2 || !sp_cut(b, w, p)) continue;
+            encode_piece(b, s, w + start, p - start, out);
+            start = p;
+        }
+        encode_piece(b, s, w + start, len - start, out);
+        return;
+    }
+    encode_piece(b, s, w, len, out);
+}
+
+static void encode_piece(const mg_bpe *b, mg_bpe_scratch *s, const char *w, size_t len,
+                         mg_idvec *out) {
     bool cacheable = len <= CACHE_MAX_WORD;
     if (cacheable) {
         int32_t off = mg_strmap_get(s->cache, w, len);

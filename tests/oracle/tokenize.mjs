@@ -143,7 +143,7 @@ function mixed(n) {
 }
 function literalOddities() {
   return pick(["▁", "▁▁hello", "Ġ", "Ċ", "<0x41>", "<0xFF>", "<unk>x", "<|endoftext", "|>", "<|", "<｜", "</s", "<start_of", "\u0000a\u0001\u001F",
-    "\u200B\u200C\u200D", "\uFEFF bom", "\uFFFD", "\u00AD soft", "İstanbul", "ǅ", "ß", "ſ", "K", "\u0301 leading mark"]);
+    "\u200B\u200C\u200D", "<a> </b> ".repeat(12), "x> </y ".repeat(15), "\uFEFF bom", "\uFFFD", "\u00AD soft", "İstanbul", "ǅ", "ß", "ſ", "K", "\u0301 leading mark"]);
 }
 
 function common(i) {

@@ -220,6 +220,29 @@ static void test_sentencepiece_bpe(void) {
     mg_tokenizer_free(t);
 }
 
+/* Long SentencePiece words are cut before "▁" to use the word cache; a vocab
+ * token spanning "x▁" must keep the cut away from there (exactness). */
+static void test_sentencepiece_long_words(void) {
+    const char *json =
+        "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
+        "\"prepend\":\"\xE2\x96\x81\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+        "\"content\":\"\xE2\x96\x81\"}]},"
+        "\"model\":{\"type\":\"BPE\",\"vocab\":{\"\xE2\x96\x81\":0,\"x\":1,\"y\":2,"
+        "\"x\xE2\x96\x81\":3,\"x\xE2\x96\x81y\":4,\"\xE2\x96\x81y\":5},"
+        "\"merges\":[\"x \xE2\x96\x81\",\"x\xE2\x96\x81 y\",\"\xE2\x96\x81 y\"]}}";
+    mg_error err;
+    mg_tokenizer *t = load_json(json, &err);
+    CHECK_MSG(t != NULL, "%s", err.msg);
+    if (!t) return;
+    char text[256] = "", want[1024] = "";
+    for (int i = 0; i < 30; i++) {
+        strcat(text, i ? " x y" : "x y");
+        strcat(want, i ? "|\xE2\x96\x81|x\xE2\x96\x81y" : "\xE2\x96\x81|x\xE2\x96\x81y");
+    }
+    CHECK_EQ_STR(pieces(t, text, false), want);
+    mg_tokenizer_free(t);
+}
+
 static mg_tokenizer *with_pretok(const char *pretok, const char *normalizer) {
     char json[4096];
     snprintf(json, sizeof json,
@@ -370,6 +393,7 @@ int main(void) {
     RUN(test_split_behaviours);
     RUN(test_byte_level_bpe);
     RUN(test_sentencepiece_bpe);
+    RUN(test_sentencepiece_long_words);
     RUN(test_other_pretokenizers);
     RUN(test_normalizers);
     RUN(test_side_files);
