@@ -33,15 +33,16 @@ static const char *HELP =
 
 static mg_status load_messages(const char *path, json_t **msgs, json_t *extra, mg_error *err) {
     json_error_t je;
-    json_t *j = !strcmp(path, "-") ? json_loadf(stdin, 0, &je)
-                                   : json_load_file(path, 0, &je);
+    json_t *j = !strcmp(path, "-") ? json_loadf(stdin, 0, &je) : json_load_file(path, 0, &je);
     if (!j)
         return mg_error_set(err, MG_ERR_INVALID, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     if (json_is_object(j)) {
         json_t *m = json_object_get(j, "messages");
         if (!json_is_array(m)) {
             json_decref(j);
-            return mg_error_set(err, MG_ERR_INVALID, "%s: expected a JSON array of messages or an object with \"messages\"", path);
+            return mg_error_set(
+                err, MG_ERR_INVALID,
+                "%s: expected a JSON array of messages or an object with \"messages\"", path);
         }
         const char *k;
         json_t *v;
@@ -52,7 +53,9 @@ static mg_status load_messages(const char *path, json_t **msgs, json_t *extra, m
     }
     if (!json_is_array(j)) {
         json_decref(j);
-        return mg_error_set(err, MG_ERR_INVALID, "%s: expected a JSON array of messages or an object with \"messages\"", path);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: expected a JSON array of messages or an object with \"messages\"",
+                            path);
     }
     *msgs = j;
     return MG_OK;
@@ -77,7 +80,8 @@ int mg_cmd_chat_template(int argc, char **argv) {
             agp = true;
         } else if (!strcmp(a, "--ids")) {
             ids = true;
-        } else if (!strcmp(a, "--messages") || !strcmp(a, "--chat-template") || !strcmp(a, "--var")) {
+        } else if (!strcmp(a, "--messages") || !strcmp(a, "--chat-template") ||
+                   !strcmp(a, "--var")) {
             if (i + 1 >= argc) {
                 rc = mg_cli_usage_error("chat-template", "%s needs a value", a);
                 goto out;
@@ -92,7 +96,9 @@ int mg_cmd_chat_template(int argc, char **argv) {
                 json_error_t je;
                 json_t *val = eq ? json_loads(eq + 1, JSON_DECODE_ANY, &je) : NULL;
                 if (!eq || eq == v || !val) {
-                    rc = mg_cli_usage_error("chat-template", "--var expects NAME=JSON (e.g. enable_thinking=false), got '%s'", v);
+                    rc = mg_cli_usage_error(
+                        "chat-template",
+                        "--var expects NAME=JSON (e.g. enable_thinking=false), got '%s'", v);
                     goto out;
                 }
                 char *name = mg_strndup(v, (size_t)(eq - v));
@@ -110,7 +116,8 @@ int mg_cmd_chat_template(int argc, char **argv) {
         }
     }
     if (!model || !messages) {
-        rc = mg_cli_usage_error("chat-template", "%s", !model ? "missing MODEL" : "missing --messages FILE");
+        rc = mg_cli_usage_error("chat-template", "%s",
+                                !model ? "missing MODEL" : "missing --messages FILE");
         goto out;
     }
 
@@ -126,7 +133,9 @@ int mg_cmd_chat_template(int argc, char **argv) {
     if (!st && !tmpl) {
         if (!mg_tokenizer_chat_template(tok))
             st = mg_error_set(&err, MG_ERR_UNSUPPORTED,
-                              "%s: the tokenizer has no chat_template; pass --chat-template chatml|llama3|mistral|FILE", model);
+                              "%s: the tokenizer has no chat_template; pass --chat-template "
+                              "chatml|llama3|mistral|FILE",
+                              model);
         else
             tmpl = mg_strdup(mg_tokenizer_chat_template(tok));
     }
@@ -140,7 +149,8 @@ int mg_cmd_chat_template(int argc, char **argv) {
         rc = mg_cli_fail(&err);
     } else {
         if (ids) {
-            for (size_t k = 0; k < ntids; k++) printf(k ? " %d" : "%d", tids[k]);
+            for (size_t k = 0; k < ntids; k++)
+                printf(k ? " %d" : "%d", tids[k]);
             printf("\n");
         } else {
             fwrite(text, 1, strlen(text), stdout);

@@ -22,9 +22,11 @@ static const char CHATML[] =
 static const char LLAMA3[] =
     "{%- if bos_token is defined and bos_token %}{{ bos_token }}{% endif -%}\n"
     "{%- for message in messages -%}\n"
-    "{{ '<|start_header_id|>' ~ message.role ~ '<|end_header_id|>\\n\\n' ~ message.content | trim ~ '<|eot_id|>' }}\n"
+    "{{ '<|start_header_id|>' ~ message.role ~ '<|end_header_id|>\\n\\n' ~ message.content | trim "
+    "~ '<|eot_id|>' }}\n"
     "{%- endfor -%}\n"
-    "{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif -%}\n";
+    "{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% "
+    "endif -%}\n";
 
 /* Mistral / Mixtral instruct: "[INST] user [/INST] answer</s>". No system role:
  * a system message is prepended to the next user turn. The space before the
@@ -42,7 +44,8 @@ static const char MISTRAL[] =
     "  {%- elif message.role == 'assistant' -%}\n"
     "    {{ ' ' ~ message.content ~ (eos_token if eos_token is defined else '') }}\n"
     "  {%- else -%}\n"
-    "    {{ raise_exception('the mistral template supports system, user and assistant messages, not ' ~ message.role) }}\n"
+    "    {{ raise_exception('the mistral template supports system, user and assistant messages, "
+    "not ' ~ message.role) }}\n"
     "  {%- endif -%}\n"
     "{%- endfor -%}\n";
 
@@ -90,7 +93,8 @@ mg_status mg_chat_template_resolve(const char *arg, char **out, mg_error *err) {
         if (!json_is_string(t)) {
             json_decref(j);
             free(text);
-            return mg_error_set(err, MG_ERR_INVALID, "%s: JSON file without a \"chat_template\" string", arg);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s: JSON file without a \"chat_template\" string", arg);
         }
         *out = mg_strndup(json_string_value(t), json_string_length(t));
         json_decref(j);
@@ -106,15 +110,19 @@ mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens
                                   const json_t *extra, char **out, mg_error *err) {
     *out = NULL;
     if (!json_is_array(messages))
-        return mg_error_set(err, MG_ERR_INVALID, "chat messages must be a JSON array of {\"role\", \"content\"} objects");
+        return mg_error_set(
+            err, MG_ERR_INVALID,
+            "chat messages must be a JSON array of {\"role\", \"content\"} objects");
     size_t i;
     json_t *m;
     json_array_foreach(messages, i, m) {
         if (!json_is_object(m) || !json_is_string(json_object_get(m, "role")))
-            return mg_error_set(err, MG_ERR_INVALID, "chat message %zu: expected an object with a string \"role\"", i);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "chat message %zu: expected an object with a string \"role\"", i);
     }
     if (extra && !json_is_object(extra))
-        return mg_error_set(err, MG_ERR_INVALID, "extra chat-template variables must be a JSON object");
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "extra chat-template variables must be a JSON object");
     mg_template *t = NULL;
     mg_status st = mg_template_parse(tmpl, strlen(tmpl), "chat_template", &t, err);
     if (st) return st;
@@ -125,9 +133,12 @@ mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens
     json_object_set_new(ctx, "documents", json_null());
     json_object_set_new(ctx, "add_generation_prompt", json_boolean(add_generation_prompt));
     if (tokens) {
-        if (tokens->bos_token) json_object_set_new(ctx, "bos_token", json_string(tokens->bos_token));
-        if (tokens->eos_token) json_object_set_new(ctx, "eos_token", json_string(tokens->eos_token));
-        if (tokens->pad_token) json_object_set_new(ctx, "pad_token", json_string(tokens->pad_token));
+        if (tokens->bos_token)
+            json_object_set_new(ctx, "bos_token", json_string(tokens->bos_token));
+        if (tokens->eos_token)
+            json_object_set_new(ctx, "eos_token", json_string(tokens->eos_token));
+        if (tokens->pad_token)
+            json_object_set_new(ctx, "pad_token", json_string(tokens->pad_token));
     }
     if (extra) json_object_update(ctx, (json_t *)extra);
     st = mg_template_render(t, ctx, NULL, out, NULL, err);

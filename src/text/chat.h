@@ -72,7 +72,7 @@ mg_status mg_chat_render(const mg_tokenizer *tok, const json_t *messages,
 /* The ids of the conversation [system?, user: prompt, assistant: response] and
  * the index where the response starts (see above). *ids owned. */
 mg_status mg_chat_encode_pair(const mg_tokenizer *tok, const char *prompt, const char *response,
-                              const char *system, int32_t **ids, size_t *n,
-                              size_t *response_start, mg_error *err);
+                              const char *system, int32_t **ids, size_t *n, size_t *response_start,
+                              mg_error *err);
 
 #endif // MG_TEXT_CHAT_H

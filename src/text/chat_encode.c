@@ -17,9 +17,10 @@ mg_status mg_chat_render(const mg_tokenizer *tok, const json_t *messages,
     *out = NULL;
     const char *tmpl = mg_tokenizer_chat_template(tok);
     if (!tmpl)
-        return mg_error_set(err, MG_ERR_UNSUPPORTED,
-                            "the tokenizer has no chat_template (tokenizer_config.json or "
-                            "chat_template.jinja); pass --chat-template chatml|llama3|mistral|FILE");
+        return mg_error_set(
+            err, MG_ERR_UNSUPPORTED,
+            "the tokenizer has no chat_template (tokenizer_config.json or "
+            "chat_template.jinja); pass --chat-template chatml|llama3|mistral|FILE");
     mg_chat_tokens t = mg_chat_tokens_of(tok);
     return mg_chat_render_template(tmpl, &t, messages, add_generation_prompt, NULL, out, err);
 }
@@ -29,8 +30,8 @@ static json_t *message(const char *role, const char *content) {
 }
 
 mg_status mg_chat_encode_pair(const mg_tokenizer *tok, const char *prompt, const char *response,
-                              const char *system, int32_t **ids, size_t *n,
-                              size_t *response_start, mg_error *err) {
+                              const char *system, int32_t **ids, size_t *n, size_t *response_start,
+                              mg_error *err) {
     *ids = NULL;
     *n = *response_start = 0;
     char *p_text = NULL, *f_text = NULL;
@@ -47,7 +48,8 @@ mg_status mg_chat_encode_pair(const mg_tokenizer *tok, const char *prompt, const
     size_t pl = strlen(p_text), fl = strlen(f_text);
     if (fl < pl || memcmp(p_text, f_text, pl) != 0) {
         size_t k = 0;
-        while (k < pl && k < fl && p_text[k] == f_text[k]) k++;
+        while (k < pl && k < fl && p_text[k] == f_text[k])
+            k++;
         st = mg_error_set(err, MG_ERR_UNSUPPORTED,
                           "chat template renders the prompt differently inside the full "
                           "conversation (first difference at byte %zu), so the response "

@@ -61,14 +61,22 @@ static int64_t as_int(const tpl_value *v) {
 
 static const char *op_name(int op) {
     switch (op) {
-    case OP_ADD: return "+";
-    case OP_SUB: return "-";
-    case OP_MUL: return "*";
-    case OP_DIV: return "/";
-    case OP_FLOORDIV: return "//";
-    case OP_MOD: return "%";
-    case OP_POW: return "**";
-    default: return "?";
+    case OP_ADD:
+        return "+";
+    case OP_SUB:
+        return "-";
+    case OP_MUL:
+        return "*";
+    case OP_DIV:
+        return "/";
+    case OP_FLOORDIV:
+        return "//";
+    case OP_MOD:
+        return "%";
+    case OP_POW:
+        return "**";
+    default:
+        return "?";
     }
 }
 
@@ -79,7 +87,8 @@ static tpl_value *repeat(tpl_render *r, const tpl_node *n, tpl_value *seq, int64
         if (!mg_size_mul(seq->u.s.n, (uint64_t)times, &total) || total > r->lim.max_memory)
             tpl_fail(r, n, MG_ERR_INVALID, "string repetition too large");
         char *p = tpl_alloc(&r->arena, (size_t)total + 1);
-        for (int64_t k = 0; k < times; k++) memcpy(p + (size_t)k * seq->u.s.n, seq->u.s.p, seq->u.s.n);
+        for (int64_t k = 0; k < times; k++)
+            memcpy(p + (size_t)k * seq->u.s.n, seq->u.s.p, seq->u.s.n);
         return tpl_str_nocopy(r, p, (size_t)total);
     }
     uint64_t total;
@@ -87,7 +96,8 @@ static tpl_value *repeat(tpl_render *r, const tpl_node *n, tpl_value *seq, int64
         tpl_fail(r, n, MG_ERR_INVALID, "list repetition too large");
     tpl_value *l = tpl_list(r, (size_t)total);
     l->tuple = seq->tuple;
-    for (uint64_t k = 0; k < total; k++) l->u.l.v[k] = seq->u.l.v[k % seq->u.l.n];
+    for (uint64_t k = 0; k < total; k++)
+        l->u.l.v[k] = seq->u.l.v[k % seq->u.l.n];
     return l;
 }
 
@@ -98,9 +108,15 @@ static tpl_value *arith(tpl_render *r, const tpl_node *n, int op, tpl_value *a, 
             int64_t x = as_int(a), y = as_int(b), z = 0;
             bool ovf = false;
             switch (op) {
-            case OP_ADD: ovf = __builtin_add_overflow(x, y, &z); break;
-            case OP_SUB: ovf = __builtin_sub_overflow(x, y, &z); break;
-            case OP_MUL: ovf = __builtin_mul_overflow(x, y, &z); break;
+            case OP_ADD:
+                ovf = __builtin_add_overflow(x, y, &z);
+                break;
+            case OP_SUB:
+                ovf = __builtin_sub_overflow(x, y, &z);
+                break;
+            case OP_MUL:
+                ovf = __builtin_mul_overflow(x, y, &z);
+                break;
             case OP_FLOORDIV:
             case OP_MOD:
                 if (y == 0) tpl_fail(r, n, MG_ERR_INVALID, "integer division or modulo by zero");
@@ -128,9 +144,15 @@ static tpl_value *arith(tpl_render *r, const tpl_node *n, int op, tpl_value *a, 
         }
         double x = as_double(a), y = as_double(b), z = 0;
         switch (op) {
-        case OP_ADD: z = x + y; break;
-        case OP_SUB: z = x - y; break;
-        case OP_MUL: z = x * y; break;
+        case OP_ADD:
+            z = x + y;
+            break;
+        case OP_SUB:
+            z = x - y;
+            break;
+        case OP_MUL:
+            z = x * y;
+            break;
         case OP_DIV:
             if (y == 0) tpl_fail(r, n, MG_ERR_INVALID, "division by zero");
             z = x / y;
@@ -145,7 +167,8 @@ static tpl_value *arith(tpl_render *r, const tpl_node *n, int op, tpl_value *a, 
             if (z != 0 && ((z < 0) != (y < 0))) z += y;
             break;
         case OP_POW:
-            if (x == 0 && y < 0) tpl_fail(r, n, MG_ERR_INVALID, "0.0 cannot be raised to a negative power");
+            if (x == 0 && y < 0)
+                tpl_fail(r, n, MG_ERR_INVALID, "0.0 cannot be raised to a negative power");
             z = pow(x, y);
             break;
         }
@@ -186,7 +209,8 @@ static bool contains(tpl_render *r, const tpl_node *n, tpl_value *item, tpl_valu
         return false;
     case TV_STR:
         if (item->type != TV_STR)
-            tpl_fail(r, n, MG_ERR_INVALID, "'in <string>' requires a string on the left, not %s", tpl_type_name(item));
+            tpl_fail(r, n, MG_ERR_INVALID, "'in <string>' requires a string on the left, not %s",
+                     tpl_type_name(item));
         if (!item->u.s.n) return true;
         if (item->u.s.n > seq->u.s.n) return false;
         return memmem(seq->u.s.p, seq->u.s.n, item->u.s.p, item->u.s.n) != NULL;
@@ -204,18 +228,27 @@ static bool contains(tpl_render *r, const tpl_node *n, tpl_value *item, tpl_valu
 
 static bool compare_op(tpl_render *r, const tpl_node *n, int op, tpl_value *a, tpl_value *b) {
     switch (op) {
-    case OP_EQ: return tpl_equal(a, b, 0);
-    case OP_NE: return !tpl_equal(a, b, 0);
-    case OP_IN: return contains(r, n, a, b);
-    case OP_NOTIN: return !contains(r, n, a, b);
-    default: break;
+    case OP_EQ:
+        return tpl_equal(a, b, 0);
+    case OP_NE:
+        return !tpl_equal(a, b, 0);
+    case OP_IN:
+        return contains(r, n, a, b);
+    case OP_NOTIN:
+        return !contains(r, n, a, b);
+    default:
+        break;
     }
     int c = tpl_compare(r, a, b, n);
     switch (op) {
-    case OP_LT: return c < 0;
-    case OP_LE: return c <= 0;
-    case OP_GT: return c > 0;
-    default: return c >= 0;
+    case OP_LT:
+        return c < 0;
+    case OP_LE:
+        return c <= 0;
+    case OP_GT:
+        return c > 0;
+    default:
+        return c >= 0;
     }
 }
 
@@ -237,7 +270,8 @@ static void eval_args(tpl_render *r, tpl_scope *s, const tpl_node *n, argv *a) {
         if (k->kind == ND_KWARG) {
             for (size_t j = 0; j < a->nkw; j++)
                 if (a->kw[j].kn == k->n && !memcmp(a->kw[j].k, k->s, k->n))
-                    tpl_fail(r, k, MG_ERR_INVALID, "keyword argument '%.*s' given twice", (int)k->n, k->s);
+                    tpl_fail(r, k, MG_ERR_INVALID, "keyword argument '%.*s' given twice", (int)k->n,
+                             k->s);
             a->kw[a->nkw++] = (tpl_kv){k->s, k->n, eval(r, s, k->a)};
         } else {
             a->pos[a->npos++] = eval(r, s, k);
@@ -260,8 +294,9 @@ tpl_value *tpl_call_macro(tpl_render *r, const tpl_node *at, tpl_value *fn, tpl_
         if (i < nargs) v = args[i];
         for (size_t k = 0; k < nkw; k++)
             if (kw[k].kn == p->n && !memcmp(kw[k].k, p->s, p->n)) {
-                if (v) tpl_fail(r, at, MG_ERR_INVALID, "macro '%.*s' got multiple values for '%.*s'",
-                                (int)m->n, m->s, (int)p->n, p->s);
+                if (v)
+                    tpl_fail(r, at, MG_ERR_INVALID, "macro '%.*s' got multiple values for '%.*s'",
+                             (int)m->n, m->s, (int)p->n, p->s);
                 v = kw[k].v;
                 used[k] = true;
             }
@@ -269,8 +304,7 @@ tpl_value *tpl_call_macro(tpl_render *r, const tpl_node *at, tpl_value *fn, tpl_
     }
     for (size_t i = 0; i < m->nkids; i++) {
         const tpl_node *p = m->kids[i];
-        if (p->a && tpl_scope_lookup(ms, p->s, p->n)->type == TV_UNDEF &&
-            !(i < nargs)) {
+        if (p->a && tpl_scope_lookup(ms, p->s, p->n)->type == TV_UNDEF && !(i < nargs)) {
             bool given = false;
             for (size_t k = 0; k < nkw; k++)
                 if (kw[k].kn == p->n && !memcmp(kw[k].k, p->s, p->n)) given = true;
@@ -281,7 +315,8 @@ tpl_value *tpl_call_macro(tpl_render *r, const tpl_node *at, tpl_value *fn, tpl_
     size_t nextra = nargs > m->nkids ? nargs - m->nkids : 0;
     tpl_value *va = tpl_list(r, nextra);
     va->tuple = 1;
-    for (size_t i = 0; i < nextra; i++) va->u.l.v[i] = args[m->nkids + i];
+    for (size_t i = 0; i < nextra; i++)
+        va->u.l.v[i] = args[m->nkids + i];
     tpl_scope_set(r, ms, "varargs", 7, va);
     tpl_value *kd = tpl_dict(r);
     for (size_t k = 0; k < nkw; k++)
@@ -303,7 +338,8 @@ static tpl_value *call(tpl_render *r, tpl_scope *s, const tpl_node *n) {
     eval_args(r, s, n, &a);
     if (fn->type != TV_FUNC) {
         if (n->a->kind == ND_NAME && fn->type == TV_UNDEF)
-            tpl_fail(r, n, MG_ERR_INVALID, "'%.*s' is undefined and cannot be called", (int)n->a->n, n->a->s);
+            tpl_fail(r, n, MG_ERR_INVALID, "'%.*s' is undefined and cannot be called", (int)n->a->n,
+                     n->a->s);
         tpl_fail(r, n, MG_ERR_INVALID, "a %s is not callable", tpl_type_name(fn));
     }
     if (fn->u.fn.macro) {
@@ -328,7 +364,8 @@ static tpl_value *slice(tpl_render *r, tpl_scope *s, const tpl_node *n) {
         tpl_value *v = eval(r, s, n->kids[k]);
         if (v->type == TV_NONE || v->type == TV_UNDEF) continue;
         if (v->type != TV_INT && v->type != TV_BOOL)
-            tpl_fail(r, n->kids[k], MG_ERR_INVALID, "slice indices must be integers, not %s", tpl_type_name(v));
+            tpl_fail(r, n->kids[k], MG_ERR_INVALID, "slice indices must be integers, not %s",
+                     tpl_type_name(v));
         idx[k] = as_int(v);
         has[k] = true;
     }
@@ -353,11 +390,18 @@ static tpl_value *slice(tpl_render *r, tpl_scope *s, const tpl_node *n) {
     }
     int64_t L = (int64_t)len, start, stop;
     if (step > 0) {
-        start = has[0] ? (idx[0] < 0 ? (idx[0] + L < 0 ? 0 : idx[0] + L) : (idx[0] > L ? L : idx[0])) : 0;
-        stop = has[1] ? (idx[1] < 0 ? (idx[1] + L < 0 ? 0 : idx[1] + L) : (idx[1] > L ? L : idx[1])) : L;
+        start = has[0]
+                    ? (idx[0] < 0 ? (idx[0] + L < 0 ? 0 : idx[0] + L) : (idx[0] > L ? L : idx[0]))
+                    : 0;
+        stop = has[1] ? (idx[1] < 0 ? (idx[1] + L < 0 ? 0 : idx[1] + L) : (idx[1] > L ? L : idx[1]))
+                      : L;
     } else {
-        start = has[0] ? (idx[0] < 0 ? (idx[0] + L < -1 ? -1 : idx[0] + L) : (idx[0] > L - 1 ? L - 1 : idx[0])) : L - 1;
-        stop = has[1] ? (idx[1] < 0 ? (idx[1] + L < -1 ? -1 : idx[1] + L) : (idx[1] > L - 1 ? L - 1 : idx[1])) : -1;
+        start = has[0] ? (idx[0] < 0 ? (idx[0] + L < -1 ? -1 : idx[0] + L)
+                                     : (idx[0] > L - 1 ? L - 1 : idx[0]))
+                       : L - 1;
+        stop = has[1] ? (idx[1] < 0 ? (idx[1] + L < -1 ? -1 : idx[1] + L)
+                                    : (idx[1] > L - 1 ? L - 1 : idx[1]))
+                      : -1;
     }
     size_t count = 0;
     if (step > 0 && stop > start) count = (size_t)((stop - start + step - 1) / step);
@@ -365,7 +409,8 @@ static tpl_value *slice(tpl_render *r, tpl_scope *s, const tpl_node *n) {
     if (obj->type == TV_LIST) {
         tpl_value *l = tpl_list(r, count);
         l->tuple = obj->tuple;
-        for (size_t k = 0; k < count; k++) l->u.l.v[k] = obj->u.l.v[start + (int64_t)k * step];
+        for (size_t k = 0; k < count; k++)
+            l->u.l.v[k] = obj->u.l.v[start + (int64_t)k * step];
         return l;
     }
     tpl_buf b = {0};
@@ -390,14 +435,16 @@ static tpl_value *eval(tpl_render *r, tpl_scope *s, const tpl_node *n) {
     case ND_TUPLE:
         v = tpl_list(r, n->nkids);
         v->tuple = n->kind == ND_TUPLE;
-        for (size_t i = 0; i < n->nkids; i++) v->u.l.v[i] = eval(r, s, n->kids[i]);
+        for (size_t i = 0; i < n->nkids; i++)
+            v->u.l.v[i] = eval(r, s, n->kids[i]);
         break;
     case ND_DICT:
         v = tpl_dict(r);
         for (size_t i = 0; i + 1 < n->nkids; i += 2) {
             tpl_value *k = eval(r, s, n->kids[i]);
             if (k->type != TV_STR)
-                tpl_fail(r, n->kids[i], MG_ERR_UNSUPPORTED, "unsupported dict key of type %s (only strings)", tpl_type_name(k));
+                tpl_fail(r, n->kids[i], MG_ERR_UNSUPPORTED,
+                         "unsupported dict key of type %s (only strings)", tpl_type_name(k));
             tpl_dict_set(r, v, k->u.s.p, k->u.s.n, eval(r, s, n->kids[i + 1]));
         }
         break;
@@ -439,11 +486,14 @@ static tpl_value *eval(tpl_render *r, tpl_scope *s, const tpl_node *n) {
             v = tpl_bool(!tpl_truthy(x));
         } else {
             if (!is_numeric(x))
-                tpl_fail(r, n, MG_ERR_INVALID, "bad operand type for unary %s: %s", n->op == OP_NEG ? "-" : "+", tpl_type_name(x));
-            if (x->type == TV_FLOAT) v = tpl_float(r, n->op == OP_NEG ? -x->u.f : x->u.f);
+                tpl_fail(r, n, MG_ERR_INVALID, "bad operand type for unary %s: %s",
+                         n->op == OP_NEG ? "-" : "+", tpl_type_name(x));
+            if (x->type == TV_FLOAT)
+                v = tpl_float(r, n->op == OP_NEG ? -x->u.f : x->u.f);
             else {
                 int64_t i = as_int(x);
-                if (n->op == OP_NEG && i == INT64_MIN) tpl_fail(r, n, MG_ERR_INVALID, "integer overflow in unary -");
+                if (n->op == OP_NEG && i == INT64_MIN)
+                    tpl_fail(r, n, MG_ERR_INVALID, "integer overflow in unary -");
                 v = tpl_int(r, n->op == OP_NEG ? -i : i);
             }
         }
@@ -490,8 +540,10 @@ static tpl_value *eval(tpl_render *r, tpl_scope *s, const tpl_node *n) {
         break;
     }
     case ND_COND:
-        if (tpl_truthy(eval(r, s, n->b))) v = eval(r, s, n->a);
-        else v = n->c ? eval(r, s, n->c) : &tpl_undef;
+        if (tpl_truthy(eval(r, s, n->b)))
+            v = eval(r, s, n->a);
+        else
+            v = n->c ? eval(r, s, n->c) : &tpl_undef;
         break;
     default:
         tpl_fail(r, n, MG_ERR_INVALID, "internal error: node %d is not an expression", n->kind);
@@ -510,8 +562,9 @@ static void assign(tpl_render *r, tpl_scope *s, const tpl_node *target, tpl_valu
     if (target->kind == ND_ATTR) {
         tpl_value *ns = eval(r, s, target->a);
         if (ns->type != TV_NS)
-            tpl_fail(r, target, MG_ERR_INVALID, "cannot set attribute '%.*s' on a %s (only on a namespace())",
-                     (int)target->n, target->s, tpl_type_name(ns));
+            tpl_fail(r, target, MG_ERR_INVALID,
+                     "cannot set attribute '%.*s' on a %s (only on a namespace())", (int)target->n,
+                     target->s, tpl_type_name(ns));
         tpl_dict_set(r, ns, target->s, target->n, v);
         return;
     }
@@ -520,8 +573,10 @@ static void assign(tpl_render *r, tpl_scope *s, const tpl_node *target, tpl_valu
     if (!seq && (v->type == TV_STR || v->type == TV_DICT)) seq = tpl_iter_list(r, target, v);
     if (!seq) tpl_fail(r, target, MG_ERR_INVALID, "cannot unpack a %s", tpl_type_name(v));
     if (seq->u.l.n != target->nkids)
-        tpl_fail(r, target, MG_ERR_INVALID, "cannot unpack %zu values into %zu names", seq->u.l.n, target->nkids);
-    for (size_t i = 0; i < target->nkids; i++) tpl_scope_set(r, s, target->kids[i]->s, target->kids[i]->n, seq->u.l.v[i]);
+        tpl_fail(r, target, MG_ERR_INVALID, "cannot unpack %zu values into %zu names", seq->u.l.n,
+                 target->nkids);
+    for (size_t i = 0; i < target->nkids; i++)
+        tpl_scope_set(r, s, target->kids[i]->s, target->kids[i]->n, seq->u.l.v[i]);
 }
 
 static tpl_value *loop_object(tpl_render *r, tpl_value *items, size_t i) {
@@ -619,7 +674,8 @@ static int exec_stmt(tpl_render *r, tpl_scope *s, const tpl_node *n) {
         // apply the chain of filters innermost first
         const tpl_node *chain[64];
         size_t nc = 0;
-        for (const tpl_node *f = n->a; f && nc < 64; f = f->a) chain[nc++] = f;
+        for (const tpl_node *f = n->a; f && nc < 64; f = f->a)
+            chain[nc++] = f;
         tpl_value *v = tpl_str_nocopy(r, cap.p ? cap.p : "", cap.n);
         while (nc--) {
             const tpl_node *f = chain[nc];
@@ -669,7 +725,8 @@ mg_status mg_template_render(const mg_template *t, const json_t *context,
     *out = NULL;
     if (len) *len = 0;
     if (context && !json_is_object(context))
-        return mg_error_set(err, MG_ERR_INVALID, "%s: render context must be a JSON object", t->name);
+        return mg_error_set(err, MG_ERR_INVALID, "%s: render context must be a JSON object",
+                            t->name);
     tpl_render *r = mg_calloc(1, sizeof *r);
     r->err = err;
     r->t = t;
@@ -693,7 +750,8 @@ mg_status mg_template_render(const mg_template *t, const json_t *context,
     if (context) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)context, k, v) tpl_scope_set(r, top, k, strlen(k), tpl_from_json(r, v, 0));
+        json_object_foreach((json_t *)context, k, v)
+            tpl_scope_set(r, top, k, strlen(k), tpl_from_json(r, v, 0));
     }
     exec_block(r, top, &t->body);
     *out = mg_malloc(main_out->n + 1);

@@ -13,23 +13,75 @@
 /* ---- tests ---------------------------------------------------------------------------- */
 
 enum {
-    T_DEFINED, T_UNDEFINED, T_NONE, T_BOOLEAN, T_FALSE, T_TRUE, T_INTEGER, T_FLOAT, T_NUMBER,
-    T_STRING, T_MAPPING, T_ITERABLE, T_SEQUENCE, T_CALLABLE, T_ODD, T_EVEN, T_DIVISIBLEBY,
-    T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE, T_IN, T_LOWER, T_UPPER, T_SAMEAS,
+    T_DEFINED,
+    T_UNDEFINED,
+    T_NONE,
+    T_BOOLEAN,
+    T_FALSE,
+    T_TRUE,
+    T_INTEGER,
+    T_FLOAT,
+    T_NUMBER,
+    T_STRING,
+    T_MAPPING,
+    T_ITERABLE,
+    T_SEQUENCE,
+    T_CALLABLE,
+    T_ODD,
+    T_EVEN,
+    T_DIVISIBLEBY,
+    T_EQ,
+    T_NE,
+    T_LT,
+    T_LE,
+    T_GT,
+    T_GE,
+    T_IN,
+    T_LOWER,
+    T_UPPER,
+    T_SAMEAS,
 };
 
 static const struct {
     const char *name;
     int id;
 } TESTS[] = {
-    {"defined", T_DEFINED}, {"undefined", T_UNDEFINED}, {"none", T_NONE}, {"boolean", T_BOOLEAN},
-    {"false", T_FALSE}, {"true", T_TRUE}, {"integer", T_INTEGER}, {"float", T_FLOAT},
-    {"number", T_NUMBER}, {"string", T_STRING}, {"mapping", T_MAPPING}, {"iterable", T_ITERABLE},
-    {"sequence", T_SEQUENCE}, {"callable", T_CALLABLE}, {"odd", T_ODD}, {"even", T_EVEN},
-    {"divisibleby", T_DIVISIBLEBY}, {"equalto", T_EQ}, {"eq", T_EQ}, {"==", T_EQ},
-    {"ne", T_NE}, {"!=", T_NE}, {"lt", T_LT}, {"lessthan", T_LT}, {"<", T_LT}, {"le", T_LE},
-    {"<=", T_LE}, {"gt", T_GT}, {"greaterthan", T_GT}, {">", T_GT}, {"ge", T_GE}, {">=", T_GE},
-    {"in", T_IN}, {"lower", T_LOWER}, {"upper", T_UPPER}, {"sameas", T_SAMEAS},
+    {"defined", T_DEFINED},
+    {"undefined", T_UNDEFINED},
+    {"none", T_NONE},
+    {"boolean", T_BOOLEAN},
+    {"false", T_FALSE},
+    {"true", T_TRUE},
+    {"integer", T_INTEGER},
+    {"float", T_FLOAT},
+    {"number", T_NUMBER},
+    {"string", T_STRING},
+    {"mapping", T_MAPPING},
+    {"iterable", T_ITERABLE},
+    {"sequence", T_SEQUENCE},
+    {"callable", T_CALLABLE},
+    {"odd", T_ODD},
+    {"even", T_EVEN},
+    {"divisibleby", T_DIVISIBLEBY},
+    {"equalto", T_EQ},
+    {"eq", T_EQ},
+    {"==", T_EQ},
+    {"ne", T_NE},
+    {"!=", T_NE},
+    {"lt", T_LT},
+    {"lessthan", T_LT},
+    {"<", T_LT},
+    {"le", T_LE},
+    {"<=", T_LE},
+    {"gt", T_GT},
+    {"greaterthan", T_GT},
+    {">", T_GT},
+    {"ge", T_GE},
+    {">=", T_GE},
+    {"in", T_IN},
+    {"lower", T_LOWER},
+    {"upper", T_UPPER},
+    {"sameas", T_SAMEAS},
 };
 
 int tpl_test_id(const char *name, size_t n) {
@@ -38,28 +90,41 @@ int tpl_test_id(const char *name, size_t n) {
     return -1;
 }
 
-
-bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl_value **args, size_t nargs) {
+bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl_value **args,
+                    size_t nargs) {
     tpl_value *a0 = nargs ? args[0] : NULL;
     switch (id) {
-    case T_DEFINED: return v->type != TV_UNDEF;
-    case T_UNDEFINED: return v->type == TV_UNDEF;
-    case T_NONE: return v->type == TV_NONE;
-    case T_BOOLEAN: return v->type == TV_BOOL;
-    case T_FALSE: return v->type == TV_BOOL && !v->u.b;
-    case T_TRUE: return v->type == TV_BOOL && v->u.b;
-    case T_INTEGER: return v->type == TV_INT;
-    case T_FLOAT: return v->type == TV_FLOAT;
-    case T_NUMBER: return v->type == TV_INT || v->type == TV_FLOAT || v->type == TV_BOOL;
-    case T_STRING: return v->type == TV_STR;
-    case T_MAPPING: return v->type == TV_DICT;
+    case T_DEFINED:
+        return v->type != TV_UNDEF;
+    case T_UNDEFINED:
+        return v->type == TV_UNDEF;
+    case T_NONE:
+        return v->type == TV_NONE;
+    case T_BOOLEAN:
+        return v->type == TV_BOOL;
+    case T_FALSE:
+        return v->type == TV_BOOL && !v->u.b;
+    case T_TRUE:
+        return v->type == TV_BOOL && v->u.b;
+    case T_INTEGER:
+        return v->type == TV_INT;
+    case T_FLOAT:
+        return v->type == TV_FLOAT;
+    case T_NUMBER:
+        return v->type == TV_INT || v->type == TV_FLOAT || v->type == TV_BOOL;
+    case T_STRING:
+        return v->type == TV_STR;
+    case T_MAPPING:
+        return v->type == TV_DICT;
     case T_ITERABLE:
     case T_SEQUENCE:
         return v->type == TV_LIST || v->type == TV_DICT || v->type == TV_STR || v->type == TV_UNDEF;
-    case T_CALLABLE: return v->type == TV_FUNC;
+    case T_CALLABLE:
+        return v->type == TV_FUNC;
     case T_ODD:
     case T_EVEN: {
-        int64_t x = tpl_need_int(r, at, v, id == T_ODD ? "the operand of 'odd'" : "the operand of 'even'");
+        int64_t x =
+            tpl_need_int(r, at, v, id == T_ODD ? "the operand of 'odd'" : "the operand of 'even'");
         return (x % 2 != 0) == (id == T_ODD);
     }
     case T_DIVISIBLEBY: {
@@ -78,12 +143,18 @@ bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl
     case T_SAMEAS:
         if (!a0) tpl_fail(r, at, MG_ERR_INVALID, "this test needs an argument");
         switch (id) {
-        case T_EQ: return tpl_equal(v, a0, 0);
-        case T_NE: return !tpl_equal(v, a0, 0);
-        case T_LT: return tpl_compare(r, v, a0, at) < 0;
-        case T_LE: return tpl_compare(r, v, a0, at) <= 0;
-        case T_GT: return tpl_compare(r, v, a0, at) > 0;
-        case T_GE: return tpl_compare(r, v, a0, at) >= 0;
+        case T_EQ:
+            return tpl_equal(v, a0, 0);
+        case T_NE:
+            return !tpl_equal(v, a0, 0);
+        case T_LT:
+            return tpl_compare(r, v, a0, at) < 0;
+        case T_LE:
+            return tpl_compare(r, v, a0, at) <= 0;
+        case T_GT:
+            return tpl_compare(r, v, a0, at) > 0;
+        case T_GE:
+            return tpl_compare(r, v, a0, at) >= 0;
         case T_SAMEAS:
             if (v->type != a0->type) return false;
             if (v->type == TV_NONE || v->type == TV_UNDEF) return true;
@@ -113,25 +184,86 @@ bool tpl_apply_test(tpl_render *r, const tpl_node *at, int id, tpl_value *v, tpl
 /* ---- filters -------------------------------------------------------------------------- */
 
 enum {
-    F_ABS, F_ATTR, F_CAPITALIZE, F_COUNT, F_DEFAULT, F_DICTSORT, F_FIRST, F_FLOAT, F_INDENT,
-    F_INT, F_ITEMS, F_JOIN, F_LAST, F_LENGTH, F_LIST, F_LOWER, F_MAP, F_REJECT, F_REJECTATTR,
-    F_REPLACE, F_REVERSE, F_ROUND, F_SAFE, F_SELECT, F_SELECTATTR, F_SORT, F_STRING, F_SUM,
-    F_TITLE, F_TOJSON, F_TRIM, F_UNIQUE, F_UPPER, F_BOOL, F_MIN, F_MAX, F_WORDCOUNT,
+    F_ABS,
+    F_ATTR,
+    F_CAPITALIZE,
+    F_COUNT,
+    F_DEFAULT,
+    F_DICTSORT,
+    F_FIRST,
+    F_FLOAT,
+    F_INDENT,
+    F_INT,
+    F_ITEMS,
+    F_JOIN,
+    F_LAST,
+    F_LENGTH,
+    F_LIST,
+    F_LOWER,
+    F_MAP,
+    F_REJECT,
+    F_REJECTATTR,
+    F_REPLACE,
+    F_REVERSE,
+    F_ROUND,
+    F_SAFE,
+    F_SELECT,
+    F_SELECTATTR,
+    F_SORT,
+    F_STRING,
+    F_SUM,
+    F_TITLE,
+    F_TOJSON,
+    F_TRIM,
+    F_UNIQUE,
+    F_UPPER,
+    F_BOOL,
+    F_MIN,
+    F_MAX,
+    F_WORDCOUNT,
 };
 
 static const struct {
     const char *name;
     int id;
 } FILTERS[] = {
-    {"abs", F_ABS}, {"attr", F_ATTR}, {"capitalize", F_CAPITALIZE}, {"count", F_COUNT},
-    {"d", F_DEFAULT}, {"default", F_DEFAULT}, {"dictsort", F_DICTSORT}, {"first", F_FIRST},
-    {"float", F_FLOAT}, {"indent", F_INDENT}, {"int", F_INT}, {"items", F_ITEMS},
-    {"join", F_JOIN}, {"last", F_LAST}, {"length", F_LENGTH}, {"list", F_LIST},
-    {"lower", F_LOWER}, {"map", F_MAP}, {"reject", F_REJECT}, {"rejectattr", F_REJECTATTR},
-    {"replace", F_REPLACE}, {"reverse", F_REVERSE}, {"round", F_ROUND}, {"safe", F_SAFE},
-    {"select", F_SELECT}, {"selectattr", F_SELECTATTR}, {"sort", F_SORT}, {"string", F_STRING},
-    {"sum", F_SUM}, {"title", F_TITLE}, {"tojson", F_TOJSON}, {"trim", F_TRIM},
-    {"unique", F_UNIQUE}, {"upper", F_UPPER}, {"bool", F_BOOL}, {"min", F_MIN}, {"max", F_MAX},
+    {"abs", F_ABS},
+    {"attr", F_ATTR},
+    {"capitalize", F_CAPITALIZE},
+    {"count", F_COUNT},
+    {"d", F_DEFAULT},
+    {"default", F_DEFAULT},
+    {"dictsort", F_DICTSORT},
+    {"first", F_FIRST},
+    {"float", F_FLOAT},
+    {"indent", F_INDENT},
+    {"int", F_INT},
+    {"items", F_ITEMS},
+    {"join", F_JOIN},
+    {"last", F_LAST},
+    {"length", F_LENGTH},
+    {"list", F_LIST},
+    {"lower", F_LOWER},
+    {"map", F_MAP},
+    {"reject", F_REJECT},
+    {"rejectattr", F_REJECTATTR},
+    {"replace", F_REPLACE},
+    {"reverse", F_REVERSE},
+    {"round", F_ROUND},
+    {"safe", F_SAFE},
+    {"select", F_SELECT},
+    {"selectattr", F_SELECTATTR},
+    {"sort", F_SORT},
+    {"string", F_STRING},
+    {"sum", F_SUM},
+    {"title", F_TITLE},
+    {"tojson", F_TOJSON},
+    {"trim", F_TRIM},
+    {"unique", F_UNIQUE},
+    {"upper", F_UPPER},
+    {"bool", F_BOOL},
+    {"min", F_MIN},
+    {"max", F_MAX},
     {"wordcount", F_WORDCOUNT},
 };
 
@@ -177,7 +309,8 @@ static bool test_by_name(tpl_render *r, const tpl_node *at, tpl_value *name, tpl
     size_t n;
     const char *s = tpl_need_str(r, at, name, "test name", &n);
     int id = tpl_test_id(s, n);
-    if (id < 0) tpl_fail(r, at, MG_ERR_UNSUPPORTED, "unsupported test '%.*s'", (int)(n > 60 ? 60 : n), s);
+    if (id < 0)
+        tpl_fail(r, at, MG_ERR_UNSUPPORTED, "unsupported test '%.*s'", (int)(n > 60 ? 60 : n), s);
     return tpl_apply_test(r, at, id, v, args, nargs);
 }
 
@@ -185,14 +318,16 @@ static tpl_value *select_common(tpl_render *r, const tpl_node *at, tpl_value *v,
                                 size_t nargs, bool attr, bool keep) {
     tpl_value *seq = tpl_iter_list(r, at, v);
     size_t skip = attr ? 1 : 0;
-    if (attr && nargs < 1) tpl_fail(r, at, MG_ERR_INVALID, "selectattr/rejectattr need an attribute name");
+    if (attr && nargs < 1)
+        tpl_fail(r, at, MG_ERR_INVALID, "selectattr/rejectattr need an attribute name");
     tpl_value *tname = nargs > skip ? args[skip] : NULL;
     tpl_value *out = tpl_list(r, seq->u.l.n);
     size_t k = 0;
     for (size_t i = 0; i < seq->u.l.n; i++) {
         tpl_step(r, at);
         tpl_value *x = attr ? attr_path(r, at, seq->u.l.v[i], args[0]) : seq->u.l.v[i];
-        bool res = test_by_name(r, at, tname, x, args + skip + 1, nargs > skip + 1 ? nargs - skip - 1 : 0);
+        bool res =
+            test_by_name(r, at, tname, x, args + skip + 1, nargs > skip + 1 ? nargs - skip - 1 : 0);
         if (res == keep) out->u.l.v[k++] = seq->u.l.v[i];
     }
     out->u.l.n = k;
@@ -215,7 +350,8 @@ static tpl_value *sort_key(sort_ctx *c, tpl_value *v) {
     return v;
 }
 
-static void merge_sort(sort_ctx *c, tpl_value **v, tpl_value **keys, size_t n, tpl_value **tmp, tpl_value **tmpk) {
+static void merge_sort(sort_ctx *c, tpl_value **v, tpl_value **keys, size_t n, tpl_value **tmp,
+                       tpl_value **tmpk) {
     if (n < 2) return;
     size_t h = n / 2;
     merge_sort(c, v, keys, h, tmp, tmpk);
@@ -233,8 +369,10 @@ static void merge_sort(sort_ctx *c, tpl_value **v, tpl_value **keys, size_t n, t
             tmpk[k++] = keys[i++];
         }
     }
-    while (i < h) tmp[k] = v[i], tmpk[k++] = keys[i++];
-    while (j < n) tmp[k] = v[j], tmpk[k++] = keys[j++];
+    while (i < h)
+        tmp[k] = v[i], tmpk[k++] = keys[i++];
+    while (j < n)
+        tmp[k] = v[j], tmpk[k++] = keys[j++];
     memcpy(v, tmp, n * sizeof *v);
     memcpy(keys, tmpk, n * sizeof *keys);
 }
@@ -244,7 +382,8 @@ static tpl_value *sorted(sort_ctx *c, tpl_value *seq) {
     tpl_value *out = tpl_list(c->r, n);
     if (n) memcpy(out->u.l.v, seq->u.l.v, n * sizeof *out->u.l.v);
     tpl_value **keys = tpl_alloc(&c->r->arena, (n ? n : 1) * sizeof *keys);
-    for (size_t i = 0; i < n; i++) keys[i] = sort_key(c, out->u.l.v[i]);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = sort_key(c, out->u.l.v[i]);
     tpl_value **tmp = tpl_alloc(&c->r->arena, (n ? n : 1) * sizeof *tmp);
     tpl_value **tmpk = tpl_alloc(&c->r->arena, (n ? n : 1) * sizeof *tmpk);
     merge_sort(c, out->u.l.v, keys, n, tmp, tmpk);
@@ -258,10 +397,12 @@ static bool opt_bool(tpl_value *v, bool dflt) {
 // Python int(str) with Jinja's fallback through float().
 static bool parse_int_str(const char *s, size_t n, int64_t base, int64_t *out) {
     size_t a = 0, e = n;
-    while (a < e && tpl_space_len(s, e, a)) a += tpl_space_len(s, e, a);
+    while (a < e && tpl_space_len(s, e, a))
+        a += tpl_space_len(s, e, a);
     while (e > a) {
         size_t k = e - 1;
-        while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+        while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80)
+            k--;
         if (!tpl_space_len(s, e, k)) break;
         e = k;
     }
@@ -280,7 +421,8 @@ static bool parse_int_str(const char *s, size_t n, int64_t base, int64_t *out) {
     }
     if (base != 10) return false;
     double d = strtod(buf, &end);
-    if (*end != '\0' || end == buf || isnan(d) || isinf(d) || d >= 9.2e18 || d <= -9.2e18) return false;
+    if (*end != '\0' || end == buf || isnan(d) || isinf(d) || d >= 9.2e18 || d <= -9.2e18)
+        return false;
     *out = (int64_t)d;
     return true;
 }
@@ -303,22 +445,30 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
     case F_TRIM: {
         tpl_value *chars = tpl_arg(args, nargs, kw, nkw, 0, "chars");
         size_t cn = 0;
-        const char *c = chars && chars->type != TV_NONE ? tpl_need_str(r, at, chars, "trim() characters", &cn) : NULL;
+        const char *c = chars && chars->type != TV_NONE
+                            ? tpl_need_str(r, at, chars, "trim() characters", &cn)
+                            : NULL;
         return tpl_str_strip(r, tpl_to_str(r, v, at), c, cn, true, true);
     }
     case F_LENGTH:
     case F_COUNT:
         switch (v->type) {
-        case TV_STR: return tpl_int(r, (int64_t)tpl_utf8_count(v->u.s.p, v->u.s.n));
-        case TV_LIST: return tpl_int(r, (int64_t)v->u.l.n);
-        case TV_DICT: return tpl_int(r, (int64_t)v->u.d.n);
-        case TV_UNDEF: return tpl_int(r, 0);
-        default: tpl_fail(r, at, MG_ERR_INVALID, "a %s has no length", tpl_type_name(v));
+        case TV_STR:
+            return tpl_int(r, (int64_t)tpl_utf8_count(v->u.s.p, v->u.s.n));
+        case TV_LIST:
+            return tpl_int(r, (int64_t)v->u.l.n);
+        case TV_DICT:
+            return tpl_int(r, (int64_t)v->u.d.n);
+        case TV_UNDEF:
+            return tpl_int(r, 0);
+        default:
+            tpl_fail(r, at, MG_ERR_INVALID, "a %s has no length", tpl_type_name(v));
         }
     case F_DEFAULT: {
         tpl_value *d = tpl_arg(args, nargs, kw, nkw, 0, "default_value");
         bool boolean = opt_bool(tpl_arg(args, nargs, kw, nkw, 1, "boolean"), false);
-        if (v->type == TV_UNDEF || (boolean && !tpl_truthy(v))) return d ? d : tpl_str_nocopy(r, "", 0);
+        if (v->type == TV_UNDEF || (boolean && !tpl_truthy(v)))
+            return d ? d : tpl_str_nocopy(r, "", 0);
         return v;
     }
     case F_JOIN: {
@@ -336,7 +486,8 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         return tpl_from_buf(r, &b);
     }
     case F_TOJSON: {
-        // transformers: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
+        // transformers: tojson(x, ensure_ascii=False, indent=None, separators=None,
+        // sort_keys=False)
         tpl_json_opts o = {.indent = -1, .item_sep = ", ", .key_sep = ": "};
         o.ensure_ascii = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "ensure_ascii"), false);
         tpl_value *ind = tpl_arg(args, nargs, kw, nkw, 1, "indent");
@@ -362,7 +513,8 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
     }
     case F_ITEMS:
         if (v->type == TV_UNDEF) return tpl_list(r, 0);
-        if (v->type != TV_DICT) tpl_fail(r, at, MG_ERR_INVALID, "items: expected a mapping, got %s", tpl_type_name(v));
+        if (v->type != TV_DICT)
+            tpl_fail(r, at, MG_ERR_INVALID, "items: expected a mapping, got %s", tpl_type_name(v));
         return tpl_dict_items(r, v);
     case F_FIRST:
     case F_LAST: {
@@ -377,7 +529,8 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         tpl_value *o = tpl_to_str(r, args[0], at), *nw = tpl_to_str(r, args[1], at);
         tpl_value *c = tpl_arg(args, nargs, kw, nkw, 2, "count");
         return tpl_str_replace(r, s, o->u.s.p, o->u.s.n, nw->u.s.p, nw->u.s.n,
-                          c && c->type != TV_NONE ? tpl_need_int(r, at, c, "replace count") : -1);
+                               c && c->type != TV_NONE ? tpl_need_int(r, at, c, "replace count")
+                                                       : -1);
     }
     case F_INT: {
         tpl_value *d = tpl_arg(args, nargs, kw, nkw, 0, "default");
@@ -386,24 +539,31 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         if (base < 2 || base > 36) base = 10;
         int64_t out;
         switch (v->type) {
-        case TV_INT: return v;
-        case TV_BOOL: return tpl_int(r, v->u.b);
+        case TV_INT:
+            return v;
+        case TV_BOOL:
+            return tpl_int(r, v->u.b);
         case TV_FLOAT:
-            if (!isnan(v->u.f) && v->u.f < 9.2e18 && v->u.f > -9.2e18) return tpl_int(r, (int64_t)v->u.f);
+            if (!isnan(v->u.f) && v->u.f < 9.2e18 && v->u.f > -9.2e18)
+                return tpl_int(r, (int64_t)v->u.f);
             break;
         case TV_STR:
             if (parse_int_str(v->u.s.p, v->u.s.n, base, &out)) return tpl_int(r, out);
             break;
-        default: break;
+        default:
+            break;
         }
         return d ? d : tpl_int(r, 0);
     }
     case F_FLOAT: {
         tpl_value *d = tpl_arg(args, nargs, kw, nkw, 0, "default");
         switch (v->type) {
-        case TV_FLOAT: return v;
-        case TV_INT: return tpl_float(r, (double)v->u.i);
-        case TV_BOOL: return tpl_float(r, v->u.b);
+        case TV_FLOAT:
+            return v;
+        case TV_INT:
+            return tpl_float(r, (double)v->u.i);
+        case TV_BOOL:
+            return tpl_float(r, v->u.b);
         case TV_STR: {
             if (v->u.s.n < 80) {
                 char buf[96];
@@ -411,12 +571,14 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
                 buf[v->u.s.n] = '\0';
                 char *end;
                 double f = strtod(buf, &end);
-                while (*end == ' ' || *end == '\t' || *end == '\n') end++;
+                while (*end == ' ' || *end == '\t' || *end == '\n')
+                    end++;
                 if (end != buf && *end == '\0') return tpl_float(r, f);
             }
             break;
         }
-        default: break;
+        default:
+            break;
         }
         return d ? d : tpl_float(r, 0.0);
     }
@@ -443,9 +605,12 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         size_t mn = 0;
         const char *method = mv ? tpl_need_str(r, at, mv, "round method", &mn) : "common";
         if (!mv) mn = 6;
-        if (tpl_name_eq(method, mn, "ceil")) y = ceil(y);
-        else if (tpl_name_eq(method, mn, "floor")) y = floor(y);
-        else y = nearbyint(y); // Python's round(): half to even
+        if (tpl_name_eq(method, mn, "ceil"))
+            y = ceil(y);
+        else if (tpl_name_eq(method, mn, "floor"))
+            y = floor(y);
+        else
+            y = nearbyint(y); // Python's round(): half to even
         return tpl_float(r, y / m);
     }
     case F_LIST:
@@ -459,12 +624,14 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         if (v->type == TV_STR) {
             tpl_value *chars = tpl_iter_list(r, at, v);
             tpl_buf b = {0};
-            for (size_t i = chars->u.l.n; i-- > 0;) tpl_buf_put(r, &b, chars->u.l.v[i]->u.s.p, chars->u.l.v[i]->u.s.n);
+            for (size_t i = chars->u.l.n; i-- > 0;)
+                tpl_buf_put(r, &b, chars->u.l.v[i]->u.s.p, chars->u.l.v[i]->u.s.n);
             return tpl_from_buf(r, &b);
         } else {
             tpl_value *seq = tpl_iter_list(r, at, v);
             tpl_value *l = tpl_list(r, seq->u.l.n);
-            for (size_t i = 0; i < seq->u.l.n; i++) l->u.l.v[i] = seq->u.l.v[seq->u.l.n - 1 - i];
+            for (size_t i = 0; i < seq->u.l.n; i++)
+                l->u.l.v[i] = seq->u.l.v[seq->u.l.n - 1 - i];
             return l;
         }
     case F_SORT: {
@@ -476,15 +643,19 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         return sorted(&c, tpl_iter_list(r, at, v));
     }
     case F_DICTSORT: {
-        if (v->type != TV_DICT) tpl_fail(r, at, MG_ERR_INVALID, "dictsort: expected a mapping, got %s", tpl_type_name(v));
+        if (v->type != TV_DICT)
+            tpl_fail(r, at, MG_ERR_INVALID, "dictsort: expected a mapping, got %s",
+                     tpl_type_name(v));
         sort_ctx c = {.r = r, .at = at, .by = 1};
         c.case_sensitive = opt_bool(tpl_arg(args, nargs, kw, nkw, 0, "case_sensitive"), false);
         tpl_value *by = tpl_arg(args, nargs, kw, nkw, 1, "by");
         if (by) {
             size_t bn;
             const char *b = tpl_need_str(r, at, by, "dictsort by", &bn);
-            if (tpl_name_eq(b, bn, "value")) c.by = 2;
-            else if (!tpl_name_eq(b, bn, "key")) tpl_fail(r, at, MG_ERR_INVALID, "dictsort: by must be 'key' or 'value'");
+            if (tpl_name_eq(b, bn, "value"))
+                c.by = 2;
+            else if (!tpl_name_eq(b, bn, "key"))
+                tpl_fail(r, at, MG_ERR_INVALID, "dictsort: by must be 'key' or 'value'");
         }
         c.reverse = opt_bool(tpl_arg(args, nargs, kw, nkw, 2, "reverse"), false);
         return sorted(&c, tpl_dict_items(r, v));
@@ -538,14 +709,21 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
             if (attr && attr->type != TV_NONE) x = attr_path(r, at, x, attr);
             if ((acc->type != TV_INT && acc->type != TV_FLOAT && acc->type != TV_BOOL) ||
                 (x->type != TV_INT && x->type != TV_FLOAT && x->type != TV_BOOL))
-                tpl_fail(r, at, MG_ERR_INVALID, "sum: cannot add %s and %s", tpl_type_name(acc), tpl_type_name(x));
+                tpl_fail(r, at, MG_ERR_INVALID, "sum: cannot add %s and %s", tpl_type_name(acc),
+                         tpl_type_name(x));
             if (acc->type == TV_FLOAT || x->type == TV_FLOAT) {
-                double a = acc->type == TV_FLOAT ? acc->u.f : acc->type == TV_INT ? (double)acc->u.i : acc->u.b;
-                double b = x->type == TV_FLOAT ? x->u.f : x->type == TV_INT ? (double)x->u.i : x->u.b;
+                double a = acc->type == TV_FLOAT ? acc->u.f
+                           : acc->type == TV_INT ? (double)acc->u.i
+                                                 : acc->u.b;
+                double b = x->type == TV_FLOAT ? x->u.f
+                           : x->type == TV_INT ? (double)x->u.i
+                                               : x->u.b;
                 acc = tpl_float(r, a + b);
             } else {
-                int64_t a = acc->type == TV_INT ? acc->u.i : acc->u.b, b = x->type == TV_INT ? x->u.i : x->u.b, z;
-                if (__builtin_add_overflow(a, b, &z)) tpl_fail(r, at, MG_ERR_INVALID, "integer overflow in sum");
+                int64_t a = acc->type == TV_INT ? acc->u.i : acc->u.b,
+                        b = x->type == TV_INT ? x->u.i : x->u.b, z;
+                if (__builtin_add_overflow(a, b, &z))
+                    tpl_fail(r, at, MG_ERR_INVALID, "integer overflow in sum");
                 acc = tpl_int(r, z);
             }
         }
@@ -579,10 +757,13 @@ tpl_value *tpl_apply_filter(tpl_render *r, const tpl_node *at, int id, tpl_value
         size_t fn;
         const char *fname = tpl_need_str(r, at, args[0], "map filter name", &fn);
         int fid = tpl_filter_id(fname, fn);
-        if (fid < 0) tpl_fail(r, at, MG_ERR_UNSUPPORTED, "unsupported filter '%.*s' in map", (int)(fn > 60 ? 60 : fn), fname);
+        if (fid < 0)
+            tpl_fail(r, at, MG_ERR_UNSUPPORTED, "unsupported filter '%.*s' in map",
+                     (int)(fn > 60 ? 60 : fn), fname);
         for (size_t i = 0; i < seq->u.l.n; i++) {
             tpl_step(r, at);
-            out->u.l.v[i] = tpl_apply_filter(r, at, fid, seq->u.l.v[i], args + 1, nargs - 1, kw, nkw);
+            out->u.l.v[i] =
+                tpl_apply_filter(r, at, fid, seq->u.l.v[i], args + 1, nargs - 1, kw, nkw);
         }
         return out;
     }

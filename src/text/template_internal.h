@@ -32,7 +32,7 @@ typedef struct tpl_arena {
     void *ctx;
 } tpl_arena;
 
-void *tpl_alloc(tpl_arena *a, size_t n);   // zeroed, 8-byte aligned
+void *tpl_alloc(tpl_arena *a, size_t n);                 // zeroed, 8-byte aligned
 char *tpl_strdup(tpl_arena *a, const char *s, size_t n); // NUL-terminated copy
 void tpl_arena_free(tpl_arena *a);
 
@@ -69,17 +69,42 @@ typedef enum tpl_tok_kind {
 
 typedef enum tpl_op {
     OP_NONE = 0,
-    OP_LPAREN, OP_RPAREN, OP_LBRACKET, OP_RBRACKET, OP_LBRACE, OP_RBRACE,
-    OP_COMMA, OP_DOT, OP_COLON, OP_PIPE, OP_ASSIGN,
-    OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
-    OP_ADD, OP_SUB, OP_TILDE, OP_MUL, OP_POW, OP_DIV, OP_FLOORDIV, OP_MOD,
+    OP_LPAREN,
+    OP_RPAREN,
+    OP_LBRACKET,
+    OP_RBRACKET,
+    OP_LBRACE,
+    OP_RBRACE,
+    OP_COMMA,
+    OP_DOT,
+    OP_COLON,
+    OP_PIPE,
+    OP_ASSIGN,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_ADD,
+    OP_SUB,
+    OP_TILDE,
+    OP_MUL,
+    OP_POW,
+    OP_DIV,
+    OP_FLOORDIV,
+    OP_MOD,
     // not produced by the lexer: used in AST nodes
-    OP_IN, OP_NOTIN, OP_NOT, OP_NEG, OP_POS,
+    OP_IN,
+    OP_NOTIN,
+    OP_NOT,
+    OP_NEG,
+    OP_POS,
 } tpl_op;
 
 typedef struct tpl_token {
-    uint8_t kind; // tpl_tok_kind
-    uint8_t op;   // tpl_op when kind == TK_OP
+    uint8_t kind;  // tpl_tok_kind
+    uint8_t op;    // tpl_op when kind == TK_OP
     const char *s; // TEXT/NAME/STRING contents (unescaped), arena-owned
     size_t n;
     int64_t i;
@@ -96,11 +121,34 @@ typedef struct tpl_lexed {
 
 typedef enum tpl_node_kind {
     // statements
-    ND_TEXT = 1, ND_OUTPUT, ND_IF, ND_FOR, ND_SET, ND_MACRO, ND_BREAK, ND_CONTINUE,
+    ND_TEXT = 1,
+    ND_OUTPUT,
+    ND_IF,
+    ND_FOR,
+    ND_SET,
+    ND_MACRO,
+    ND_BREAK,
+    ND_CONTINUE,
     ND_FILTER_BLOCK,
     // expressions
-    ND_CONST, ND_NAME, ND_LIST, ND_TUPLE, ND_DICT, ND_ATTR, ND_ITEM, ND_SLICE, ND_CALL,
-    ND_FILTER, ND_TEST, ND_UNARY, ND_BIN, ND_AND, ND_OR, ND_CMP, ND_COND, ND_KWARG,
+    ND_CONST,
+    ND_NAME,
+    ND_LIST,
+    ND_TUPLE,
+    ND_DICT,
+    ND_ATTR,
+    ND_ITEM,
+    ND_SLICE,
+    ND_CALL,
+    ND_FILTER,
+    ND_TEST,
+    ND_UNARY,
+    ND_BIN,
+    ND_AND,
+    ND_OR,
+    ND_CMP,
+    ND_COND,
+    ND_KWARG,
 } tpl_node_kind;
 
 typedef struct tpl_value tpl_value;
@@ -118,11 +166,11 @@ struct tpl_node {
     uint32_t pos;   // offset in the original source
     const char *s;  // name / text
     size_t n;
-    int64_t i;      // ND_FILTER/ND_TEST: builtin id; ND_ATTR: 1 when the name is an integer
+    int64_t i; // ND_FILTER/ND_TEST: builtin id; ND_ATTR: 1 when the name is an integer
     tpl_node *a, *b, *c;
     tpl_node **kids; // arguments, list items, dict k/v pairs, compare operands
     size_t nkids;
-    uint8_t *ops;    // ND_CMP: one operator per kids[i]
+    uint8_t *ops;      // ND_CMP: one operator per kids[i]
     tpl_block *blocks; // bodies: if branches (+ else), for body / else, set body, macro body
     size_t nblocks;
     tpl_value *value; // ND_CONST
@@ -131,8 +179,8 @@ struct tpl_node {
 struct mg_template {
     tpl_arena arena;
     tpl_block body;
-    char *name;   // for messages
-    char *src;    // original source (positions refer to it)
+    char *name; // for messages
+    char *src;  // original source (positions refer to it)
     size_t srclen;
 };
 
@@ -156,7 +204,16 @@ void tpl_lex(tpl_pctx *p, const char *src, size_t n, tpl_lexed *out);
 /* ---- values ----------------------------------------------------------------- */
 
 typedef enum tpl_type {
-    TV_UNDEF = 0, TV_NONE, TV_BOOL, TV_INT, TV_FLOAT, TV_STR, TV_LIST, TV_DICT, TV_NS, TV_FUNC,
+    TV_UNDEF = 0,
+    TV_NONE,
+    TV_BOOL,
+    TV_INT,
+    TV_FLOAT,
+    TV_STR,
+    TV_LIST,
+    TV_DICT,
+    TV_NS,
+    TV_FUNC,
 } tpl_type;
 
 typedef struct tpl_kv {
@@ -167,7 +224,7 @@ typedef struct tpl_kv {
 
 typedef struct tpl_render tpl_render;
 typedef tpl_value *(*tpl_native_fn)(tpl_render *r, const tpl_node *at, tpl_value *self,
-                                   tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw);
+                                    tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw);
 
 struct tpl_value {
     uint8_t type;
@@ -221,7 +278,7 @@ struct tpl_render {
     mg_template_limits lim;
     uint64_t steps;
     int depth;
-    tpl_buf *out;      // current output sink
+    tpl_buf *out; // current output sink
     tpl_scope *globals;
 };
 
@@ -291,9 +348,11 @@ bool tpl_name_eq(const char *s, size_t n, const char *lit);
 /* Keyword argument `name`, or NULL. */
 tpl_value *tpl_kwarg(tpl_kv *kw, size_t nkw, const char *name);
 /* Positional argument i, else keyword `name`, else NULL. */
-tpl_value *tpl_arg(tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw, size_t i, const char *name);
+tpl_value *tpl_arg(tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw, size_t i,
+                   const char *name);
 /* Type-checked arguments: fail with "WHAT must be a string/an integer". */
-const char *tpl_need_str(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what, size_t *n);
+const char *tpl_need_str(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what,
+                         size_t *n);
 int64_t tpl_need_int(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what);
 tpl_value *tpl_from_buf(tpl_render *r, tpl_buf *b);
 /* Python str methods (simple Unicode case mappings from utf8proc). */
@@ -305,12 +364,14 @@ tpl_value *tpl_str_jinja_title(tpl_render *r, tpl_value *s);
 /* str.islower()/isupper(): at least one cased character, all in that case. */
 bool tpl_str_case_is(tpl_value *s, bool upper);
 /* str.strip(chars) / lstrip / rstrip; chars NULL = whitespace. */
-tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t cn, bool left, bool right);
+tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t cn, bool left,
+                         bool right);
 /* str.replace(old, new, count); count < 0 = all. */
 tpl_value *tpl_str_replace(tpl_render *r, tpl_value *s, const char *old, size_t on, const char *nw,
                            size_t nn, int64_t count);
 /* str.split(sep=None, maxsplit=-1). */
-tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_value *sepv, int64_t maxsplit);
+tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_value *sepv,
+                         int64_t maxsplit);
 /* dict.items() as a list of (key, value) tuples. */
 tpl_value *tpl_dict_items(tpl_render *r, tpl_value *d);
 

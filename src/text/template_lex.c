@@ -52,7 +52,8 @@ static void lstrip_blocks(const pbuf *in, pbuf *out) {
     for (size_t i = 0; i < in->n;) {
         if (line_start) {
             size_t j = i;
-            while (j < in->n && (in->s[j] == ' ' || in->s[j] == '\t')) j++;
+            while (j < in->n && (in->s[j] == ' ' || in->s[j] == '\t'))
+                j++;
             if (j + 1 < in->n && in->s[j] == '{' &&
                 (in->s[j + 1] == '#' || in->s[j + 1] == '%' || in->s[j + 1] == '-'))
                 i = j;
@@ -61,7 +62,8 @@ static void lstrip_blocks(const pbuf *in, pbuf *out) {
         }
         size_t lt = line_term_len(in->s, in->n, i);
         if (lt) {
-            for (size_t k = 0; k < lt; k++) pb_put(out, in->s[i + k], in->map[i + k]);
+            for (size_t k = 0; k < lt; k++)
+                pb_put(out, in->s[i + k], in->map[i + k]);
             i += lt;
             line_start = true;
             continue;
@@ -95,14 +97,17 @@ static size_t match_generation(const pbuf *b, size_t i, bool *lstrip, bool *rstr
     *lstrip = j < n && s[j] == '-';
     if (*lstrip) j++;
     size_t w;
-    while (j < n && (w = tpl_space_len(s, n, j))) j += w;
-    if (j + 3 <= n && !memcmp(s + j, "end", 3) && j + 13 <= n && !memcmp(s + j + 3, "generation", 10))
+    while (j < n && (w = tpl_space_len(s, n, j)))
+        j += w;
+    if (j + 3 <= n && !memcmp(s + j, "end", 3) && j + 13 <= n &&
+        !memcmp(s + j + 3, "generation", 10))
         j += 13;
     else if (j + 10 <= n && !memcmp(s + j, "generation", 10))
         j += 10;
     else
         return 0;
-    while (j < n && (w = tpl_space_len(s, n, j))) j += w;
+    while (j < n && (w = tpl_space_len(s, n, j)))
+        j += w;
     *rstrip = j < n && s[j] == '-';
     if (*rstrip) j++;
     if (j + 1 < n && s[j] == '%' && s[j + 1] == '}') return j + 2;
@@ -122,27 +127,34 @@ static void strip_generation(const pbuf *in, pbuf *out) {
         size_t ws = i;
         while (ws > last) {
             size_t k = ws - 1;
-            while (k > last && ((unsigned char)in->s[k] & 0xC0) == 0x80) k--;
+            while (k > last && ((unsigned char)in->s[k] & 0xC0) == 0x80)
+                k--;
             if (!tpl_space_len(in->s, in->n, k) || k + tpl_space_len(in->s, in->n, k) != ws) break;
             ws = k;
         }
         size_t after = end, w;
-        while (after < in->n && (w = tpl_space_len(in->s, in->n, after))) after += w;
-        for (size_t k = last; k < ws; k++) pb_put(out, in->s[k], in->map[k]);
+        while (after < in->n && (w = tpl_space_len(in->s, in->n, after)))
+            after += w;
+        for (size_t k = last; k < ws; k++)
+            pb_put(out, in->s[k], in->map[k]);
         if (!ls)
-            for (size_t k = ws; k < i; k++) pb_put(out, in->s[k], in->map[k]);
+            for (size_t k = ws; k < i; k++)
+                pb_put(out, in->s[k], in->map[k]);
         if (!rs)
-            for (size_t k = end; k < after; k++) pb_put(out, in->s[k], in->map[k]);
+            for (size_t k = end; k < after; k++)
+                pb_put(out, in->s[k], in->map[k]);
         last = i = after;
         if (after == end && end == ws) i++; // cannot happen (tag is non-empty); defensive
     }
-    for (size_t k = last; k < in->n; k++) pb_put(out, in->s[k], in->map[k]);
+    for (size_t k = last; k < in->n; k++)
+        pb_put(out, in->s[k], in->map[k]);
 }
 
 static void preprocess(const char *src, size_t n, pbuf *res) {
     pbuf a = {0}, b = {0};
     if (n > 0 && src[n - 1] == '\n') n--;
-    for (size_t i = 0; i < n; i++) pb_put(&a, src[i], (uint32_t)i);
+    for (size_t i = 0; i < n; i++)
+        pb_put(&a, src[i], (uint32_t)i);
     lstrip_blocks(&a, &b);
     a.n = 0;
     trim_blocks(&b, &a);
@@ -199,7 +211,8 @@ static void strip_prev_text(lexer *L) {
     size_t e = t->n;
     while (e > 0) {
         size_t k = e - 1;
-        while (k > 0 && ((unsigned char)t->s[k] & 0xC0) == 0x80) k--;
+        while (k > 0 && ((unsigned char)t->s[k] & 0xC0) == 0x80)
+            k--;
         if (tpl_space_len(t->s, t->n, k) != e - k) break;
         e = k;
     }
@@ -209,7 +222,8 @@ static void strip_prev_text(lexer *L) {
 
 static void skip_space(lexer *L) {
     size_t w;
-    while (L->i < L->n && (w = tpl_space_len(L->s, L->n, L->i))) L->i += w;
+    while (L->i < L->n && (w = tpl_space_len(L->s, L->n, L->i)))
+        L->i += w;
 }
 
 static int hexval(char c) {
@@ -250,7 +264,8 @@ static void lex_string(lexer *L) {
             for (int k = 0; k < nhex; k++) {
                 int h = L->i + k < L->n ? hexval(L->s[L->i + k]) : -1;
                 if (h < 0)
-                    tpl_parse_fail(L->p, lx_pos(L, L->i - 2), "invalid \\%c escape in string literal", e);
+                    tpl_parse_fail(L->p, lx_pos(L, L->i - 2),
+                                   "invalid \\%c escape in string literal", e);
                 cp = cp * 16 + (uint32_t)h;
             }
             L->i += (size_t)nhex;
@@ -271,15 +286,33 @@ static void lex_string(lexer *L) {
         }
         if (pending_hi) o += tpl_utf8_encode(0xFFFD, out + o), pending_hi = 0;
         switch (e) {
-        case 'n': out[o++] = '\n'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'v': out[o++] = '\v'; break;
-        case '\'': out[o++] = '\''; break;
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'v':
+            out[o++] = '\v';
+            break;
+        case '\'':
+            out[o++] = '\'';
+            break;
+        case '"':
+            out[o++] = '"';
+            break;
+        case '\\':
+            out[o++] = '\\';
+            break;
         default:
             // Python keeps unknown escapes as written.
             out[o++] = '\\';
@@ -298,11 +331,11 @@ static const struct {
     const char *s;
     tpl_op op;
 } OPS[] = {
-    {"**", OP_POW}, {"//", OP_FLOORDIV}, {"==", OP_EQ}, {"!=", OP_NE}, {"<=", OP_LE},
-    {">=", OP_GE},  {"(", OP_LPAREN},    {")", OP_RPAREN}, {"[", OP_LBRACKET},
-    {"]", OP_RBRACKET}, {"{", OP_LBRACE}, {"}", OP_RBRACE}, {",", OP_COMMA}, {".", OP_DOT},
-    {":", OP_COLON}, {"|", OP_PIPE}, {"<", OP_LT}, {">", OP_GT}, {"+", OP_ADD}, {"-", OP_SUB},
-    {"~", OP_TILDE}, {"*", OP_MUL}, {"/", OP_DIV}, {"%", OP_MOD}, {"=", OP_ASSIGN},
+    {"**", OP_POW},   {"//", OP_FLOORDIV}, {"==", OP_EQ},    {"!=", OP_NE},      {"<=", OP_LE},
+    {">=", OP_GE},    {"(", OP_LPAREN},    {")", OP_RPAREN}, {"[", OP_LBRACKET}, {"]", OP_RBRACKET},
+    {"{", OP_LBRACE}, {"}", OP_RBRACE},    {",", OP_COMMA},  {".", OP_DOT},      {":", OP_COLON},
+    {"|", OP_PIPE},   {"<", OP_LT},        {">", OP_GT},     {"+", OP_ADD},      {"-", OP_SUB},
+    {"~", OP_TILDE},  {"*", OP_MUL},       {"/", OP_DIV},    {"%", OP_MOD},      {"=", OP_ASSIGN},
 };
 
 static void lex_text(lexer *L) {
@@ -326,7 +359,8 @@ static void lex_comment(lexer *L) {
     bool strip_before = L->i < L->n && L->s[L->i] == '-';
     size_t body = L->i;
     while (!(L->i + 1 < L->n && L->s[L->i] == '#' && L->s[L->i + 1] == '}')) {
-        if (L->i + 1 >= L->n) tpl_parse_fail(L->p, lx_pos(L, start), "unterminated comment {# ... #}");
+        if (L->i + 1 >= L->n)
+            tpl_parse_fail(L->p, lx_pos(L, start), "unterminated comment {# ... #}");
         L->i++;
     }
     bool strip_after = L->i > body && L->s[L->i - 1] == '-';
@@ -376,8 +410,8 @@ void tpl_lex(tpl_pctx *p, const char *src, size_t n, tpl_lexed *out) {
         const char *c = L.s + L.i;
         size_t left = L.n - L.i;
         // Closing tags, with and without whitespace control.
-        if (left >= 3 && c[0] == '-' && ((c[1] == '%' && c[2] == '}') ||
-                                         (c[1] == '}' && c[2] == '}' && L.brace_depth == 0))) {
+        if (left >= 3 && c[0] == '-' &&
+            ((c[1] == '%' && c[2] == '}') || (c[1] == '}' && c[2] == '}' && L.brace_depth == 0))) {
             tpl_tok_kind k = c[1] == '%' ? TK_CLOSE_STMT : TK_CLOSE_EXPR;
             lx_push(&L, k, L.i);
             L.i += 3;
@@ -385,8 +419,8 @@ void tpl_lex(tpl_pctx *p, const char *src, size_t n, tpl_lexed *out) {
             L.in_tag = false;
             continue;
         }
-        if (left >= 2 && ((c[0] == '%' && c[1] == '}') ||
-                          (c[0] == '}' && c[1] == '}' && L.brace_depth == 0))) {
+        if (left >= 2 &&
+            ((c[0] == '%' && c[1] == '}') || (c[0] == '}' && c[1] == '}' && L.brace_depth == 0))) {
             lx_push(&L, c[0] == '%' ? TK_CLOSE_STMT : TK_CLOSE_EXPR, L.i);
             L.i += 2;
             L.in_tag = false;
@@ -398,13 +432,15 @@ void tpl_lex(tpl_pctx *p, const char *src, size_t n, tpl_lexed *out) {
         }
         if (is_digit(c[0])) {
             size_t st = L.i;
-            while (L.i < L.n && is_digit(L.s[L.i])) L.i++;
+            while (L.i < L.n && is_digit(L.s[L.i]))
+                L.i++;
             bool isf = false;
             bool after_dot = L.nt && L.v[L.nt - 1].kind == TK_OP && L.v[L.nt - 1].op == OP_DOT;
             if (!after_dot && L.i + 1 < L.n && L.s[L.i] == '.' && is_digit(L.s[L.i + 1])) {
                 isf = true;
                 L.i++;
-                while (L.i < L.n && is_digit(L.s[L.i])) L.i++;
+                while (L.i < L.n && is_digit(L.s[L.i]))
+                    L.i++;
             }
             char num[64];
             size_t nl = L.i - st;
@@ -425,7 +461,8 @@ void tpl_lex(tpl_pctx *p, const char *src, size_t n, tpl_lexed *out) {
         }
         if (is_word(c[0])) {
             size_t st = L.i;
-            while (L.i < L.n && is_word(L.s[L.i])) L.i++;
+            while (L.i < L.n && is_word(L.s[L.i]))
+                L.i++;
             tpl_token *t = lx_push(&L, TK_NAME, st);
             t->s = L.s + st;
             t->n = L.i - st;

@@ -26,21 +26,25 @@ tpl_value *tpl_kwarg(tpl_kv *kw, size_t nkw, const char *name) {
 }
 
 // Positional argument i, else keyword `name`, else NULL.
-tpl_value *tpl_arg(tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw, size_t i, const char *name) {
+tpl_value *tpl_arg(tpl_value **args, size_t nargs, tpl_kv *kw, size_t nkw, size_t i,
+                   const char *name) {
     if (i < nargs) return args[i];
     return name ? tpl_kwarg(kw, nkw, name) : NULL;
 }
 
-const char *tpl_need_str(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what, size_t *n) {
+const char *tpl_need_str(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what,
+                         size_t *n) {
     if (!v || v->type != TV_STR)
-        tpl_fail(r, at, MG_ERR_INVALID, "%s must be a string, not %s", what, v ? tpl_type_name(v) : "missing");
+        tpl_fail(r, at, MG_ERR_INVALID, "%s must be a string, not %s", what,
+                 v ? tpl_type_name(v) : "missing");
     *n = v->u.s.n;
     return v->u.s.p;
 }
 
 int64_t tpl_need_int(tpl_render *r, const tpl_node *at, tpl_value *v, const char *what) {
     if (!v || (v->type != TV_INT && v->type != TV_BOOL))
-        tpl_fail(r, at, MG_ERR_INVALID, "%s must be an integer, not %s", what, v ? tpl_type_name(v) : "missing");
+        tpl_fail(r, at, MG_ERR_INVALID, "%s must be an integer, not %s", what,
+                 v ? tpl_type_name(v) : "missing");
     return v->type == TV_INT ? v->u.i : v->u.b;
 }
 
@@ -111,7 +115,8 @@ tpl_value *tpl_str_jinja_title(tpl_render *r, tpl_value *s) {
     for (size_t i = 0; i < s->u.s.n;) {
         size_t l;
         uint32_t cp = tpl_utf8_decode(s->u.s.p, s->u.s.n, i, &l);
-        bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || tpl_is_space(cp);
+        bool sep =
+            cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || tpl_is_space(cp);
         if (sep) {
             put_cp(r, &b, cp);
             start = true;
@@ -134,7 +139,8 @@ static bool in_chars(uint32_t cp, const char *chars, size_t n) {
     return false;
 }
 
-tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t cn, bool left, bool right) {
+tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t cn, bool left,
+                         bool right) {
     const char *p = s->u.s.p;
     size_t a = 0, e = s->u.s.n;
     if (left)
@@ -147,7 +153,8 @@ tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t 
     if (right)
         while (e > a) {
             size_t k = e - 1, l;
-            while (k > a && ((unsigned char)p[k] & 0xC0) == 0x80) k--;
+            while (k > a && ((unsigned char)p[k] & 0xC0) == 0x80)
+                k--;
             uint32_t cp = tpl_utf8_decode(p, e, k, &l);
             if (!in_chars(cp, chars, cn)) break;
             e = k;
@@ -156,7 +163,7 @@ tpl_value *tpl_str_strip(tpl_render *r, tpl_value *s, const char *chars, size_t 
 }
 
 tpl_value *tpl_str_replace(tpl_render *r, tpl_value *s, const char *old, size_t on, const char *nw,
-                             size_t nn, int64_t count) {
+                           size_t nn, int64_t count) {
     tpl_buf b = {0};
     const char *p = s->u.s.p;
     size_t n = s->u.s.n, i = 0;
@@ -203,7 +210,8 @@ static tpl_value *list_push(tpl_render *r, tpl_value *l, size_t *cap, tpl_value 
 }
 
 // Python str.split(sep=None, maxsplit=-1); rsplit when from_right.
-tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_value *sepv, int64_t maxsplit) {
+tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_value *sepv,
+                         int64_t maxsplit) {
     tpl_value *l = tpl_list(r, 0);
     size_t cap = 0;
     const char *p = s->u.s.p;
@@ -213,7 +221,8 @@ tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_va
         int64_t splits = 0;
         for (;;) {
             size_t w;
-            while (i < n && (w = tpl_space_len(p, n, i))) i += w;
+            while (i < n && (w = tpl_space_len(p, n, i)))
+                i += w;
             if (i >= n) break;
             if (maxsplit >= 0 && splits >= maxsplit) {
                 // rest of the string, trailing whitespace kept
@@ -237,7 +246,8 @@ tpl_value *tpl_str_split(tpl_render *r, const tpl_node *at, tpl_value *s, tpl_va
     size_t i = 0;
     int64_t splits = 0;
     for (;;) {
-        const char *hit = (maxsplit < 0 || splits < maxsplit) ? memmem(p + i, n - i, sep, sn) : NULL;
+        const char *hit =
+            (maxsplit < 0 || splits < maxsplit) ? memmem(p + i, n - i, sep, sn) : NULL;
         if (!hit) {
             list_push(r, l, &cap, tpl_str_nocopy(r, p + i, n - i));
             break;
@@ -273,7 +283,8 @@ tpl_value *tpl_iter_list(tpl_render *r, const tpl_node *at, tpl_value *v) {
         return tpl_list(r, 0);
     case TV_DICT: {
         tpl_value *l = tpl_list(r, v->u.d.n);
-        for (size_t i = 0; i < v->u.d.n; i++) l->u.l.v[i] = tpl_str_nocopy(r, v->u.d.kv[i].k, v->u.d.kv[i].kn);
+        for (size_t i = 0; i < v->u.d.n; i++)
+            l->u.l.v[i] = tpl_str_nocopy(r, v->u.d.kv[i].k, v->u.d.kv[i].kn);
         return l;
     }
     case TV_STR: {
@@ -294,8 +305,8 @@ tpl_value *tpl_iter_list(tpl_render *r, const tpl_node *at, tpl_value *v) {
 
 /* ---- methods -------------------------------------------------------------------------- */
 
-#define METHOD(name) \
-    static tpl_value *name(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value **args, \
+#define METHOD(name)                                                                               \
+    static tpl_value *name(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value **args,   \
                            size_t nargs, tpl_kv *kw, size_t nkw)
 
 static void no_kw(tpl_render *r, const tpl_node *at, size_t nkw, const char *fn) {
@@ -306,7 +317,8 @@ static tpl_value *strip_common(tpl_render *r, const tpl_node *at, tpl_value *sel
                                size_t nargs, bool left, bool right) {
     const char *chars = NULL;
     size_t cn = 0;
-    if (nargs > 0 && args[0]->type != TV_NONE) chars = tpl_need_str(r, at, args[0], "strip() characters", &cn);
+    if (nargs > 0 && args[0]->type != TV_NONE)
+        chars = tpl_need_str(r, at, args[0], "strip() characters", &cn);
     return tpl_str_strip(r, self, chars, cn, left, right);
 }
 METHOD(m_strip) {
@@ -341,14 +353,16 @@ METHOD(m_capitalize) {
     return tpl_str_capitalize(r, self);
 }
 
-static bool affix_match(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value *pat, bool end) {
+static bool affix_match(tpl_render *r, const tpl_node *at, tpl_value *self, tpl_value *pat,
+                        bool end) {
     if (pat && pat->type == TV_LIST) {
         for (size_t i = 0; i < pat->u.l.n; i++)
             if (affix_match(r, at, self, pat->u.l.v[i], end)) return true;
         return false;
     }
     size_t pn;
-    const char *p = tpl_need_str(r, at, pat, end ? "endswith() argument" : "startswith() argument", &pn);
+    const char *p =
+        tpl_need_str(r, at, pat, end ? "endswith() argument" : "startswith() argument", &pn);
     if (pn > self->u.s.n) return false;
     return !memcmp(self->u.s.p + (end ? self->u.s.n - pn : 0), p, pn);
 }
@@ -383,7 +397,8 @@ METHOD(m_join) {
     tpl_buf b = {0};
     for (size_t i = 0; i < l->u.l.n; i++) {
         if (l->u.l.v[i]->type != TV_STR)
-            tpl_fail(r, at, MG_ERR_INVALID, "join(): item %zu is a %s, not a string", i, tpl_type_name(l->u.l.v[i]));
+            tpl_fail(r, at, MG_ERR_INVALID, "join(): item %zu is a %s, not a string", i,
+                     tpl_type_name(l->u.l.v[i]));
         if (i) tpl_buf_put(r, &b, self->u.s.p, self->u.s.n);
         tpl_buf_put(r, &b, l->u.l.v[i]->u.s.p, l->u.l.v[i]->u.s.n);
     }
@@ -443,7 +458,8 @@ METHOD(m_keys) {
 METHOD(m_values) {
     (void)at, (void)args, (void)nargs, (void)kw, (void)nkw;
     tpl_value *l = tpl_list(r, self->u.d.n);
-    for (size_t i = 0; i < self->u.d.n; i++) l->u.l.v[i] = self->u.d.kv[i].v;
+    for (size_t i = 0; i < self->u.d.n; i++)
+        l->u.l.v[i] = self->u.d.kv[i].v;
     return l;
 }
 
@@ -453,13 +469,26 @@ typedef struct method_def {
 } method_def;
 
 static const method_def STR_METHODS[] = {
-    {"strip", m_strip}, {"lstrip", m_lstrip}, {"rstrip", m_rstrip}, {"upper", m_upper},
-    {"lower", m_lower}, {"title", m_title}, {"capitalize", m_capitalize},
-    {"startswith", m_startswith}, {"endswith", m_endswith}, {"split", m_split},
-    {"replace", m_replace}, {"join", m_join}, {"find", m_find}, {"count", m_count},
+    {"strip", m_strip},
+    {"lstrip", m_lstrip},
+    {"rstrip", m_rstrip},
+    {"upper", m_upper},
+    {"lower", m_lower},
+    {"title", m_title},
+    {"capitalize", m_capitalize},
+    {"startswith", m_startswith},
+    {"endswith", m_endswith},
+    {"split", m_split},
+    {"replace", m_replace},
+    {"join", m_join},
+    {"find", m_find},
+    {"count", m_count},
 };
 static const method_def DICT_METHODS[] = {
-    {"get", m_get}, {"items", m_items}, {"keys", m_keys}, {"values", m_values},
+    {"get", m_get},
+    {"items", m_items},
+    {"keys", m_keys},
+    {"values", m_values},
 };
 
 static tpl_value *bound(tpl_render *r, tpl_value *self, const method_def *m) {
@@ -552,24 +581,28 @@ METHOD(g_range) {
         if (nargs == 3) step = tpl_need_int(r, at, args[2], "range() step");
     }
     if (step == 0) tpl_fail(r, at, MG_ERR_INVALID, "range() step must not be zero");
-    double cnt = step > 0 ? ceil(((double)b - (double)a) / (double)step) : ceil(((double)a - (double)b) / (double)-step);
+    double cnt = step > 0 ? ceil(((double)b - (double)a) / (double)step)
+                          : ceil(((double)a - (double)b) / (double)-step);
     if (cnt < 0) cnt = 0;
     if (cnt > (double)(r->lim.max_memory / 32))
         tpl_fail(r, at, MG_ERR_INVALID, "range() of %.0f items exceeds the memory limit", cnt);
     size_t n = (size_t)cnt;
     tpl_value *l = tpl_list(r, n);
-    for (size_t i = 0; i < n; i++) l->u.l.v[i] = tpl_int(r, a + (int64_t)i * step);
+    for (size_t i = 0; i < n; i++)
+        l->u.l.v[i] = tpl_int(r, a + (int64_t)i * step);
     return l;
 }
 
 METHOD(g_namespace) {
     (void)self;
     tpl_value *ns = tpl_new(r, TV_NS);
-    if (nargs > 1) tpl_fail(r, at, MG_ERR_INVALID, "namespace() takes at most 1 positional argument");
+    if (nargs > 1)
+        tpl_fail(r, at, MG_ERR_INVALID, "namespace() takes at most 1 positional argument");
     if (nargs == 1) {
         tpl_value *src = args[0];
         if (src->type == TV_DICT || src->type == TV_NS) {
-            for (size_t i = 0; i < src->u.d.n; i++) tpl_dict_set(r, ns, src->u.d.kv[i].k, src->u.d.kv[i].kn, src->u.d.kv[i].v);
+            for (size_t i = 0; i < src->u.d.n; i++)
+                tpl_dict_set(r, ns, src->u.d.kv[i].k, src->u.d.kv[i].kn, src->u.d.kv[i].v);
         } else if (src->type == TV_LIST) {
             for (size_t i = 0; i < src->u.l.n; i++) {
                 tpl_value *pair = src->u.l.v[i];
@@ -578,10 +611,12 @@ METHOD(g_namespace) {
                 tpl_dict_set(r, ns, pair->u.l.v[0]->u.s.p, pair->u.l.v[0]->u.s.n, pair->u.l.v[1]);
             }
         } else {
-            tpl_fail(r, at, MG_ERR_INVALID, "namespace() argument must be a mapping, not %s", tpl_type_name(src));
+            tpl_fail(r, at, MG_ERR_INVALID, "namespace() argument must be a mapping, not %s",
+                     tpl_type_name(src));
         }
     }
-    for (size_t i = 0; i < nkw; i++) tpl_dict_set(r, ns, kw[i].k, kw[i].kn, kw[i].v);
+    for (size_t i = 0; i < nkw; i++)
+        tpl_dict_set(r, ns, kw[i].k, kw[i].kn, kw[i].v);
     return ns;
 }
 
@@ -590,10 +625,13 @@ METHOD(g_dict) {
     tpl_value *d = tpl_dict(r);
     if (nargs > 1) tpl_fail(r, at, MG_ERR_INVALID, "dict() takes at most 1 positional argument");
     if (nargs == 1) {
-        if (args[0]->type != TV_DICT) tpl_fail(r, at, MG_ERR_INVALID, "dict() argument must be a mapping");
-        for (size_t i = 0; i < args[0]->u.d.n; i++) tpl_dict_set(r, d, args[0]->u.d.kv[i].k, args[0]->u.d.kv[i].kn, args[0]->u.d.kv[i].v);
+        if (args[0]->type != TV_DICT)
+            tpl_fail(r, at, MG_ERR_INVALID, "dict() argument must be a mapping");
+        for (size_t i = 0; i < args[0]->u.d.n; i++)
+            tpl_dict_set(r, d, args[0]->u.d.kv[i].k, args[0]->u.d.kv[i].kn, args[0]->u.d.kv[i].v);
     }
-    for (size_t i = 0; i < nkw; i++) tpl_dict_set(r, d, kw[i].k, kw[i].kn, kw[i].v);
+    for (size_t i = 0; i < nkw; i++)
+        tpl_dict_set(r, d, kw[i].k, kw[i].kn, kw[i].v);
     return d;
 }
 
@@ -625,8 +663,11 @@ METHOD(g_strftime_now) {
 
 void tpl_install_globals(tpl_render *r, tpl_scope *g) {
     static const method_def G[] = {
-        {"range", g_range}, {"namespace", g_namespace}, {"dict", g_dict},
-        {"raise_exception", g_raise_exception}, {"strftime_now", g_strftime_now},
+        {"range", g_range},
+        {"namespace", g_namespace},
+        {"dict", g_dict},
+        {"raise_exception", g_raise_exception},
+        {"strftime_now", g_strftime_now},
     };
     for (size_t i = 0; i < sizeof G / sizeof *G; i++) {
         tpl_value *f = tpl_new(r, TV_FUNC);

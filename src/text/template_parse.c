@@ -49,28 +49,43 @@ static bool is_name(parser *P, const char *name) {
 }
 
 static const char *tok_desc(const tpl_token *t, char *buf, size_t cap) {
-    static const char *ops[] = {"", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|", "=", "==", "!=",
-                                "<", "<=", ">", ">=", "+", "-", "~", "*", "**", "/", "//", "%"};
+    static const char *ops[] = {"",  "(", ")", "[",  "]",  "{", "}",  ",", ".",
+                                ":", "|", "=", "==", "!=", "<", "<=", ">", ">=",
+                                "+", "-", "~", "*",  "**", "/", "//", "%"};
     switch (t->kind) {
-    case TK_EOF: return "end of template";
-    case TK_TEXT: return "text";
-    case TK_COMMENT: return "comment";
-    case TK_OPEN_STMT: return "'{%'";
-    case TK_CLOSE_STMT: return "'%}'";
-    case TK_OPEN_EXPR: return "'{{'";
-    case TK_CLOSE_EXPR: return "'}}'";
-    case TK_NAME: snprintf(buf, cap, "'%.*s'", (int)(t->n > 40 ? 40 : t->n), t->s); return buf;
+    case TK_EOF:
+        return "end of template";
+    case TK_TEXT:
+        return "text";
+    case TK_COMMENT:
+        return "comment";
+    case TK_OPEN_STMT:
+        return "'{%'";
+    case TK_CLOSE_STMT:
+        return "'%}'";
+    case TK_OPEN_EXPR:
+        return "'{{'";
+    case TK_CLOSE_EXPR:
+        return "'}}'";
+    case TK_NAME:
+        snprintf(buf, cap, "'%.*s'", (int)(t->n > 40 ? 40 : t->n), t->s);
+        return buf;
     case TK_INT:
-    case TK_FLOAT: return "number";
-    case TK_STRING: return "string literal";
-    case TK_OP: snprintf(buf, cap, "'%s'", t->op < sizeof ops / sizeof ops[0] ? ops[t->op] : "?"); return buf;
+    case TK_FLOAT:
+        return "number";
+    case TK_STRING:
+        return "string literal";
+    case TK_OP:
+        snprintf(buf, cap, "'%s'", t->op < sizeof ops / sizeof ops[0] ? ops[t->op] : "?");
+        return buf;
     }
     return "?";
 }
 
 _Noreturn static void unexpected(parser *P, const char *what) {
     char b[64];
-    tpl_parse_fail(P->p, cur(P)->pos, "unexpected %s, expected %s", tok_desc(cur(P), b, sizeof b), what);
+    tpl_parse_fail(P->p, cur(P)->pos, "unexpected %s, expected %s", tok_desc(cur(P), b, sizeof b),
+                   what);
 }
 
 static void expect_op(parser *P, tpl_op op, const char *what) {
@@ -102,7 +117,9 @@ static void fix_depth(parser *P, tpl_node *n) {
         if (ch[k] && ch[k]->depth > d) d = ch[k]->depth;
     for (size_t k = 0; k < n->nkids; k++)
         if (n->kids[k] && n->kids[k]->depth > d) d = n->kids[k]->depth;
-    if (d + 1 > MAX_NODE_DEPTH) tpl_parse_fail(P->p, n->pos, "expression nested too deeply (more than %d levels)", MAX_NODE_DEPTH);
+    if (d + 1 > MAX_NODE_DEPTH)
+        tpl_parse_fail(P->p, n->pos, "expression nested too deeply (more than %d levels)",
+                       MAX_NODE_DEPTH);
     n->depth = (uint16_t)(d + 1);
 }
 
@@ -124,7 +141,9 @@ static void nl_push(parser *P, nlist *l, tpl_node *x) {
 }
 
 static void enter(parser *P) {
-    if (++P->p->depth > MAX_NEST) tpl_parse_fail(P->p, cur(P)->pos, "template nested too deeply (more than %d levels)", MAX_NEST);
+    if (++P->p->depth > MAX_NEST)
+        tpl_parse_fail(P->p, cur(P)->pos, "template nested too deeply (more than %d levels)",
+                       MAX_NEST);
 }
 static void leave(parser *P) {
     P->p->depth--;
@@ -167,7 +186,8 @@ static void parse_call_args(parser *P, tpl_node *n) {
             nl_push(P, &args, kw);
             kw_seen = true;
         } else {
-            if (kw_seen) tpl_parse_fail(P->p, cur(P)->pos, "positional argument after keyword argument");
+            if (kw_seen)
+                tpl_parse_fail(P->p, cur(P)->pos, "positional argument after keyword argument");
             nl_push(P, &args, parse_expr(P));
         }
         if (!is_op(P, OP_COMMA)) break;
@@ -187,7 +207,8 @@ static tpl_node *parse_filter(parser *P, tpl_node *operand, size_t pos) {
     f->n = cur(P)->n;
     f->i = tpl_filter_id(f->s, f->n);
     if (f->i < 0)
-        tpl_parse_fail(P->p, cur(P)->pos, "unsupported filter '%.*s'", (int)(f->n > 60 ? 60 : f->n), f->s);
+        tpl_parse_fail(P->p, cur(P)->pos, "unsupported filter '%.*s'", (int)(f->n > 60 ? 60 : f->n),
+                       f->s);
     P->i++;
     f->a = operand;
     if (is_op(P, OP_LPAREN)) parse_call_args(P, f);
@@ -209,7 +230,8 @@ static tpl_node *parse_test(parser *P, tpl_node *operand) {
     t->n = cur(P)->n;
     t->i = tpl_test_id(t->s, t->n);
     if (t->i < 0)
-        tpl_parse_fail(P->p, cur(P)->pos, "unsupported test '%.*s'", (int)(t->n > 60 ? 60 : t->n), t->s);
+        tpl_parse_fail(P->p, cur(P)->pos, "unsupported test '%.*s'", (int)(t->n > 60 ? 60 : t->n),
+                       t->s);
     P->i++;
     t->a = operand;
     t->op = neg;
@@ -217,9 +239,10 @@ static tpl_node *parse_test(parser *P, tpl_node *operand) {
     if (is_op(P, OP_LPAREN)) {
         parse_call_args(P, t);
     } else if ((c->kind == TK_NAME || c->kind == TK_STRING || c->kind == TK_INT ||
-                c->kind == TK_FLOAT || (c->kind == TK_OP && (c->op == OP_LBRACKET || c->op == OP_LBRACE))) &&
-               !is_name(P, "else") && !is_name(P, "or") && !is_name(P, "and") && !is_name(P, "if") &&
-               !is_name(P, "in") && !is_name(P, "not") && !is_name(P, "is")) {
+                c->kind == TK_FLOAT ||
+                (c->kind == TK_OP && (c->op == OP_LBRACKET || c->op == OP_LBRACE))) &&
+               !is_name(P, "else") && !is_name(P, "or") && !is_name(P, "and") &&
+               !is_name(P, "if") && !is_name(P, "in") && !is_name(P, "not") && !is_name(P, "is")) {
         // `x is divisibleby 3`: one argument without parentheses, as Jinja2
         tpl_node *arg = parse_postfix(P, parse_primary(P));
         t->kids = tpl_alloc(P->p->arena, sizeof *t->kids);
@@ -332,7 +355,8 @@ static tpl_node *parse_seq_literal(parser *P, tpl_node_kind kind, tpl_op close, 
         P->i++;
     }
     leave(P);
-    expect_op(P, close, kind == ND_DICT ? "'}' closing the dict literal" : "']' closing the list literal");
+    expect_op(P, close,
+              kind == ND_DICT ? "'}' closing the dict literal" : "']' closing the list literal");
     n->kids = items.v;
     n->nkids = items.n;
     fix_depth(P, n);
@@ -346,7 +370,8 @@ static tpl_node *parse_primary(parser *P) {
     case TK_NAME: {
         P->i++;
         if (is_name_tok(t, "true") || is_name_tok(t, "True")) return make_const(P, pos, &tpl_true);
-        if (is_name_tok(t, "false") || is_name_tok(t, "False")) return make_const(P, pos, &tpl_false);
+        if (is_name_tok(t, "false") || is_name_tok(t, "False"))
+            return make_const(P, pos, &tpl_false);
         if (is_name_tok(t, "none") || is_name_tok(t, "None")) return make_const(P, pos, &tpl_none);
         tpl_node *n = node(P, ND_NAME, pos);
         n->s = t->s;
@@ -356,7 +381,8 @@ static tpl_node *parse_primary(parser *P) {
     case TK_STRING: {
         // adjacent literals concatenate
         size_t total = 0, j = P->i;
-        while (P->t[j].kind == TK_STRING) total += P->t[j++].n;
+        while (P->t[j].kind == TK_STRING)
+            total += P->t[j++].n;
         char *s = tpl_alloc(P->p->arena, total + 1);
         size_t o = 0;
         while (cur(P)->kind == TK_STRING) {
@@ -444,7 +470,8 @@ static tpl_node *parse_unary(parser *P, bool with_filter) {
     return n;
 }
 
-static tpl_node *binop(parser *P, tpl_node_kind k, tpl_op op, size_t pos, tpl_node *a, tpl_node *b) {
+static tpl_node *binop(parser *P, tpl_node_kind k, tpl_op op, size_t pos, tpl_node *a,
+                       tpl_node *b) {
     tpl_node *n = node(P, k, pos);
     n->op = (uint8_t)op;
     n->a = a;
@@ -656,7 +683,8 @@ static bool at_end_tag(parser *P, const block_end *e) {
     return false;
 }
 
-static void parse_block(parser *P, tpl_block *out, const block_end *end, const char *opener, size_t open_pos);
+static void parse_block(parser *P, tpl_block *out, const block_end *end, const char *opener,
+                        size_t open_pos);
 
 static tpl_block *new_blocks(parser *P, size_t n) {
     return tpl_alloc(P->p->arena, n * sizeof(tpl_block));
@@ -718,7 +746,8 @@ static tpl_node *parse_for(parser *P, size_t pos) {
         P->i++;
         n->c = parse_expr(P);
     }
-    if (is_name(P, "recursive")) tpl_parse_fail(P->p, cur(P)->pos, "unsupported recursive for loop");
+    if (is_name(P, "recursive"))
+        tpl_parse_fail(P->p, cur(P)->pos, "unsupported recursive for loop");
     expect_close_stmt(P, "for");
     n->blocks = new_blocks(P, 2);
     n->nblocks = 2;
@@ -778,7 +807,8 @@ static tpl_node *parse_macro(parser *P, size_t pos) {
             p->a = parse_expr(P); // default value
             dflt = true;
         } else if (dflt) {
-            tpl_parse_fail(P->p, p->pos, "macro parameter without default after one with a default");
+            tpl_parse_fail(P->p, p->pos,
+                           "macro parameter without default after one with a default");
         }
         nl_push(P, &params, p);
         if (!is_op(P, OP_COMMA)) break;
@@ -838,18 +868,21 @@ static tpl_node *parse_statement(parser *P) {
         n = node(P, is_name_tok(nm, "break") ? ND_BREAK : ND_CONTINUE, pos);
         expect_close_stmt(P, is_name_tok(nm, "break") ? "break" : "continue");
     } else {
-        static const char *unsupported[] = {"call", "raw", "include", "import", "from", "extends",
-                                            "block", "with", "autoescape", "do", "trans", "generation"};
+        static const char *unsupported[] = {"call",       "raw",     "include", "import",
+                                            "from",       "extends", "block",   "with",
+                                            "autoescape", "do",      "trans",   "generation"};
         for (size_t k = 0; k < sizeof unsupported / sizeof unsupported[0]; k++)
             if (is_name_tok(nm, unsupported[k]))
                 tpl_parse_fail(P->p, pos, "unsupported statement {%% %s %%}", unsupported[k]);
-        tpl_parse_fail(P->p, pos, "unexpected statement {%% %.*s %%}", (int)(nm->n > 40 ? 40 : nm->n), nm->s);
+        tpl_parse_fail(P->p, pos, "unexpected statement {%% %.*s %%}",
+                       (int)(nm->n > 40 ? 40 : nm->n), nm->s);
     }
     leave(P);
     return n;
 }
 
-static void parse_block(parser *P, tpl_block *out, const block_end *end, const char *opener, size_t open_pos) {
+static void parse_block(parser *P, tpl_block *out, const block_end *end, const char *opener,
+                        size_t open_pos) {
     nlist body = {0};
     for (;;) {
         tpl_token *t = cur(P);
@@ -861,8 +894,8 @@ static void parse_block(parser *P, tpl_block *out, const block_end *end, const c
             const char *closer = end->names[0];
             for (int k = 1; k < 3; k++)
                 if (end->names[k]) closer = end->names[k];
-            tpl_parse_fail(P->p, t->pos, "unterminated %s opened at %d:%d: missing {%% %s %%}", opener,
-                           line, col, closer);
+            tpl_parse_fail(P->p, t->pos, "unterminated %s opened at %d:%d: missing {%% %s %%}",
+                           opener, line, col, closer);
         }
         if (t->kind == TK_TEXT) {
             tpl_node *n = node(P, ND_TEXT, t->pos);
@@ -882,12 +915,14 @@ static void parse_block(parser *P, tpl_block *out, const block_end *end, const c
             nl_push(P, &body, n);
         } else if (t->kind == TK_OPEN_STMT) {
             tpl_token *nm = peek(P, 1);
-            static const char *enders[] = {"endif", "elif", "else", "endfor", "endset", "endmacro",
-                                           "endfilter", "endcall", "endraw", "endblock"};
+            static const char *enders[] = {"endif",  "elif",     "else",      "endfor",
+                                           "endset", "endmacro", "endfilter", "endcall",
+                                           "endraw", "endblock"};
             for (size_t k = 0; k < sizeof enders / sizeof enders[0]; k++)
                 if (is_name_tok(nm, enders[k]))
                     tpl_parse_fail(P->p, t->pos, "unexpected {%% %s %%}%s%s", enders[k],
-                                   opener ? " inside " : " outside any block", opener ? opener : "");
+                                   opener ? " inside " : " outside any block",
+                                   opener ? opener : "");
             nl_push(P, &body, parse_statement(P));
         } else {
             unexpected(P, "text, '{{' or '{%'");
@@ -925,10 +960,13 @@ mg_status mg_template_parse(const char *src, size_t len, const char *name, mg_te
     *out = NULL;
     if (!name) name = "template";
     if (len > (64u << 20))
-        return mg_error_set(err, MG_ERR_INVALID, "%s: template too large (%zu bytes, limit 64 MiB)", name, len);
+        return mg_error_set(err, MG_ERR_INVALID, "%s: template too large (%zu bytes, limit 64 MiB)",
+                            name, len);
     size_t bad;
     if (!valid_utf8(src, len, &bad))
-        return mg_error_set(err, MG_ERR_INVALID, "%s: template is not valid UTF-8 (or contains NUL) at byte %zu", name, bad);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: template is not valid UTF-8 (or contains NUL) at byte %zu", name,
+                            bad);
     mg_template *t = mg_calloc(1, sizeof *t);
     t->name = mg_strdup(name);
     t->src = mg_strndup(src, len);

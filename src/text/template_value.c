@@ -81,7 +81,8 @@ uint32_t tpl_utf8_decode(const char *s, size_t n, size_t i, size_t *len) {
     size_t l = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
     if (i + l > n) l = 1;
     uint32_t cp = l == 1 ? c : l == 2 ? c & 0x1F : l == 3 ? c & 0x0F : c & 0x07;
-    for (size_t k = 1; k < l; k++) cp = cp << 6 | ((unsigned char)s[i + k] & 0x3F);
+    for (size_t k = 1; k < l; k++)
+        cp = cp << 6 | ((unsigned char)s[i + k] & 0x3F);
     *len = l;
     return cp;
 }
@@ -124,7 +125,8 @@ size_t tpl_space_len(const char *s, size_t n, size_t i) {
 
 size_t tpl_utf8_count(const char *s, size_t n) {
     size_t c = 0;
-    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
     return c;
 }
 
@@ -241,7 +243,8 @@ void tpl_buf_putc(tpl_render *r, tpl_buf *b, char c) {
     tpl_buf_put(r, b, &c, 1);
 }
 
-static void buf_printf(tpl_render *r, tpl_buf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void buf_printf(tpl_render *r, tpl_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void buf_printf(tpl_render *r, tpl_buf *b, const char *fmt, ...) {
     char tmp[64];
     va_list ap;
@@ -278,7 +281,8 @@ void tpl_format_float(double f, char *out, size_t cap) {
     for (; *p && *p != 'e'; p++)
         if (*p != '.') digits[nd++] = *p;
     int exp = atoi(p + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     digits[nd] = '\0';
     char res[64];
     size_t o = 0;
@@ -287,19 +291,25 @@ void tpl_format_float(double f, char *out, size_t cap) {
         res[o++] = digits[0];
         if (nd > 1) {
             res[o++] = '.';
-            for (size_t k = 1; k < nd; k++) res[o++] = digits[k];
+            for (size_t k = 1; k < nd; k++)
+                res[o++] = digits[k];
         }
-        o += (size_t)snprintf(res + o, sizeof res - o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        o += (size_t)snprintf(res + o, sizeof res - o, "e%c%02d", exp < 0 ? '-' : '+',
+                              exp < 0 ? -exp : exp);
     } else if (exp < 0) {
         res[o++] = '0';
         res[o++] = '.';
-        for (int k = 0; k < -exp - 1; k++) res[o++] = '0';
-        for (size_t k = 0; k < nd; k++) res[o++] = digits[k];
+        for (int k = 0; k < -exp - 1; k++)
+            res[o++] = '0';
+        for (size_t k = 0; k < nd; k++)
+            res[o++] = digits[k];
     } else {
-        for (int k = 0; k <= exp; k++) res[o++] = (size_t)k < nd ? digits[k] : '0';
+        for (int k = 0; k <= exp; k++)
+            res[o++] = (size_t)k < nd ? digits[k] : '0';
         res[o++] = '.';
         if ((size_t)exp + 1 < nd)
-            for (size_t k = (size_t)exp + 1; k < nd; k++) res[o++] = digits[k];
+            for (size_t k = (size_t)exp + 1; k < nd; k++)
+                res[o++] = digits[k];
         else
             res[o++] = '0';
     }
@@ -342,9 +352,12 @@ static void write_str_repr(tpl_render *r, tpl_buf *b, const char *s, size_t n) {
         } else if (cp == '\t') {
             tpl_buf_put(r, b, "\\t", 2);
         } else if (!py_printable(cp)) {
-            if (cp < 0x100) buf_printf(r, b, "\\x%02x", (unsigned)cp);
-            else if (cp < 0x10000) buf_printf(r, b, "\\u%04x", (unsigned)cp);
-            else buf_printf(r, b, "\\U%08x", (unsigned)cp);
+            if (cp < 0x100)
+                buf_printf(r, b, "\\x%02x", (unsigned)cp);
+            else if (cp < 0x10000)
+                buf_printf(r, b, "\\u%04x", (unsigned)cp);
+            else
+                buf_printf(r, b, "\\U%08x", (unsigned)cp);
         } else {
             tpl_buf_put(r, b, s + i, l);
         }
@@ -354,7 +367,8 @@ static void write_str_repr(tpl_render *r, tpl_buf *b, const char *s, size_t n) {
 }
 
 static void check_depth(tpl_render *r, const tpl_node *at, int depth) {
-    if (depth > 512) tpl_fail(r, at, MG_ERR_INVALID, "value nested too deeply (or contains itself)");
+    if (depth > 512)
+        tpl_fail(r, at, MG_ERR_INVALID, "value nested too deeply (or contains itself)");
 }
 
 void tpl_write_repr(tpl_render *r, tpl_buf *b, const tpl_value *v, const tpl_node *at, int depth) {
@@ -404,8 +418,10 @@ void tpl_write_str(tpl_render *r, tpl_buf *b, const tpl_value *v, const tpl_node
         tpl_buf_put(r, b, "None", 4);
         return;
     case TV_BOOL:
-        if (v->u.b) tpl_buf_put(r, b, "True", 4);
-        else tpl_buf_put(r, b, "False", 5);
+        if (v->u.b)
+            tpl_buf_put(r, b, "True", 4);
+        else
+            tpl_buf_put(r, b, "False", 5);
         return;
     case TV_INT:
         buf_printf(r, b, "%lld", (long long)v->u.i);
@@ -438,13 +454,27 @@ static void write_json_str(tpl_render *r, tpl_buf *b, const char *s, size_t n, b
         size_t l;
         uint32_t cp = tpl_utf8_decode(s, n, i, &l);
         switch (cp) {
-        case '"': tpl_buf_put(r, b, "\\\"", 2); break;
-        case '\\': tpl_buf_put(r, b, "\\\\", 2); break;
-        case '\n': tpl_buf_put(r, b, "\\n", 2); break;
-        case '\r': tpl_buf_put(r, b, "\\r", 2); break;
-        case '\t': tpl_buf_put(r, b, "\\t", 2); break;
-        case '\b': tpl_buf_put(r, b, "\\b", 2); break;
-        case '\f': tpl_buf_put(r, b, "\\f", 2); break;
+        case '"':
+            tpl_buf_put(r, b, "\\\"", 2);
+            break;
+        case '\\':
+            tpl_buf_put(r, b, "\\\\", 2);
+            break;
+        case '\n':
+            tpl_buf_put(r, b, "\\n", 2);
+            break;
+        case '\r':
+            tpl_buf_put(r, b, "\\r", 2);
+            break;
+        case '\t':
+            tpl_buf_put(r, b, "\\t", 2);
+            break;
+        case '\b':
+            tpl_buf_put(r, b, "\\b", 2);
+            break;
+        case '\f':
+            tpl_buf_put(r, b, "\\f", 2);
+            break;
         default:
             if (cp < 0x20 || (ascii && cp >= 0x7F)) {
                 if (cp >= 0x10000) {
@@ -464,7 +494,8 @@ static void write_json_str(tpl_render *r, tpl_buf *b, const char *s, size_t n, b
 
 static void json_newline(tpl_render *r, tpl_buf *b, int indent, int level) {
     tpl_buf_putc(r, b, '\n');
-    for (int k = 0; k < indent * level; k++) tpl_buf_putc(r, b, ' ');
+    for (int k = 0; k < indent * level; k++)
+        tpl_buf_putc(r, b, ' ');
 }
 
 static int kv_cmp(const void *a, const void *b) {
@@ -484,15 +515,19 @@ void tpl_write_json(tpl_render *r, tpl_buf *b, const tpl_value *v, const tpl_jso
         tpl_buf_put(r, b, "null", 4);
         return;
     case TV_BOOL:
-        if (v->u.b) tpl_buf_put(r, b, "true", 4);
-        else tpl_buf_put(r, b, "false", 5);
+        if (v->u.b)
+            tpl_buf_put(r, b, "true", 4);
+        else
+            tpl_buf_put(r, b, "false", 5);
         return;
     case TV_INT:
         buf_printf(r, b, "%lld", (long long)v->u.i);
         return;
     case TV_FLOAT:
-        if (isnan(v->u.f)) tpl_buf_put(r, b, "NaN", 3);
-        else if (isinf(v->u.f)) tpl_buf_put(r, b, v->u.f < 0 ? "-Infinity" : "Infinity", v->u.f < 0 ? 9 : 8);
+        if (isnan(v->u.f))
+            tpl_buf_put(r, b, "NaN", 3);
+        else if (isinf(v->u.f))
+            tpl_buf_put(r, b, v->u.f < 0 ? "-Infinity" : "Infinity", v->u.f < 0 ? 9 : 8);
         else {
             tpl_format_float(v->u.f, tmp, sizeof tmp);
             tpl_buf_put(r, b, tmp, strlen(tmp));
@@ -540,16 +575,26 @@ void tpl_write_json(tpl_render *r, tpl_buf *b, const tpl_value *v, const tpl_jso
 
 const char *tpl_type_name(const tpl_value *v) {
     switch (v->type) {
-    case TV_UNDEF: return "undefined";
-    case TV_NONE: return "none";
-    case TV_BOOL: return "bool";
-    case TV_INT: return "int";
-    case TV_FLOAT: return "float";
-    case TV_STR: return "str";
-    case TV_LIST: return v->tuple ? "tuple" : "list";
-    case TV_DICT: return "dict";
-    case TV_NS: return "namespace";
-    case TV_FUNC: return "function";
+    case TV_UNDEF:
+        return "undefined";
+    case TV_NONE:
+        return "none";
+    case TV_BOOL:
+        return "bool";
+    case TV_INT:
+        return "int";
+    case TV_FLOAT:
+        return "float";
+    case TV_STR:
+        return "str";
+    case TV_LIST:
+        return v->tuple ? "tuple" : "list";
+    case TV_DICT:
+        return "dict";
+    case TV_NS:
+        return "namespace";
+    case TV_FUNC:
+        return "function";
     }
     return "?";
 }
@@ -557,14 +602,22 @@ const char *tpl_type_name(const tpl_value *v) {
 bool tpl_truthy(const tpl_value *v) {
     switch (v->type) {
     case TV_UNDEF:
-    case TV_NONE: return false;
-    case TV_BOOL: return v->u.b;
-    case TV_INT: return v->u.i != 0;
-    case TV_FLOAT: return v->u.f != 0;
-    case TV_STR: return v->u.s.n > 0;
-    case TV_LIST: return v->u.l.n > 0;
-    case TV_DICT: return v->u.d.n > 0;
-    default: return true;
+    case TV_NONE:
+        return false;
+    case TV_BOOL:
+        return v->u.b;
+    case TV_INT:
+        return v->u.i != 0;
+    case TV_FLOAT:
+        return v->u.f != 0;
+    case TV_STR:
+        return v->u.s.n > 0;
+    case TV_LIST:
+        return v->u.l.n > 0;
+    case TV_DICT:
+        return v->u.d.n > 0;
+    default:
+        return true;
     }
 }
 
@@ -579,7 +632,8 @@ bool tpl_equal(const tpl_value *a, const tpl_value *b, int depth) {
     if (depth > 512) return a == b;
     if (is_num(a) && is_num(b)) {
         if (a->type != TV_FLOAT && b->type != TV_FLOAT) {
-            int64_t x = a->type == TV_INT ? a->u.i : a->u.b, y = b->type == TV_INT ? b->u.i : b->u.b;
+            int64_t x = a->type == TV_INT ? a->u.i : a->u.b,
+                    y = b->type == TV_INT ? b->u.i : b->u.b;
             return x == y;
         }
         return num_of(a) == num_of(b);
@@ -587,8 +641,10 @@ bool tpl_equal(const tpl_value *a, const tpl_value *b, int depth) {
     if (a->type != b->type) return false;
     switch (a->type) {
     case TV_UNDEF:
-    case TV_NONE: return true;
-    case TV_STR: return a->u.s.n == b->u.s.n && !memcmp(a->u.s.p, b->u.s.p, a->u.s.n);
+    case TV_NONE:
+        return true;
+    case TV_STR:
+        return a->u.s.n == b->u.s.n && !memcmp(a->u.s.p, b->u.s.p, a->u.s.n);
     case TV_LIST:
         if (a->tuple != b->tuple || a->u.l.n != b->u.l.n) return false;
         for (size_t i = 0; i < a->u.l.n; i++)
@@ -602,7 +658,8 @@ bool tpl_equal(const tpl_value *a, const tpl_value *b, int depth) {
         }
         return true;
     case TV_FUNC:
-        return a->u.fn.native == b->u.fn.native && a->u.fn.self == b->u.fn.self && a->u.fn.macro == b->u.fn.macro;
+        return a->u.fn.native == b->u.fn.native && a->u.fn.self == b->u.fn.self &&
+               a->u.fn.macro == b->u.fn.macro;
     default:
         return a == b;
     }
@@ -611,7 +668,8 @@ bool tpl_equal(const tpl_value *a, const tpl_value *b, int depth) {
 int tpl_compare(tpl_render *r, const tpl_value *a, const tpl_value *b, const tpl_node *at) {
     if (is_num(a) && is_num(b)) {
         if (a->type != TV_FLOAT && b->type != TV_FLOAT) {
-            int64_t x = a->type == TV_INT ? a->u.i : a->u.b, y = b->type == TV_INT ? b->u.i : b->u.b;
+            int64_t x = a->type == TV_INT ? a->u.i : a->u.b,
+                    y = b->type == TV_INT ? b->u.i : b->u.b;
             return (x > y) - (x < y);
         }
         double x = num_of(a), y = num_of(b);
@@ -631,23 +689,31 @@ int tpl_compare(tpl_render *r, const tpl_value *a, const tpl_value *b, const tpl
         }
         return (a->u.l.n > b->u.l.n) - (a->u.l.n < b->u.l.n);
     }
-    tpl_fail(r, at, MG_ERR_INVALID, "cannot compare %s with %s", tpl_type_name(a), tpl_type_name(b));
+    tpl_fail(r, at, MG_ERR_INVALID, "cannot compare %s with %s", tpl_type_name(a),
+             tpl_type_name(b));
 }
 
 tpl_value *tpl_from_json(tpl_render *r, const void *jv, int depth) {
     const json_t *j = jv;
     if (depth > 256) tpl_fail(r, NULL, MG_ERR_INVALID, "context JSON nested too deeply");
     switch (json_typeof(j)) {
-    case JSON_NULL: return &tpl_none;
-    case JSON_TRUE: return &tpl_true;
-    case JSON_FALSE: return &tpl_false;
-    case JSON_INTEGER: return tpl_int(r, (int64_t)json_integer_value(j));
-    case JSON_REAL: return tpl_float(r, json_real_value(j));
-    case JSON_STRING: return tpl_str_nocopy(r, json_string_value(j), json_string_length(j));
+    case JSON_NULL:
+        return &tpl_none;
+    case JSON_TRUE:
+        return &tpl_true;
+    case JSON_FALSE:
+        return &tpl_false;
+    case JSON_INTEGER:
+        return tpl_int(r, (int64_t)json_integer_value(j));
+    case JSON_REAL:
+        return tpl_float(r, json_real_value(j));
+    case JSON_STRING:
+        return tpl_str_nocopy(r, json_string_value(j), json_string_length(j));
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
         tpl_value *l = tpl_list(r, n);
-        for (size_t i = 0; i < n; i++) l->u.l.v[i] = tpl_from_json(r, json_array_get(j, i), depth + 1);
+        for (size_t i = 0; i < n; i++)
+            l->u.l.v[i] = tpl_from_json(r, json_array_get(j, i), depth + 1);
         return l;
     }
     case JSON_OBJECT: {

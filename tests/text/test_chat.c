@@ -9,16 +9,20 @@
 
 static json_t *conv(const char *system, const char *user, const char *assistant) {
     json_t *m = json_array();
-    if (system) json_array_append_new(m, json_pack("{s:s,s:s}", "role", "system", "content", system));
+    if (system)
+        json_array_append_new(m, json_pack("{s:s,s:s}", "role", "system", "content", system));
     json_array_append_new(m, json_pack("{s:s,s:s}", "role", "user", "content", user));
-    if (assistant) json_array_append_new(m, json_pack("{s:s,s:s}", "role", "assistant", "content", assistant));
+    if (assistant)
+        json_array_append_new(m, json_pack("{s:s,s:s}", "role", "assistant", "content", assistant));
     return m;
 }
 
-static void expect_render(const char *name, const mg_chat_tokens *tok, json_t *msgs, bool agp, const char *want) {
+static void expect_render(const char *name, const mg_chat_tokens *tok, json_t *msgs, bool agp,
+                          const char *want) {
     char *out = NULL;
     mg_error err = {0};
-    CHECK_OK(mg_chat_render_template(mg_chat_builtin(name), tok, msgs, agp, NULL, &out, &err), &err);
+    CHECK_OK(mg_chat_render_template(mg_chat_builtin(name), tok, msgs, agp, NULL, &out, &err),
+             &err);
     CHECK_MSG(out && !strcmp(out, want), "%s: [%s], want [%s]", name, out ? out : "(null)", want);
     free(out);
 }
@@ -33,13 +37,17 @@ static void test_builtins(void) {
     json_t *a = conv("Be brief.", "Hi", "Hello!");
     json_t *b = conv(NULL, " Question? ", NULL);
     expect_render("chatml", &none, a, false,
-                  "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n");
-    expect_render("chatml", &none, b, true, "<|im_start|>user\n Question? <|im_end|>\n<|im_start|>assistant\n");
+                  "<|im_start|>system\nBe "
+                  "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<"
+                  "|im_end|>\n");
+    expect_render("chatml", &none, b, true,
+                  "<|im_start|>user\n Question? <|im_end|>\n<|im_start|>assistant\n");
     expect_render("chatml", &mis, b, false, "<s><|im_start|>user\n Question? <|im_end|>\n");
-    expect_render("llama3", &l3, a, false,
-                  "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
-                  "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-                  "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>");
+    expect_render(
+        "llama3", &l3, a, false,
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>");
     expect_render("llama3", &l3, b, true,
                   "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nQuestion?<|eot_id|>"
                   "<|start_header_id|>assistant<|end_header_id|>\n\n");
@@ -54,9 +62,12 @@ static void test_builtins(void) {
         json_t *p = conv("S", "P", NULL), *f = conv("S", "P", "R");
         char *po = NULL, *fo = NULL;
         mg_error err = {0};
-        CHECK_OK(mg_chat_render_template(mg_chat_builtin(names[i]), &l3, p, true, NULL, &po, &err), &err);
-        CHECK_OK(mg_chat_render_template(mg_chat_builtin(names[i]), &l3, f, false, NULL, &fo, &err), &err);
-        CHECK_MSG(po && fo && !strncmp(po, fo, strlen(po)) && strlen(fo) > strlen(po), "%s: prompt is not a prefix", names[i]);
+        CHECK_OK(mg_chat_render_template(mg_chat_builtin(names[i]), &l3, p, true, NULL, &po, &err),
+                 &err);
+        CHECK_OK(mg_chat_render_template(mg_chat_builtin(names[i]), &l3, f, false, NULL, &fo, &err),
+                 &err);
+        CHECK_MSG(po && fo && !strncmp(po, fo, strlen(po)) && strlen(fo) > strlen(po),
+                  "%s: prompt is not a prefix", names[i]);
         free(po);
         free(fo);
         json_decref(p);
@@ -65,7 +76,8 @@ static void test_builtins(void) {
     json_t *tool = json_pack("[{s:s,s:s}]", "role", "tool", "content", "x");
     char *out = NULL;
     mg_error err = {0};
-    CHECK(mg_chat_render_template(mg_chat_builtin("mistral"), &mis, tool, false, NULL, &out, &err) == MG_ERR_INVALID);
+    CHECK(mg_chat_render_template(mg_chat_builtin("mistral"), &mis, tool, false, NULL, &out,
+                                  &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "not tool") != NULL);
     json_decref(tool);
     json_decref(a);
@@ -75,8 +87,10 @@ static void test_builtins(void) {
 
 static void test_variables(void) {
     // transformers passes tools/documents as None, the special tokens it has, and extra kwargs
-    const char *t = "{{ tools is none }}{{ documents is none }}{{ bos_token is defined }}{{ eos_token }}"
-                    "{{ pad_token is defined }}{{ enable_thinking }}{{ add_generation_prompt }}{{ messages | length }}";
+    const char *t =
+        "{{ tools is none }}{{ documents is none }}{{ bos_token is defined }}{{ eos_token }}"
+        "{{ pad_token is defined }}{{ enable_thinking }}{{ add_generation_prompt }}{{ messages | "
+        "length }}";
     mg_chat_tokens tok = {NULL, "</s>", NULL};
     json_t *extra = json_pack("{s:b}", "enable_thinking", 0);
     json_t *m = conv(NULL, "x", NULL);
@@ -87,7 +101,8 @@ static void test_variables(void) {
     free(out);
     // extra values override the defaults (e.g. real tools)
     json_t *extra2 = json_pack("{s:[{s:s}]}", "tools", "name", "f");
-    CHECK_OK(mg_chat_render_template("{{ tools | tojson }}", &tok, m, false, extra2, &out, &err), &err);
+    CHECK_OK(mg_chat_render_template("{{ tools | tojson }}", &tok, m, false, extra2, &out, &err),
+             &err);
     CHECK_EQ_STR(out, "[{\"name\": \"f\"}]");
     free(out);
     // bad inputs
@@ -98,7 +113,8 @@ static void test_variables(void) {
     CHECK(strstr(err.msg, "message 0") != NULL);
     CHECK(mg_chat_render_template("{% if %}", &tok, m, false, NULL, &out, &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "chat_template:1:") != NULL);
-    CHECK(mg_chat_render_template("{{ raise_exception('nope') }}", &tok, m, false, NULL, &out, &err) == MG_ERR_INVALID);
+    CHECK(mg_chat_render_template("{{ raise_exception('nope') }}", &tok, m, false, NULL, &out,
+                                  &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "template raised: nope") != NULL);
     CHECK(out == NULL);
     json_decref(notarr);
@@ -125,10 +141,14 @@ static void test_resolve(void) {
     fputs("{{ messages[0].content }}", f);
     fclose(f);
     f = fopen(cfg, "w");
-    fputs("{\"model_max_length\": 1000000000000000019884624838656, \"chat_template\": \"[{{ messages | length }}]\"}", f);
+    fputs("{\"model_max_length\": 1000000000000000019884624838656, \"chat_template\": \"[{{ "
+          "messages | length }}]\"}",
+          f);
     fclose(f);
     f = fopen(cfg2, "w");
-    fputs("{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": \"default\", \"template\": \"D\"}]}", f);
+    fputs("{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": "
+          "\"default\", \"template\": \"D\"}]}",
+          f);
     fclose(f);
     f = fopen(bad, "w");
     fputs("{\"other\": 1}", f);

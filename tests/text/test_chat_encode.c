@@ -13,11 +13,15 @@
 #include "text/tokenizer.h"
 
 static char *npm_dir(void) {
-    const char *env = getenv("MG_NPM_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *env = getenv("MG_NPM_CACHE"), *xdg = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
     char buf[1024];
-    if (env && *env) snprintf(buf, sizeof buf, "%s", env);
-    else if (xdg && *xdg) snprintf(buf, sizeof buf, "%s/mergeguard/npm", xdg);
-    else snprintf(buf, sizeof buf, "%s/.cache/mergeguard/npm", home ? home : ".");
+    if (env && *env)
+        snprintf(buf, sizeof buf, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(buf, sizeof buf, "%s/mergeguard/npm", xdg);
+    else
+        snprintf(buf, sizeof buf, "%s/.cache/mergeguard/npm", home ? home : ".");
     return strdup(buf);
 }
 
@@ -37,9 +41,11 @@ static mg_tokenizer *load(const char *name) {
 
 static json_t *one_turn(const char *system, const char *prompt, const char *response) {
     json_t *m = json_array();
-    if (system) json_array_append_new(m, json_pack("{s:s,s:s}", "role", "system", "content", system));
+    if (system)
+        json_array_append_new(m, json_pack("{s:s,s:s}", "role", "system", "content", system));
     json_array_append_new(m, json_pack("{s:s,s:s}", "role", "user", "content", prompt));
-    if (response) json_array_append_new(m, json_pack("{s:s,s:s}", "role", "assistant", "content", response));
+    if (response)
+        json_array_append_new(m, json_pack("{s:s,s:s}", "role", "assistant", "content", response));
     return m;
 }
 
@@ -48,8 +54,8 @@ static bool ids_equal(const int32_t *a, size_t na, const int32_t *b, size_t nb) 
 }
 
 // encode_pair agrees with encoding the two renderings, and the response ends its turn.
-static void check_pair_text(mg_tokenizer *tok, const char *name, const char *system, const char *prompt,
-                            const char *response, int32_t end_id) {
+static void check_pair_text(mg_tokenizer *tok, const char *name, const char *system,
+                            const char *prompt, const char *response, int32_t end_id) {
     mg_error err = {0};
     int32_t *ids = NULL, *pids = NULL, *fids = NULL;
     size_t n = 0, rs = 0, np = 0, nf = 0;
@@ -61,17 +67,20 @@ static void check_pair_text(mg_tokenizer *tok, const char *name, const char *sys
     if (p && f) {
         CHECK_OK(mg_tokenizer_encode(tok, p, strlen(p), false, &pids, &np, &err), &err);
         CHECK_OK(mg_tokenizer_encode(tok, f, strlen(f), false, &fids, &nf, &err), &err);
-        CHECK_MSG(rs == np && ids_equal(ids, rs, pids, np), "%s: prompt ids differ from encode(prompt rendering)", name);
+        CHECK_MSG(rs == np && ids_equal(ids, rs, pids, np),
+                  "%s: prompt ids differ from encode(prompt rendering)", name);
         CHECK_MSG(ids_equal(ids, n, fids, nf), "%s: ids differ from encode(full rendering)", name);
         CHECK_MSG(n > rs, "%s: empty response span", name);
         bool has_end = false;
-        for (size_t k = rs; k < n; k++) has_end |= ids[k] == end_id;
+        for (size_t k = rs; k < n; k++)
+            has_end |= ids[k] == end_id;
         CHECK_MSG(has_end, "%s: end-of-turn id %d missing from the response span", name, end_id);
         // the response span decodes to text containing the response
         char *txt = NULL;
         size_t tl = 0;
         CHECK_OK(mg_tokenizer_decode(tok, ids + rs, n - rs, true, &txt, &tl, &err), &err);
-        CHECK_MSG(txt && strstr(txt, "Paris"), "%s: response span decodes to [%s]", name, txt ? txt : "");
+        CHECK_MSG(txt && strstr(txt, "Paris"), "%s: response span decodes to [%s]", name,
+                  txt ? txt : "");
         free(txt);
     }
     free(p);
@@ -87,23 +96,29 @@ static void test_real_templates(void) {
     static const struct {
         const char *pkg, *end_token, *override;
     } cases[] = {
-        {"llama3_1", "<|eot_id|>", NULL}, {"llama3", "<|eot_id|>", NULL},
-        {"qwen3", "<|im_end|>", NULL},    {"gemma3", "<end_of_turn>", NULL},
-        {"deepseek_v3", "<｜end▁of▁sentence｜>", NULL}, {"llama2", "</s>", "mistral"},
+        {"llama3_1", "<|eot_id|>", NULL},
+        {"llama3", "<|eot_id|>", NULL},
+        {"qwen3", "<|im_end|>", NULL},
+        {"gemma3", "<end_of_turn>", NULL},
+        {"deepseek_v3", "<｜end▁of▁sentence｜>", NULL},
+        {"llama2", "</s>", "mistral"},
         {"llama2", "<|im_end|>", "chatml"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         mg_tokenizer *tok = load(cases[i].pkg);
         if (!tok) continue;
-        if (cases[i].override) mg_tokenizer_set_chat_template(tok, mg_chat_builtin(cases[i].override));
+        if (cases[i].override)
+            mg_tokenizer_set_chat_template(tok, mg_chat_builtin(cases[i].override));
         int32_t end = mg_tokenizer_piece_to_id(tok, cases[i].end_token);
         if (!strcmp(cases[i].pkg, "llama2") && !strcmp(cases[i].override, "chatml")) {
             // <|im_end|> is plain text for Mistral's tokenizer: check the last id instead
             end = -1;
         }
         if (end >= 0) {
-            check_pair_text(tok, cases[i].pkg, NULL, "What is the capital of France?", "Paris.", end);
-            check_pair_text(tok, cases[i].pkg, "Answer in one word.", "  Capital of France?\n", "\nParis\n", end);
+            check_pair_text(tok, cases[i].pkg, NULL, "What is the capital of France?", "Paris.",
+                            end);
+            check_pair_text(tok, cases[i].pkg, "Answer in one word.", "  Capital of France?\n",
+                            "\nParis\n", end);
         }
         mg_tokenizer_free(tok);
     }
@@ -123,7 +138,8 @@ static void test_tiny(void) {
     mg_error err = {0};
     int32_t *ids = NULL;
     size_t n = 0, rs = 0;
-    int32_t bos = mg_tokenizer_piece_to_id(tok, "<s>"), end = mg_tokenizer_piece_to_id(tok, "<|im_end|>");
+    int32_t bos = mg_tokenizer_piece_to_id(tok, "<s>"),
+            end = mg_tokenizer_piece_to_id(tok, "<|im_end|>");
     check_pair_text(tok, "tiny", NULL, "hello world", "Paris.", end);
     check_pair_text(tok, "tiny", "sys", "hello", "hello world Paris", end);
     // The template writes BOS and the text is encoded without added special
@@ -132,7 +148,8 @@ static void test_tiny(void) {
     CHECK(n > 2 && ids[0] == bos && ids[1] != bos);
     free(ids);
     // The prompt rendering must start the full rendering.
-    mg_tokenizer_set_chat_template(tok, "{{ messages | length }}{% for m in messages %}{{ m.content }}{% endfor %}");
+    mg_tokenizer_set_chat_template(
+        tok, "{{ messages | length }}{% for m in messages %}{{ m.content }}{% endfor %}");
     CHECK(mg_chat_encode_pair(tok, "hi", "there", NULL, &ids, &n, &rs, &err) == MG_ERR_UNSUPPORTED);
     CHECK(strstr(err.msg, "first difference at byte 0") != NULL);
     CHECK(ids == NULL && n == 0);
@@ -146,7 +163,8 @@ static void test_tiny(void) {
     CHECK_OK(mg_tokenizer_encode(tok, "lo world", 8, false, &b, &nb, &err), &err);
     CHECK_OK(mg_tokenizer_encode(tok, "hello world", 11, false, &full, &nfull, &err), &err);
     CHECK(!(nfull >= na && ids_equal(full, na, a, na))); // the prefix property really fails here
-    CHECK(rs == na && n == na + nb && ids_equal(ids, na, a, na) && ids_equal(ids + na, n - na, b, nb));
+    CHECK(rs == na && n == na + nb && ids_equal(ids, na, a, na) &&
+          ids_equal(ids + na, n - na, b, nb));
     free(a);
     free(b);
     free(full);
@@ -168,10 +186,13 @@ static void test_errors(void) {
     if (tok) {
         char *lg = NULL;
         size_t len;
-        CHECK_OK(mg_file_read_all(MG_TEST_DATA "/templates/llama-guard-3-8b.jinja", 0, &lg, &len, &err), &err);
+        CHECK_OK(
+            mg_file_read_all(MG_TEST_DATA "/templates/llama-guard-3-8b.jinja", 0, &lg, &len, &err),
+            &err);
         mg_tokenizer_set_chat_template(tok, lg);
         free(lg);
-        CHECK(mg_chat_encode_pair(tok, "How do I bake bread?", "Mix flour and water.", NULL, &ids, &n, &rs, &err) == MG_ERR_UNSUPPORTED);
+        CHECK(mg_chat_encode_pair(tok, "How do I bake bread?", "Mix flour and water.", NULL, &ids,
+                                  &n, &rs, &err) == MG_ERR_UNSUPPORTED);
         CHECK(strstr(err.msg, "first difference at byte") != NULL);
         mg_tokenizer_free(tok);
     }

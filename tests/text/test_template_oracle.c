@@ -57,8 +57,10 @@ static char *cache_dir(const char *sub) {
     } else {
         const char *xdg = getenv("XDG_CACHE_HOME");
         const char *home = getenv("HOME");
-        if (xdg && *xdg) snprintf(buf, sizeof buf, "%s/mergeguard/%s", xdg, sub);
-        else snprintf(buf, sizeof buf, "%s/.cache/mergeguard/%s", home ? home : ".", sub);
+        if (xdg && *xdg)
+            snprintf(buf, sizeof buf, "%s/mergeguard/%s", xdg, sub);
+        else
+            snprintf(buf, sizeof buf, "%s/.cache/mergeguard/%s", home ? home : ".", sub);
     }
     return strdup(buf);
 }
@@ -70,7 +72,8 @@ static int run(const char *cmd) {
 
 // Finds "<cache>/<stem>.tgz" or an unpacked "<cache>/<stem>/package"; extracts
 // `member` (a path inside the package) to dest. Returns true on success.
-static bool extract_member(const char *cache, const char *stem, const char *member, const char *dest) {
+static bool extract_member(const char *cache, const char *stem, const char *member,
+                           const char *dest) {
     char path[2048], cmd[4096];
     // unpacked as <stem>/<member> (scripts/fetch-test-data) or <stem>/package/<member>
     for (int layout = 0; layout < 2; layout++) {
@@ -89,7 +92,8 @@ static bool extract_member(const char *cache, const char *stem, const char *memb
 static bool jinja_package(const char *cache, char *out, size_t cap) {
     char path[2048], cmd[4096];
     for (int layout = 0; layout < 2; layout++) {
-        snprintf(path, sizeof path, "%s/huggingface-jinja-0.5.11/%sdist/index.js", cache, layout ? "package/" : "");
+        snprintf(path, sizeof path, "%s/huggingface-jinja-0.5.11/%sdist/index.js", cache,
+                 layout ? "package/" : "");
         if (mg_path_is_file(path)) {
             snprintf(out, cap, "%s/huggingface-jinja-0.5.11%s", cache, layout ? "/package" : "");
             return true;
@@ -169,13 +173,16 @@ static json_t *transform(const json_t *conv, bool drop_system, bool parts) {
         if (drop_system && role && !strcmp(role, "system")) continue;
         json_t *c = json_deep_copy(m);
         if (parts)
-            json_object_set_new(c, "content", json_pack("[{s:s,s:O}]", "type", "text", "text", json_object_get(m, "content")));
+            json_object_set_new(
+                c, "content",
+                json_pack("[{s:s,s:O}]", "type", "text", "text", json_object_get(m, "content")));
         json_array_append_new(out, c);
     }
     return out;
 }
 
-static void add_conversations(suite *s, const char *tname, json_t *convs, json_t *tokens, bool drop_system, bool parts) {
+static void add_conversations(suite *s, const char *tname, json_t *convs, json_t *tokens,
+                              bool drop_system, bool parts) {
     size_t i;
     json_t *conv;
     json_array_foreach(convs, i, conv) {
@@ -195,28 +202,70 @@ static void add_extras(suite *s, const char *tname, json_t *tokens) {
     const char *extras[16] = {0};
     int n = 0;
     if (!strcmp(tname, "qwen3")) {
-        extras[n++] = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be terse.\"}, {\"role\": \"user\", \"content\": \"Weather in Paris?\"}], \"add_generation_prompt\": true,"
-                      " \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Météo du jour\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\", \"minimum\": 1}}, \"required\": [\"city\"]}}}]}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": \"assistant\", \"content\": \"\", \"tool_calls\": [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}}, {\"function\": {\"name\": \"now\", \"arguments\": \"{}\"}}]},"
-                      " {\"role\": \"tool\", \"content\": \"{\\\"temp\\\": 21}\"}, {\"role\": \"tool\", \"content\": \"12:00\"}, {\"role\": \"assistant\", \"content\": \"It is 21 degrees.\"}], \"add_generation_prompt\": false, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}]}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"add_generation_prompt\": true, \"enable_thinking\": false}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\", \"reasoning_content\": \"greet back\"}, {\"role\": \"user\", \"content\": \"<tool_response>x</tool_response>\"}], \"add_generation_prompt\": true}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Q1\"}, {\"role\": \"assistant\", \"content\": \"<think>r1</think>A1\"}, {\"role\": \"user\", \"content\": \"Q2\"}, {\"role\": \"assistant\", \"content\": \"<think>\\nr2\\n</think>\\n\\nA2\"}], \"add_generation_prompt\": false}";
+        extras[n++] =
+            "{\"messages\": [{\"role\": \"system\", \"content\": \"Be terse.\"}, {\"role\": "
+            "\"user\", \"content\": \"Weather in Paris?\"}], \"add_generation_prompt\": true,"
+            " \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
+            "\"description\": \"Météo du jour\", \"parameters\": {\"type\": \"object\", "
+            "\"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\", "
+            "\"minimum\": 1}}, \"required\": [\"city\"]}}}]}";
+        extras[n++] =
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": "
+            "\"assistant\", \"content\": \"\", \"tool_calls\": [{\"type\": \"function\", "
+            "\"function\": {\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", "
+            "\"days\": 2}}}, {\"function\": {\"name\": \"now\", \"arguments\": \"{}\"}}]},"
+            " {\"role\": \"tool\", \"content\": \"{\\\"temp\\\": 21}\"}, {\"role\": \"tool\", "
+            "\"content\": \"12:00\"}, {\"role\": \"assistant\", \"content\": \"It is 21 "
+            "degrees.\"}], \"add_generation_prompt\": false, \"tools\": [{\"type\": \"function\", "
+            "\"function\": {\"name\": \"get_weather\"}}]}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], "
+                      "\"add_generation_prompt\": true, \"enable_thinking\": false}";
+        extras[n++] =
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", "
+            "\"content\": \"Hello\", \"reasoning_content\": \"greet back\"}, {\"role\": \"user\", "
+            "\"content\": \"<tool_response>x</tool_response>\"}], \"add_generation_prompt\": true}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Q1\"}, {\"role\": "
+                      "\"assistant\", \"content\": \"<think>r1</think>A1\"}, {\"role\": \"user\", "
+                      "\"content\": \"Q2\"}, {\"role\": \"assistant\", \"content\": "
+                      "\"<think>\\nr2\\n</think>\\n\\nA2\"}], \"add_generation_prompt\": false}";
     } else if (!strcmp(tname, "deepseek_v3")) {
-        extras[n++] = "{\"messages\": [{\"role\": \"system\", \"content\": \"S1\"}, {\"role\": \"system\", \"content\": \"S2\"}, {\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\": \\\"Paris\\\"}\"}}, {\"type\": \"function\", \"function\": {\"name\": \"get_time\", \"arguments\": \"{}\"}}]},"
-                      " {\"role\": \"tool\", \"content\": \"21C\"}, {\"role\": \"tool\", \"content\": \"noon\"}, {\"role\": \"assistant\", \"content\": \"Sunny, 21C at noon.\"}], \"add_generation_prompt\": true}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}]}, {\"role\": \"tool\", \"content\": \"out\"}], \"add_generation_prompt\": true}";
+        extras[n++] =
+            "{\"messages\": [{\"role\": \"system\", \"content\": \"S1\"}, {\"role\": \"system\", "
+            "\"content\": \"S2\"}, {\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": "
+            "\"assistant\", \"content\": null, \"tool_calls\": [{\"type\": \"function\", "
+            "\"function\": {\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\": "
+            "\\\"Paris\\\"}\"}}, {\"type\": \"function\", \"function\": {\"name\": \"get_time\", "
+            "\"arguments\": \"{}\"}}]},"
+            " {\"role\": \"tool\", \"content\": \"21C\"}, {\"role\": \"tool\", \"content\": "
+            "\"noon\"}, {\"role\": \"assistant\", \"content\": \"Sunny, 21C at noon.\"}], "
+            "\"add_generation_prompt\": true}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": "
+                      "\"assistant\", \"content\": null, \"tool_calls\": [{\"type\": \"function\", "
+                      "\"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}]}, {\"role\": "
+                      "\"tool\", \"content\": \"out\"}], \"add_generation_prompt\": true}";
         extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
     } else if (!strcmp(tname, "gemma3")) {
-        extras[n++] = "{\"messages\": [{\"role\": \"system\", \"content\": [{\"type\": \"text\", \"text\": \"Sys parts\"}]}, {\"role\": \"user\", \"content\": [{\"type\": \"image\"}, {\"type\": \"text\", \"text\": \"  What is this?  \"}]}, {\"role\": \"assistant\", \"content\": [{\"type\": \"text\", \"text\": \"A cat.\"}]}], \"add_generation_prompt\": true}";
-        extras[n++] = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"starts with the model\"}], \"add_generation_prompt\": true}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": 42}], \"add_generation_prompt\": true}";
+        extras[n++] = "{\"messages\": [{\"role\": \"system\", \"content\": [{\"type\": \"text\", "
+                      "\"text\": \"Sys parts\"}]}, {\"role\": \"user\", \"content\": [{\"type\": "
+                      "\"image\"}, {\"type\": \"text\", \"text\": \"  What is this?  \"}]}, "
+                      "{\"role\": \"assistant\", \"content\": [{\"type\": \"text\", \"text\": \"A "
+                      "cat.\"}]}], \"add_generation_prompt\": true}";
+        extras[n++] = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"starts with the "
+                      "model\"}], \"add_generation_prompt\": true}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": 42}], "
+                      "\"add_generation_prompt\": true}";
     } else if (strstr(tname, "guard-3-1b")) {
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"hi\"}]}], \"excluded_category_keys\": [\"S6\", \"S2\"]}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"hi\"}]}], \"categories\": {\"S1\": \"My custom category.\", \"S2\": \"Another one.\"}}";
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\"}, {\"type\": \"text\", \"text\": \"look\"}]}, {\"role\": \"assistant\", \"content\": [{\"type\": \"text\", \"text\": \"ok\"}]}]}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", "
+                      "\"text\": \"hi\"}]}], \"excluded_category_keys\": [\"S6\", \"S2\"]}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", "
+                      "\"text\": \"hi\"}]}], \"categories\": {\"S1\": \"My custom category.\", "
+                      "\"S2\": \"Another one.\"}}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\"}, "
+                      "{\"type\": \"text\", \"text\": \"look\"}]}, {\"role\": \"assistant\", "
+                      "\"content\": [{\"type\": \"text\", \"text\": \"ok\"}]}]}";
     } else if (strstr(tname, "guard")) {
-        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"user\", \"content\": \"b\"}]}";
+        extras[n++] = "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": "
+                      "\"user\", \"content\": \"b\"}]}";
     }
     for (int i = 0; i < n; i++) {
         json_error_t je;
@@ -256,7 +305,8 @@ static void test_oracle(void) {
     char pkgdir[1024];
     bool have_node = run("node --version >/dev/null 2>&1") == 0;
     if (!have_node || !jinja_package(npm, pkgdir, sizeof pkgdir)) {
-        printf("SKIP: %s (looked in %s)\n", have_node ? "@huggingface/jinja 0.5.11 not fetched" : "node not found", npm);
+        printf("SKIP: %s (looked in %s)\n",
+               have_node ? "@huggingface/jinja 0.5.11 not fetched" : "node not found", npm);
         if (require) CHECK_MSG(false, "MG_REQUIRE_ORACLE=1 but the oracle is unavailable");
         goto done;
     }
@@ -278,7 +328,8 @@ static void test_oracle(void) {
             if (require) CHECK_MSG(false, "missing package %s", stem);
             continue;
         }
-        CHECK_MSG(sha256_is(dest, PKGS[i].config_sha256), "%s: tokenizer_config.json sha256 mismatch", stem);
+        CHECK_MSG(sha256_is(dest, PKGS[i].config_sha256),
+                  "%s: tokenizer_config.json sha256 mismatch", stem);
         json_t *cfg = load_json(dest);
         CHECK(cfg != NULL);
         if (!cfg) continue;
@@ -296,12 +347,15 @@ static void test_oracle(void) {
     }
 
     static const char *LG[] = {"llama-guard-2", "llama-guard-3-8b", "llama-guard-3-1b"};
-    json_t *lg_tokens = json_pack("{s:s,s:s}", "bos_token", "<|begin_of_text|>", "eos_token", "<|eot_id|>");
+    json_t *lg_tokens =
+        json_pack("{s:s,s:s}", "bos_token", "<|begin_of_text|>", "eos_token", "<|eot_id|>");
     for (int real = 0; real < 2; real++) {
         for (size_t i = 0; i < 3; i++) {
             char path[1024], name[128];
-            if (real) snprintf(path, sizeof path, "%s/%s.jinja", local_tpl, LG[i]);
-            else snprintf(path, sizeof path, "%s/templates/%s.jinja", MG_TEST_DATA, LG[i]);
+            if (real)
+                snprintf(path, sizeof path, "%s/%s.jinja", local_tpl, LG[i]);
+            else
+                snprintf(path, sizeof path, "%s/templates/%s.jinja", MG_TEST_DATA, LG[i]);
             snprintf(name, sizeof name, "%s%s", real ? "real-" : "", LG[i]);
             char *src = read_text(path);
             if (!src) {
@@ -337,7 +391,8 @@ static void test_oracle(void) {
     json_t *doc = json_pack("{s:O,s:O}", "templates", s.templates, "cases", s.cases);
     CHECK(json_dump_file(doc, cases_path, 0) == 0);
     json_decref(doc);
-    snprintf(cmd, sizeof cmd, "node '%s/tests/oracle/jinja_render.mjs' '%s' '%s' '%s'", MG_SOURCE_DIR, pkgdir, cases_path, out_path);
+    snprintf(cmd, sizeof cmd, "node '%s/tests/oracle/jinja_render.mjs' '%s' '%s' '%s'",
+             MG_SOURCE_DIR, pkgdir, cases_path, out_path);
     CHECK_MSG(run(cmd) == 0, "oracle failed: %s", cmd);
     json_t *results = load_json(out_path);
     CHECK(results && json_array_size(results) == json_array_size(s.cases));
@@ -349,7 +404,8 @@ static void test_oracle(void) {
     json_object_foreach(s.templates, tname, tsrc) {
         mg_template *t = NULL;
         mg_error err = {0};
-        mg_status pst = mg_template_parse(json_string_value(tsrc), json_string_length(tsrc), tname, &t, &err);
+        mg_status pst =
+            mg_template_parse(json_string_value(tsrc), json_string_length(tsrc), tname, &t, &err);
         CHECK_MSG(pst == MG_OK, "%s: %s", tname, err.msg);
         tally tl = {0};
         size_t i;
@@ -360,34 +416,41 @@ static void test_oracle(void) {
             bool want_ok = json_is_true(json_object_get(want, "ok"));
             char *out = NULL;
             size_t len = 0;
-            mg_status st = t ? mg_template_render(t, json_object_get(c, "ctx"), NULL, &out, &len, &err) : pst;
+            mg_status st =
+                t ? mg_template_render(t, json_object_get(c, "ctx"), NULL, &out, &len, &err) : pst;
             if (st != MG_OK && !want_ok) {
                 tl.both_failed++;
-            } else if (st == MG_OK && want_ok && len == json_string_length(json_object_get(want, "out")) &&
+            } else if (st == MG_OK && want_ok &&
+                       len == json_string_length(json_object_get(want, "out")) &&
                        !memcmp(out, json_string_value(json_object_get(want, "out")), len)) {
                 tl.same++;
-            } else if (json_is_true(json_object_get(c, "strip_sensitive")) && st == MG_OK && want_ok) {
+            } else if (json_is_true(json_object_get(c, "strip_sensitive")) && st == MG_OK &&
+                       want_ok) {
                 tl.strip_divergence++;
             } else {
                 tl.differ++;
                 if (tl.differ <= 3) {
                     char *ctx = json_dumps(json_object_get(c, "ctx"), 0);
-                    fprintf(stderr, "%s case %zu differs\n  context: %.400s\n  oracle: %.600s\n  ours:   %.600s\n", tname, i, ctx,
-                            want_ok ? json_string_value(json_object_get(want, "out")) : json_string_value(json_object_get(want, "error")),
+                    fprintf(stderr,
+                            "%s case %zu differs\n  context: %.400s\n  oracle: %.600s\n  ours:   "
+                            "%.600s\n",
+                            tname, i, ctx,
+                            want_ok ? json_string_value(json_object_get(want, "out"))
+                                    : json_string_value(json_object_get(want, "error")),
                             st == MG_OK ? out : err.msg);
                     free(ctx);
                 }
             }
             free(out);
         }
-        printf("%-22s identical %3d, both fail %2d, strip(chars) divergence %d, differ %d\n", tname, tl.same,
-               tl.both_failed, tl.strip_divergence, tl.differ);
+        printf("%-22s identical %3d, both fail %2d, strip(chars) divergence %d, differ %d\n", tname,
+               tl.same, tl.both_failed, tl.strip_divergence, tl.differ);
         CHECK_MSG(tl.differ == 0, "%s: %d cases differ from @huggingface/jinja", tname, tl.differ);
         CHECK_MSG(tl.same >= 60, "%s: only %d identical renders", tname, tl.same);
         mg_template_free(t);
     }
-    printf("oracle: %d tokenizer packages, %zu templates, %zu cases\n", packages, json_object_size(s.templates),
-           json_array_size(s.cases));
+    printf("oracle: %d tokenizer packages, %zu templates, %zu cases\n", packages,
+           json_object_size(s.templates), json_array_size(s.cases));
     json_decref(results);
 done_suite:
     json_decref(convdoc);
