@@ -72,22 +72,22 @@ mg_status mg_gguf_llama3_rope_factors(const json_t *rs, double theta, int64_t he
                             "config.json: rope_scaling llama3: head_dim %" PRId64
                             ", factor %g, low_freq_factor %g, high_freq_factor %g are unusable",
                             head_dim, factor, low, high);
-    const double low_wl = old_ctx / low, high_wl = old_ctx / high;
+    // All in float32, as the converter's torch code (python scalars meeting a
+    // float32 tensor are cast to float32): matches its rope_freqs bit for bit.
+    const float lo = (float)low, hi = (float)high, fac = (float)factor, ctx = (float)old_ctx;
+    const float low_wl = ctx / lo, high_wl = ctx / hi;
     for (int64_t i = 0; i < head_dim / 2; i++) {
-        // The frequencies in float32, as the converter's torch.arange / pow.
         float e = (float)(2 * i) / (float)head_dim;
         float freq = 1.0f / powf((float)theta, e);
-        double wl = 2.0 * 3.14159265358979323846 / freq;
-        double f;
-        if (wl < high_wl)
-            f = 1.0;
-        else if (wl > low_wl)
-            f = factor;
+        float wl = (float)(2.0 * 3.14159265358979323846) / freq;
+        float f;
+        if (wl < high_wl) f = 1.0f;
+        else if (wl > low_wl) f = fac;
         else {
-            double s = (old_ctx / wl - low) / (high - low);
-            f = 1.0 / ((1.0 - s) / factor + s);
+            float s = (ctx / wl - lo) / (hi - lo);
+            f = 1.0f / ((1.0f - s) / fac + s);
         }
-        out[i] = (float)f;
+        out[i] = f;
     }
     return MG_OK;
 }
