@@ -81,8 +81,10 @@ mg_status mg_gguf_llama3_rope_factors(const json_t *rs, double theta, int64_t he
         float freq = 1.0f / powf((float)theta, e);
         float wl = (float)(2.0 * 3.14159265358979323846) / freq;
         float f;
-        if (wl < high_wl) f = 1.0f;
-        else if (wl > low_wl) f = fac;
+        if (wl < high_wl)
+            f = 1.0f;
+        else if (wl > low_wl)
+            f = fac;
         else {
             float s = (ctx / wl - lo) / (hi - lo);
             f = 1.0f / ((1.0f - s) / fac + s);
