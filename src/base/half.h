@@ -1,10 +1,15 @@
 /* half.h - exact bf16 / f16 <-> f32 conversion, scalar and array.
  *
  * Rounding is round-to-nearest-even; NaN stays NaN (quiet bit forced when
- * narrowing), +-Inf stays Inf, f16 overflow goes to Inf, subnormals are exact.
+ * narrowing, payload truncated to its top bits), +-Inf stays Inf, f16
+ * overflow (|x| >= 65520) goes to Inf, subnormals are exact in both
+ * directions (no flush-to-zero). Widening: f16 -> f32 keeps the NaN payload
+ * and forces the quiet bit, as IEEE 754 and F16C's vcvtph2ps do; bf16 -> f32
+ * is the plain 16-bit shift (bits kept, as PyTorch does).
  * bf16 is stored as uint16_t (gcc 12 has no __bf16 in C). Array versions
  * dispatch to F16C / AVX2 / AVX-512 at run time (base/cpu.h); every path gives
  * the same bits as the scalar reference (*_ref), which the tests check.
+ * Array pointers need no alignment at all (not even 2 bytes).
  * Thread-safe, no state. */
 #ifndef MG_BASE_HALF_H
 #define MG_BASE_HALF_H

@@ -50,7 +50,9 @@ static void format_amount(char *out, size_t n, double v, const char *unit) {
         while (v >= 1000.0 && i < 4) v /= 1000.0, i++;
         snprintf(out, n, "%.1f %s", v, sfx[i]);
     } else {
-        snprintf(out, n, "%.0f %s", v, unit ? unit : "");
+        // Rates of slow work (0.4 tensors/s) must not print as "0".
+        snprintf(out, n, v < 10.0 && v != (double)(uint64_t)v ? "%.1f%s%s" : "%.0f%s%s", v,
+                 unit && *unit ? " " : "", unit ? unit : "");
     }
 }
 
@@ -64,29 +66,39 @@ void mg_progress_begin(mg_progress *p, const char *label, uint64_t total, const 
     atomic_flag_clear(&p->draw_lock);
     p->tty = isatty(STDERR_FILENO);
     p->enabled = g_level >= MG_LOG_INFO;
+    p->interval = p->tty ? 0.2 : 5.0; // plain lines are for logs: keep them sparse
 }
 
 static void draw(mg_progress *p, uint64_t done, bool final) {
     double now = mg_now_seconds();
     double el = now - p->start;
     double rate = el > 0 ? (double)done / el : 0.0;
-    char amt[32], rt[32];
+    char amt[32], tot[32], rt[32], eta[32] = "";
     format_amount(amt, sizeof amt, (double)done, p->unit);
+    format_amount(tot, sizeof tot, (double)p->total, p->unit);
     format_amount(rt, sizeof rt, rate, p->unit);
-    if (p->tty && !final) {
+    double frac = p->total ? (double)done / (double)p->total : 0.0;
+    if (frac > 1) frac = 1;
+    if (p->total && done < p->total && rate > 0)
+        snprintf(eta, sizeof eta, ", ETA %.0fs", (double)(p->total - done) / rate);
+    if (final) {
+        // On a TTY, \r + erase-line removes the bar (the final line may be shorter).
+        fprintf(stderr, "%s%s: %s in %.2fs (%s/s)\n", p->tty ? "\r\033[K" : "", p->label, amt, el,
+                rt);
+    } else if (p->tty && p->total) {
         char bar[31] = {0};
-        double frac = p->total ? (double)done / (double)p->total : 0.0;
-        if (frac > 1) frac = 1;
         for (int i = 0; i < 30; i++) bar[i] = i < (int)(frac * 30) ? '#' : '.';
-        double eta = (rate > 0 && p->total) ? (double)(p->total - done) / rate : 0.0;
-        fprintf(stderr, "\r%s [%s] %3.0f%% %s %s/s ETA %.0fs   ", p->label, bar, frac * 100, amt,
-                rt, eta);
-    } else if (final) {
-        fprintf(stderr, "%s%s: %s in %.2fs (%s/s)\n", p->tty ? "\r" : "", p->label, amt, el, rt);
+        fprintf(stderr, "\r\033[K%s [%s] %3.0f%% %s %s/s%s", p->label, bar, frac * 100, amt, rt,
+                eta);
+    } else if (p->tty) {
+        fprintf(stderr, "\r\033[K%s: %s, %s/s", p->label, amt, rt);
+    } else if (p->total && p->unit && strcmp(p->unit, "B") == 0) {
+        fprintf(stderr, "%s: %s of %s (%.0f%%), %s/s%s\n", p->label, amt, tot, frac * 100, rt,
+                eta);
     } else if (p->total) {
-        fprintf(stderr, "%s: %llu/%llu %s (%.0f%%), %s/s\n", p->label, (unsigned long long)done,
-                (unsigned long long)p->total, p->unit ? p->unit : "",
-                100.0 * (double)done / (double)p->total, rt);
+        fprintf(stderr, "%s: %llu/%llu%s%s (%.0f%%), %s/s%s\n", p->label, (unsigned long long)done,
+                (unsigned long long)p->total, p->unit ? " " : "", p->unit ? p->unit : "",
+                frac * 100, rt, eta);
     } else {
         fprintf(stderr, "%s: %s, %s/s\n", p->label, amt, rt);
     }
@@ -96,10 +108,9 @@ void mg_progress_add(mg_progress *p, uint64_t n) {
     uint64_t done = atomic_fetch_add(&p->done, n) + n;
     if (!p->enabled) return;
     double now = mg_now_seconds();
-    double interval = p->tty ? 0.2 : 5.0; // plain lines are for logs: keep them sparse
-    if (now - p->last_draw < interval) return;
+    if (now - p->last_draw < p->interval) return;
     if (atomic_flag_test_and_set(&p->draw_lock)) return; // another thread is drawing
-    if (now - p->last_draw >= interval) {
+    if (now - p->last_draw >= p->interval) {
         p->last_draw = now;
         draw(p, done, false);
     }

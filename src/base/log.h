@@ -40,9 +40,14 @@ typedef struct mg_progress {
     bool tty;
     bool enabled;
     const char *unit;        // "tensors", "tokens", "B" (bytes get scaled units)
+    double interval;         // seconds between redraws: 0.2 on a TTY, 5 otherwise;
+                             // callers (tests) may change it right after begin
 } mg_progress;
 
-/* Starts a progress report for `total` units (0 = unknown). Disabled at QUIET. */
+/* Starts a progress report for `total` units (0 = unknown). Disabled at QUIET.
+ * On a TTY: one bar redrawn in place with \r. Otherwise (pipes, CI logs): plain
+ * newline-terminated lines "label: done/total unit (pct%), rate unit/s, ETA Ns"
+ * at most every `interval` seconds, and no control characters. */
 void mg_progress_begin(mg_progress *p, const char *label, uint64_t total, const char *unit);
 /* Adds n finished units and redraws if enough time passed. */
 void mg_progress_add(mg_progress *p, uint64_t n);

@@ -23,7 +23,7 @@ double mg_parallel_sum(size_t n, size_t chunk, mg_chunk_fn fn, void *ctx) {
     size_t nchunks = (n + chunk - 1) / chunk;
     double stack[64];
     double *partial = nchunks <= 64 ? stack : mg_malloc_array(nchunks, sizeof *partial);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks > 1)
     for (size_t c = 0; c < nchunks; c++) {
         size_t b = c * chunk, e = b + chunk < n ? b + chunk : n;
         partial[c] = fn(ctx, b, e);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "io/dtype.h"
 
 #define MG_MAX_DIMS 8
@@ -57,6 +58,11 @@ const mg_tensor_view *mg_st_find(const mg_st_file *f, const char *name);
 const char *mg_st_metadata(const mg_st_file *f, const char *key);
 /* Total bytes of the file. */
 uint64_t mg_st_file_size(const mg_st_file *f);
+/* Absolute offset of the data section (8 + header length). */
+uint64_t mg_st_data_start(const mg_st_file *f);
+/* madvise hint for one tensor's bytes (t from this file), or the whole file
+ * when t is NULL. Best effort. */
+void mg_st_advise(const mg_st_file *f, const mg_tensor_view *t, mg_mmap_advice advice);
 
 /* Converts any float view (F32, F16, BF16, F64) to f32 in dst[numel]. Other
  * dtypes: MG_ERR_UNSUPPORTED naming the tensor. Multi-threaded for big tensors. */
@@ -77,19 +83,25 @@ typedef struct mg_st_writer mg_st_writer;
  * units for K/M/G/T and KB/MB/GB, binary for KiB/MiB/GiB). */
 mg_status mg_parse_size(const char *s, uint64_t *out, mg_error *err);
 
-/* Plans shards of at most max_shard_bytes of tensor data (a tensor larger than
- * the limit gets a shard of its own) in `dir`, which must exist (normally the
+/* Plans shards of at most max_shard_bytes of tensor data (0 = no limit; a
+ * tensor larger than the limit gets a shard of its own) in `dir`, which must exist (normally the
  * temporary directory of an mg_atomic_out), and writes every header. Tensors
  * keep the given order. *out owned: finish or free. */
 mg_status mg_st_writer_open(const char *dir, const mg_tensor_spec *specs, size_t n,
                             uint64_t max_shard_bytes, mg_st_writer **out, mg_error *err);
 /* Writes tensor i's data (nbytes of its dtype). Thread-safe for distinct i. */
 mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_error *err);
+/* Converts src[numel] (f32) to tensor i's float dtype (F32, F16, BF16, F64;
+ * round-to-nearest-even) and writes it. Thread-safe for distinct i. */
+mg_status mg_st_writer_write_f32(mg_st_writer *w, size_t i, const float *src, mg_error *err);
 /* Checks every tensor was written, fsyncs, writes the index (several shards),
  * and frees w (also on failure). */
 mg_status mg_st_writer_finish(mg_st_writer *w, mg_error *err);
 /* Abandons a writer (files stay in dir for the atomic output to remove). */
 void mg_st_writer_free(mg_st_writer *w);
 size_t mg_st_writer_shard_count(const mg_st_writer *w);
+/* File name (no folder) of the shard holding tensor i. Borrowed, valid until
+ * finish/free. */
+const char *mg_st_writer_shard_name(const mg_st_writer *w, size_t i);
 
 #endif // MG_IO_SAFETENSORS_H
