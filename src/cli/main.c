@@ -13,6 +13,7 @@ typedef struct command {
 // One line per command; each lives in src/cli/<name>.c.
 static const command COMMANDS[] = {
     {"inspect", mg_cmd_inspect, "show and validate a model folder or .safetensors file"},
+    {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
 };
 
 static void usage(FILE *out) {
