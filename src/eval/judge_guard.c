@@ -128,16 +128,18 @@ static int32_t first_token(const mg_tokenizer *tok, const char *s) {
     return id;
 }
 
-mg_status mg_guard_open(const char *path, mg_guard **out, mg_error *err) {
+mg_status mg_guard_new(const char *name, mg_tokenizer *tok, mg_nn_model *model, mg_guard **out,
+                       mg_error *err) {
     *out = NULL;
     mg_guard *g = mg_calloc(1, sizeof *g);
-    g->path = mg_strdup(path);
+    g->path = mg_strdup(name);
+    g->tok = tok;
+    g->model = model;
     char *text = NULL;
-    mg_status rc = mg_tokenizer_load(path, &g->tok, err);
-    if (rc != MG_OK) goto fail;
+    mg_status rc = MG_OK;
     if (!mg_tokenizer_chat_template(g->tok)) {
         rc = mg_error_set(err, MG_ERR_INVALID,
-                          "%s is not a Llama Guard model: its tokenizer has no chat template", path);
+                          "%s is not a Llama Guard model: its tokenizer has no chat template", name);
         goto fail;
     }
     // Probe: plain-string content first, then the content-parts form.
@@ -155,7 +157,7 @@ mg_status mg_guard_open(const char *path, mg_guard **out, mg_error *err) {
             rc = mg_error_set(err, MG_ERR_INVALID,
                               "%s is not a Llama Guard model: its chat template does not render a "
                               "user/assistant exchange into a 'safe'/'unsafe' assessment task",
-                              path);
+                              name);
             goto fail;
         }
     }
@@ -168,14 +170,12 @@ mg_status mg_guard_open(const char *path, mg_guard **out, mg_error *err) {
         rc = mg_error_set(err, MG_ERR_INVALID,
                           "%s: guard tokenizer encodes 'safe' and 'unsafe' with the same first "
                           "token; P(unsafe) is undefined",
-                          path);
+                          name);
         goto fail;
     }
-    rc = mg_nn_model_load(path, &g->model, err);
-    if (rc != MG_OK) goto fail;
-    if ((size_t)g->model->arch.vocab < mg_tokenizer_vocab_size(g->tok)) {
+    if (model && (size_t)model->arch.vocab < mg_tokenizer_vocab_size(g->tok)) {
         rc = mg_error_set(err, MG_ERR_INVALID, "%s: tokenizer has %zu tokens, model vocab_size %d",
-                          path, mg_tokenizer_vocab_size(g->tok), g->model->arch.vocab);
+                          name, mg_tokenizer_vocab_size(g->tok), model->arch.vocab);
         goto fail;
     }
     free(text);
@@ -185,6 +185,27 @@ fail:
     free(text);
     mg_guard_close(g);
     return rc;
+}
+
+mg_status mg_guard_open(const char *path, mg_guard **out, mg_error *err) {
+    *out = NULL;
+    mg_tokenizer *tok = NULL;
+    mg_guard *g = NULL;
+    // The template is checked before the weights are read.
+    mg_status rc = mg_tokenizer_load(path, &tok, err);
+    if (rc != MG_OK) return rc;
+    rc = mg_guard_new(path, tok, NULL, &g, err);
+    if (rc != MG_OK) return rc;
+    rc = mg_nn_model_load(path, &g->model, err);
+    if (rc == MG_OK && (size_t)g->model->arch.vocab < mg_tokenizer_vocab_size(g->tok))
+        rc = mg_error_set(err, MG_ERR_INVALID, "%s: tokenizer has %zu tokens, model vocab_size %d",
+                          path, mg_tokenizer_vocab_size(g->tok), g->model->arch.vocab);
+    if (rc != MG_OK) {
+        mg_guard_close(g);
+        return rc;
+    }
+    *out = g;
+    return MG_OK;
 }
 
 const mg_tokenizer *mg_guard_tokenizer(const mg_guard *g) {
@@ -269,6 +290,7 @@ mg_status mg_guard_judge_many(const mg_guard *g, const char *const *prompts,
     for (size_t i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
     if (max_new_tokens < 1)
         return mg_error_set(err, MG_ERR_USAGE, "guard max_new_tokens must be >= 1");
+    if (!g->model) return mg_error_set(err, MG_ERR_USAGE, "guard %s has no model loaded", g->path);
     const mg_nn_model *m = g->model;
     const int64_t max_pos = m->arch.max_pos;
     int32_t **ids = mg_calloc(n ? n : 1, sizeof *ids);

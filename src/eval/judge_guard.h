@@ -61,6 +61,12 @@ typedef struct mg_guard mg_guard;
 mg_status mg_guard_open(const char *path, mg_guard **out, mg_error *err);
 void mg_guard_close(mg_guard *g); // NULL-safe
 
+/* The same checks on an already loaded tokenizer and model, both taken (freed
+ * on failure too). model may be NULL: the guard can render prompts but not
+ * judge. name is used in messages. *out owned. */
+mg_status mg_guard_new(const char *name, mg_tokenizer *tok, mg_nn_model *model, mg_guard **out,
+                       mg_error *err);
+
 const mg_tokenizer *mg_guard_tokenizer(const mg_guard *g); // borrowed
 const mg_nn_model *mg_guard_model(const mg_guard *g);      // borrowed
 
