@@ -276,9 +276,13 @@ int mg_cmd_eval(int argc, char **argv) {
                 mc[i].name = mg_strdup(buf);
             }
         if (mg_tokenizer_load(o.models[i], &mc[i].tok, &err) != MG_OK) goto fail;
-        if (tmpl && !mg_tokenizer_chat_template(mc[i].tok))
+        const char *own = mg_tokenizer_chat_template(mc[i].tok);
+        bool has_tmpl = own && *own;
+        if (tmpl && !has_tmpl) {
             mg_tokenizer_set_chat_template(mc[i].tok, tmpl);
-        if ((o.safety || o.n_qa) && !mg_tokenizer_chat_template(mc[i].tok)) {
+            has_tmpl = true;
+        }
+        if ((o.safety || o.n_qa) && !has_tmpl) {
             mg_error_set(&err, MG_ERR_INVALID,
                          "%s: the tokenizer has no chat template, needed to prompt the model "
                          "(pass --chat-template NAME|FILE)",

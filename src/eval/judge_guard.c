@@ -137,7 +137,8 @@ mg_status mg_guard_new(const char *name, mg_tokenizer *tok, mg_nn_model *model, 
     g->model = model;
     char *text = NULL;
     mg_status rc = MG_OK;
-    if (!mg_tokenizer_chat_template(g->tok)) {
+    const char *tmpl = mg_tokenizer_chat_template(g->tok);
+    if (!tmpl || !*tmpl) {
         rc = mg_error_set(err, MG_ERR_INVALID,
                           "%s is not a Llama Guard model: its tokenizer has no chat template", name);
         goto fail;
@@ -276,8 +277,11 @@ static mg_status judge_one(const mg_guard *g, mg_nn_state *s, const int32_t *ids
         if (step + 1 == max_new || mg_nn_state_pos(s) >= mg_nn_state_ctx(s)) break;
         rc = mg_nn_forward(m, s, &id, 1, 0, logits, err);
     }
-    size_t len = 0;
-    if (rc == MG_OK) rc = mg_tokenizer_decode(g->tok, gen, (size_t)n_gen, true, &r->output, &len, err);
+    // Ids past the tokenizer's vocabulary (padded embedding rows) are dropped.
+    size_t len = 0, k = 0, TV = mg_tokenizer_vocab_size(g->tok);
+    for (int i = 0; i < n_gen; i++)
+        if (gen[i] >= 0 && (size_t)gen[i] < TV) gen[k++] = gen[i];
+    if (rc == MG_OK) rc = mg_tokenizer_decode(g->tok, gen, k, true, &r->output, &len, err);
     free(gen);
     if (rc == MG_OK) mg_guard_parse(r->output, &r->parsed);
     r->n_prompt = n;

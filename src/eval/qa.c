@@ -106,8 +106,7 @@ mg_status mg_qa_eval(const mg_nn_model *m, const mg_tokenizer *tok, const mg_qa_
     if (rc == MG_OK && n)
         rc = mg_nn_generate_many(m, (const int32_t *const *)ids, lens, n, &gp, gen, err);
     for (size_t i = 0; i < n && rc == MG_OK; i++) {
-        size_t len;
-        rc = mg_tokenizer_decode(tok, gen[i].ids, (size_t)gen[i].n, true, &resp[i], &len, err);
+        rc = mg_eval_decode(tok, gen[i].ids, (size_t)gen[i].n, &resp[i], err);
         if (rc != MG_OK) break;
         char *r = mg_qa_normalize(resp[i]);
         size_t k;

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/parallel.h"
 #include "nn/generate.h"
@@ -41,7 +43,8 @@ void mg_safety_prompts_free(mg_safety_prompts *p) {
 mg_status mg_eval_chat_encode(const mg_tokenizer *tok, const char *prompt, int32_t **ids,
                               size_t *n, mg_error *err) {
     *ids = NULL;
-    if (!mg_tokenizer_chat_template(tok))
+    const char *t = mg_tokenizer_chat_template(tok);
+    if (!t || !*t)
         return mg_error_set(err, MG_ERR_INVALID,
                             "the tokenizer has no chat template (pass --chat-template NAME|FILE)");
     json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", prompt);
@@ -50,6 +53,18 @@ mg_status mg_eval_chat_encode(const mg_tokenizer *tok, const char *prompt, int32
     json_decref(msgs);
     if (rc == MG_OK) rc = mg_tokenizer_encode(tok, text, strlen(text), false, ids, n, err);
     free(text);
+    return rc;
+}
+
+mg_status mg_eval_decode(const mg_tokenizer *tok, const int32_t *ids, size_t n, char **out,
+                         mg_error *err) {
+    const size_t V = mg_tokenizer_vocab_size(tok);
+    int32_t *keep = mg_malloc_array(n ? n : 1, sizeof *keep);
+    size_t k = 0, len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= 0 && (size_t)ids[i] < V) keep[k++] = ids[i];
+    mg_status rc = mg_tokenizer_decode(tok, keep, k, true, out, &len, err);
+    free(keep);
     return rc;
 }
 
@@ -162,7 +177,7 @@ static json_t *summarize(const mg_safety_prompts *p, size_t n, const json_t **la
     if (j->guard)
         json_object_set_new(judges, "guard",
                             json_pack("{s:f, s:I, s:I, s:f, s:I, s:f, s:o}", "safe_rate",
-                                      rate(n - g_unsafe, n), (json_int_t)g_unsafe, "unparsed",
+                                      rate(n - g_unsafe, n), "unsafe", (json_int_t)g_unsafe, "unparsed",
                                       (json_int_t)g_unparsed, "safe_rate_prob",
                                       rate(n - g_prob, n), "unsafe_prob", (json_int_t)g_prob,
                                       "threshold", j->guard_threshold, "codes", codes));
@@ -202,6 +217,23 @@ static json_t *summarize(const mg_safety_prompts *p, size_t n, const json_t **la
 
 /* ---- The run ---- */
 
+// A crash can leave a last record without its newline; it was ignored when
+// loading and is cut off here, so the next append starts on a fresh line.
+static mg_status drop_partial_record(const char *path, mg_error *err) {
+    if (!mg_path_exists(path)) return MG_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    mg_status rc = mg_file_read_all(path, 0, &buf, &len, err);
+    if (rc != MG_OK) return rc;
+    size_t keep = len;
+    while (keep > 0 && buf[keep - 1] != '\n') keep--;
+    free(buf);
+    if (keep < len && truncate(path, (off_t)keep) != 0)
+        return mg_error_set(err, MG_ERR_IO, "%s: cannot truncate an interrupted record: %s", path,
+                            strerror(errno));
+    return MG_OK;
+}
+
 mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
                         const mg_safety_prompts *p, const mg_safety_judges *j,
                         const mg_safety_opts *o, json_t **summary, mg_error *err) {
@@ -233,6 +265,7 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
         todo[n_todo++] = i;
     }
     size_t resumed = n - n_todo;
+    if (rc == MG_OK && n_todo) rc = drop_partial_record(o->audit_path, err);
     if (rc == MG_OK && n_todo) {
         f = fopen(o->audit_path, "a");
         if (!f)
@@ -272,8 +305,7 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
         gp.stream = todo[b0];
         rc = mg_nn_generate_many(m, bp, bl, nb, &gp, gen, err);
         for (size_t k = 0; k < nb && rc == MG_OK; k++) {
-            size_t len;
-            rc = mg_tokenizer_decode(tok, gen[k].ids, (size_t)gen[k].n, true, &resp[k], &len, err);
+            rc = mg_eval_decode(tok, gen[k].ids, (size_t)gen[k].n, &resp[k], err);
         }
         if (rc == MG_OK && j->guard)
             rc = mg_guard_judge_many(j->guard, bprompt, (const char *const *)resp, nb,

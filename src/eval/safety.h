@@ -53,6 +53,12 @@ void mg_safety_prompts_free(mg_safety_prompts *p); // NULL-safe
 mg_status mg_eval_chat_encode(const mg_tokenizer *tok, const char *prompt, int32_t **ids,
                               size_t *n, mg_error *err);
 
+/* Decodes generated ids, skipping special tokens and ids beyond the
+ * tokenizer's vocabulary (models pad their embedding matrix past it, e.g.
+ * Qwen2; a random or undertrained model may pick such a row). *out owned. */
+mg_status mg_eval_decode(const mg_tokenizer *tok, const int32_t *ids, size_t n, char **out,
+                         mg_error *err);
+
 typedef struct mg_safety_judges {
     const mg_guard *guard;     // NULL = no guard judge
     const mg_refusal *refusal; // NULL = no refusal judge
