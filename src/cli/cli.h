@@ -26,6 +26,9 @@ bool mg_cli_parse_int(const char *s, long long min, long long max, long long *ou
 bool mg_cli_parse_double(const char *s, double *out);
 
 int mg_cmd_inspect(int argc, char **argv);
+int mg_cmd_lab(int argc, char **argv);
+int mg_cmd_tokenize(int argc, char **argv);
+int mg_cmd_chat_template(int argc, char **argv);
 int mg_cmd_logits(int argc, char **argv);
 
 #endif // MG_CLI_CLI_H
