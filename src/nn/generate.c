@@ -1,6 +1,7 @@
 /* generate.c - see generate.h. */
 #include "nn/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,8 @@ mg_status mg_nn_generate(const mg_nn_model *m, mg_nn_state *s, const int32_t *pr
     rc = mg_nn_forward(m, s, prompt, n_prompt, n_prompt - 1, logits, err);
     out->stop = MG_GEN_STOP_LENGTH;
     for (int step = 0; rc == MG_OK && step < p->max_new_tokens; step++) {
+        if (p->vocab_limit > 0)
+            for (int j = p->vocab_limit; j < V; j++) logits[j] = -INFINITY;
         int32_t id = mg_sampler_next(smp, logits, (uint64_t)step);
         if (is_stop(p, id)) {
             out->stop = MG_GEN_STOP_TOKEN;

@@ -28,6 +28,8 @@ typedef struct mg_gen_params {
     const int32_t *stop_ids; // borrowed, may be NULL
     size_t n_stop;
     uint64_t stream;         // random stream (sequences sharing a seed differ by it)
+    int vocab_limit;         // > 0: ids >= this are never produced (the tokenizer's
+                             // vocabulary can be smaller than the padded embedding)
 } mg_gen_params;
 
 typedef enum mg_gen_stop {
