@@ -51,8 +51,10 @@ static void randomize(mg_nn_model *m) {
         for (size_t i = 0; i < x->numel; i++) {
             st ^= st << 13, st ^= st >> 7, st ^= st << 17;
             float v = ((float)(st >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * s;
-            if (x->data) x->data[i] = v;
-            else x->bf16[i] = mg_f32_to_bf16(v);
+            if (x->data)
+                x->data[i] = v;
+            else
+                x->bf16[i] = mg_f32_to_bf16(v);
         }
     }
 }
@@ -78,7 +80,8 @@ static void bench_model(const char *label, const mg_arch *a, mg_dtype dt, int re
     randomize(m);
     const int npp = 512, ntg = 64;
     int32_t *toks = malloc(sizeof(int32_t) * npp);
-    for (int i = 0; i < npp; i++) toks[i] = (int32_t)((i * 7919 + 13) % a->vocab);
+    for (int i = 0; i < npp; i++)
+        toks[i] = (int32_t)((i * 7919 + 13) % a->vocab);
     float *logits = malloc(sizeof(float) * a->vocab);
     mg_nn_state *s = NULL;
     if (mg_nn_state_new(m, npp + ntg, 0, &s, &err) != MG_OK) {
@@ -111,7 +114,8 @@ static void bench_model(const char *label, const mg_arch *a, mg_dtype dt, int re
         int32_t *ids = malloc(sizeof(int32_t) * NREC * LEN);
         mg_score_item items[NREC];
         mg_score out[NREC];
-        for (int i = 0; i < NREC * LEN; i++) ids[i] = (int32_t)((i * 2654435761u) % a->vocab);
+        for (int i = 0; i < NREC * LEN; i++)
+            ids[i] = (int32_t)((i * 2654435761u) % a->vocab);
         for (int i = 0; i < NREC; i++)
             items[i] = (mg_score_item){.ids = ids + i * LEN, .n = LEN, .response_start = 100};
         double rs[16];
@@ -134,9 +138,12 @@ static void bench_model(const char *label, const mg_arch *a, mg_dtype dt, int re
 int main(int argc, char **argv) {
     int threads = 2, reps = 3, big = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--no-1b")) big = 0;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-1b"))
+            big = 0;
         else {
             fprintf(stderr, "usage: bench_forward [--threads N] [--reps R] [--no-1b]\n");
             return 2;

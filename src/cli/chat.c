@@ -118,13 +118,15 @@ int mg_cmd_chat(int argc, char **argv) {
         if (mg_nn_cli_encode_messages(&s, msgs, &ids, &n, &err) != MG_OK) goto fail;
         // Reuse the cached prefix; at least one token must run to get logits.
         size_t keep = 0;
-        while (keep < n_cached && keep < n && cached[keep] == ids[keep]) keep++;
+        while (keep < n_cached && keep < n && cached[keep] == ids[keep])
+            keep++;
         if (keep == n) keep--;
         if ((int64_t)n >= ctx) {
             free(ids);
             mg_error_set(&err, MG_ERR_INVALID,
                          "the conversation (%zu tokens) no longer fits the context window (%lld); "
-                         "/reset to start over", n, (long long)ctx);
+                         "/reset to start over",
+                         n, (long long)ctx);
             fprintf(stderr, "mergeguard chat: %s\n", err.msg);
             json_array_remove(msgs, json_array_size(msgs) - 1);
             continue;
@@ -147,7 +149,8 @@ int mg_cmd_chat(int argc, char **argv) {
             goto fail;
         }
         // The cache now holds the prompt and all generated tokens but the last.
-        for (int i = 0; i + 1 < res.n && n_cached < (size_t)ctx; i++) cached[n_cached++] = res.ids[i];
+        for (int i = 0; i + 1 < res.n && n_cached < (size_t)ctx; i++)
+            cached[n_cached++] = res.ids[i];
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "assistant", "content", text));
         free(text);
         mg_gen_result_free(&res);

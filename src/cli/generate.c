@@ -40,10 +40,14 @@ static char *read_stdin(void) {
 
 static const char *stop_name(mg_gen_stop s) {
     switch (s) {
-    case MG_GEN_STOP_TOKEN: return "eos";
-    case MG_GEN_STOP_LENGTH: return "length";
-    case MG_GEN_STOP_CONTEXT: return "context";
-    default: return "callback";
+    case MG_GEN_STOP_TOKEN:
+        return "eos";
+    case MG_GEN_STOP_LENGTH:
+        return "length";
+    case MG_GEN_STOP_CONTEXT:
+        return "context";
+    default:
+        return "callback";
     }
 }
 
@@ -97,15 +101,16 @@ int mg_cmd_generate(int argc, char **argv) {
     if (mg_nn_cli_encode_prompt(&s, &o, prompt, &ids, &n, &err) != MG_OK) goto fail;
     mg_gen_params p = mg_nn_cli_gen_params(&s, &o);
     mg_nn_cli_stream_init(&st, s.tok, json ? NULL : stdout);
-    if (mg_nn_generate(s.model, NULL, ids, (int)n, &p, mg_nn_cli_stream_token, &st, &res,
-                       &err) != MG_OK) {
+    if (mg_nn_generate(s.model, NULL, ids, (int)n, &p, mg_nn_cli_stream_token, &st, &res, &err) !=
+        MG_OK) {
         free(mg_nn_cli_stream_finish(&st));
         goto fail;
     }
     char *text = mg_nn_cli_stream_finish(&st);
     if (json) {
         json_t *root = json_object(), *jids = json_array();
-        for (int i = 0; i < res.n; i++) json_array_append_new(jids, json_integer(res.ids[i]));
+        for (int i = 0; i < res.n; i++)
+            json_array_append_new(jids, json_integer(res.ids[i]));
         json_object_set_new(root, "prompt_tokens", json_integer((json_int_t)n));
         json_object_set_new(root, "ids", jids);
         json_object_set_new(root, "text", json_string(text));

@@ -80,10 +80,14 @@ int mg_nn_cli_option(int argc, char **argv, int *i, const char *cmd, mg_nn_cli_o
         return TAKE();
     }
     if (!strcmp(a, "--weights")) {
-        if (!strcmp(v, "f32")) o->weights = MG_NN_WEIGHTS_F32;
-        else if (!strcmp(v, "bf16")) o->weights = MG_NN_WEIGHTS_BF16;
-        else if (!strcmp(v, "auto")) o->weights = MG_NN_WEIGHTS_AUTO;
-        else return mg_cli_usage_error(cmd, "--weights expects f32, bf16 or auto"), -1;
+        if (!strcmp(v, "f32"))
+            o->weights = MG_NN_WEIGHTS_F32;
+        else if (!strcmp(v, "bf16"))
+            o->weights = MG_NN_WEIGHTS_BF16;
+        else if (!strcmp(v, "auto"))
+            o->weights = MG_NN_WEIGHTS_AUTO;
+        else
+            return mg_cli_usage_error(cmd, "--weights expects f32, bf16 or auto"), -1;
         return TAKE();
     }
 #undef TAKE
@@ -106,10 +110,12 @@ mg_status mg_nn_cli_open(const char *path, const mg_nn_cli_opts *o, mg_nn_cli_se
     const int32_t *ts = mg_tokenizer_stop_ids(s->tok, &nt);
     const mg_arch *a = &s->model->arch;
     s->stop_ids = mg_malloc_array(nt + (size_t)a->n_eos + 1, sizeof *s->stop_ids);
-    for (size_t i = 0; i < nt; i++) s->stop_ids[s->n_stop++] = ts[i];
+    for (size_t i = 0; i < nt; i++)
+        s->stop_ids[s->n_stop++] = ts[i];
     for (int i = 0; i < a->n_eos; i++) {
         bool dup = false;
-        for (size_t j = 0; j < s->n_stop; j++) dup |= s->stop_ids[j] == a->eos_ids[i];
+        for (size_t j = 0; j < s->n_stop; j++)
+            dup |= s->stop_ids[j] == a->eos_ids[i];
         if (!dup) s->stop_ids[s->n_stop++] = a->eos_ids[i];
     }
     return MG_OK;
@@ -126,8 +132,10 @@ void mg_nn_cli_close(mg_nn_cli_session *s) {
 }
 
 mg_gen_params mg_nn_cli_gen_params(const mg_nn_cli_session *s, const mg_nn_cli_opts *o) {
-    mg_gen_params p = {.sample = o->sample, .max_new_tokens = o->max_new_tokens,
-                       .stop_ids = s->stop_ids, .n_stop = s->n_stop};
+    mg_gen_params p = {.sample = o->sample,
+                       .max_new_tokens = o->max_new_tokens,
+                       .stop_ids = s->stop_ids,
+                       .n_stop = s->n_stop};
     size_t tv = mg_tokenizer_vocab_size(s->tok);
     if (tv > 0 && tv < (size_t)s->model->arch.vocab) p.vocab_limit = (int)tv;
     return p;
@@ -149,7 +157,8 @@ mg_status mg_nn_cli_encode_prompt(const mg_nn_cli_session *s, const mg_nn_cli_op
     if (o->raw) return mg_tokenizer_encode(s->tok, prompt, strlen(prompt), true, ids, n, err);
     json_t *msgs = json_array();
     if (o->system)
-        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", o->system));
+        json_array_append_new(msgs,
+                              json_pack("{s:s, s:s}", "role", "system", "content", o->system));
     json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", prompt));
     mg_status rc = mg_nn_cli_encode_messages(s, msgs, ids, n, err);
     json_decref(msgs);
@@ -168,12 +177,15 @@ static size_t complete_prefix(const char *s, size_t len) {
     size_t i = len;
     // Back up over a trailing incomplete sequence.
     size_t k = 0;
-    while (k < 4 && i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, k++;
+    while (k < 4 && i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--, k++;
     if (i > 0) {
         unsigned char c = (unsigned char)s[i - 1];
         size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        if (need == k + 1) i = len; // the last character is complete
-        else i--;
+        if (need == k + 1)
+            i = len; // the last character is complete
+        else
+            i--;
     }
     if (i >= 3 && !memcmp(s + i - 3, "\xEF\xBF\xBD", 3)) i -= 3;
     return i;

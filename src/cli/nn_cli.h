@@ -36,7 +36,7 @@ int mg_nn_cli_option(int argc, char **argv, int *i, const char *cmd, mg_nn_cli_o
 typedef struct mg_nn_cli_session {
     mg_nn_model *model;
     mg_tokenizer *tok;
-    int32_t *stop_ids;  // tokenizer stop ids + config eos ids, owned
+    int32_t *stop_ids; // tokenizer stop ids + config eos ids, owned
     size_t n_stop;
 } mg_nn_cli_session;
 
@@ -63,10 +63,10 @@ mg_status mg_nn_cli_encode_prompt(const mg_nn_cli_session *s, const mg_nn_cli_op
  * (a token may end inside a character). */
 typedef struct mg_nn_cli_stream {
     const mg_tokenizer *tok;
-    FILE *out;           // NULL: collect only
+    FILE *out; // NULL: collect only
     int32_t *ids;
     size_t n, cap;
-    size_t printed;      // bytes of decoded text already written
+    size_t printed; // bytes of decoded text already written
 } mg_nn_cli_stream;
 
 void mg_nn_cli_stream_init(mg_nn_cli_stream *st, const mg_tokenizer *tok, FILE *out);

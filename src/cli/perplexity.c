@@ -51,10 +51,14 @@ int mg_cmd_perplexity(int argc, char **argv) {
                 return mg_cli_usage_error("perplexity", "--ctx expects an integer >= 2");
         } else if (!strcmp(a, "--weights") && i + 1 < argc) {
             const char *v = argv[++i];
-            if (!strcmp(v, "f32")) weights = MG_NN_WEIGHTS_F32;
-            else if (!strcmp(v, "bf16")) weights = MG_NN_WEIGHTS_BF16;
-            else if (!strcmp(v, "auto")) weights = MG_NN_WEIGHTS_AUTO;
-            else return mg_cli_usage_error("perplexity", "--weights expects f32, bf16 or auto");
+            if (!strcmp(v, "f32"))
+                weights = MG_NN_WEIGHTS_F32;
+            else if (!strcmp(v, "bf16"))
+                weights = MG_NN_WEIGHTS_BF16;
+            else if (!strcmp(v, "auto"))
+                weights = MG_NN_WEIGHTS_AUTO;
+            else
+                return mg_cli_usage_error("perplexity", "--weights expects f32, bf16 or auto");
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (a[0] == '-' && a[1]) {

@@ -63,9 +63,11 @@ static mg_status load_records(const char *path, const mg_tokenizer *tok, const c
         if (!nl) nl = buf + len;
         line++;
         size_t l = (size_t)(nl - p);
-        while (l && (p[l - 1] == '\r' || p[l - 1] == ' ' || p[l - 1] == '\t')) l--;
+        while (l && (p[l - 1] == '\r' || p[l - 1] == ' ' || p[l - 1] == '\t'))
+            l--;
         size_t s = 0;
-        while (s < l && (p[s] == ' ' || p[s] == '\t')) s++;
+        while (s < l && (p[s] == ' ' || p[s] == '\t'))
+            s++;
         if (s == l) continue;
         json_error_t je;
         json_t *j = json_loadb(p + s, l - s, JSON_REJECT_DUPLICATES, &je);
@@ -77,7 +79,8 @@ static mg_status load_records(const char *path, const mg_tokenizer *tok, const c
                    !json_is_string(json_object_get(j, "response"))) {
             rc = mg_error_set(err, MG_ERR_INVALID,
                               "%s:%d: expected an object with string fields 'prompt' and "
-                              "'response'", path, line);
+                              "'response'",
+                              path, line);
         } else if (t && !json_is_null(t) && !json_is_string(t)) {
             rc = mg_error_set(err, MG_ERR_INVALID, "%s:%d: field 'type': expected a string", path,
                               line);
@@ -109,7 +112,8 @@ static mg_status load_records(const char *path, const mg_tokenizer *tok, const c
     free(buf);
     if (rc == MG_OK && n == 0) rc = mg_error_set(err, MG_ERR_INVALID, "%s: no records", path);
     if (rc != MG_OK) {
-        for (size_t i = 0; i < n; i++) free(recs[i].ids), free(recs[i].type);
+        for (size_t i = 0; i < n; i++)
+            free(recs[i].ids), free(recs[i].type);
         free(recs);
         return rc;
     }
@@ -120,8 +124,8 @@ static mg_status load_records(const char *path, const mg_tokenizer *tok, const c
 
 static json_t *agg_json(const agg *a) {
     return json_pack("{s:i, s:i, s:f, s:f}", "records", (int)a->records, "response_tokens",
-                     (int)a->tokens, "mean_nll", a->sum_mean / (double)a->records,
-                     "token_mean_nll", a->sum_nll / (double)a->tokens);
+                     (int)a->tokens, "mean_nll", a->sum_mean / (double)a->records, "token_mean_nll",
+                     a->sum_nll / (double)a->tokens);
 }
 
 int mg_cmd_score(int argc, char **argv) {
@@ -183,8 +187,8 @@ int mg_cmd_score(int argc, char **argv) {
                          recs[i].line, recs[i].n, (long long)m->arch.max_pos);
             goto fail;
         }
-        items[i] = (mg_score_item){.ids = recs[i].ids, .n = (int)recs[i].n,
-                                   .response_start = (int)recs[i].response_start};
+        items[i] = (mg_score_item){
+            .ids = recs[i].ids, .n = (int)recs[i].n, .response_start = (int)recs[i].response_start};
     }
     sc = mg_calloc(n, sizeof *sc);
     if (mg_nn_score(m, items, n, sc, &err) != MG_OK) goto fail;
@@ -195,7 +199,8 @@ int mg_cmd_score(int argc, char **argv) {
     agg all = {.type = "all"};
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
-        while (k < n_agg && strcmp(aggs[k].type, recs[i].type)) k++;
+        while (k < n_agg && strcmp(aggs[k].type, recs[i].type))
+            k++;
         if (k == n_agg) aggs[n_agg++].type = recs[i].type;
         agg *targets[2] = {&aggs[k], &all};
         for (int t = 0; t < 2; t++) {
@@ -212,7 +217,8 @@ int mg_cmd_score(int argc, char **argv) {
                 jr, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f}", "line", recs[i].line, "type",
                               recs[i].type, "tokens", (int)recs[i].n, "response_tokens",
                               sc[i].count, "sum_nll", sc[i].sum_nll, "mean_nll", sc[i].mean_nll));
-        for (size_t k = 0; k < n_agg; k++) json_object_set_new(bt, aggs[k].type, agg_json(&aggs[k]));
+        for (size_t k = 0; k < n_agg; k++)
+            json_object_set_new(bt, aggs[k].type, agg_json(&aggs[k]));
         json_object_set_new(root, "model", json_string(model_path));
         json_object_set_new(root, "data", json_string(data));
         json_object_set_new(root, "records", jr);
@@ -235,7 +241,8 @@ int mg_cmd_score(int argc, char **argv) {
 fail:
     code = mg_cli_fail(&err);
 done:
-    for (size_t i = 0; i < n; i++) free(recs[i].ids), free(recs[i].type);
+    for (size_t i = 0; i < n; i++)
+        free(recs[i].ids), free(recs[i].type);
     free(recs);
     free(items);
     free(sc);

@@ -12,17 +12,17 @@
 struct mg_nn_state {
     int n_ctx, n_batch, pos;
     int n_layers, hidden, q_dim, kv_dim, ffn, vocab;
-    float *kcache, *vcache; // [n_layers][n_ctx][kv_dim]
+    float *kcache, *vcache;     // [n_layers][n_ctx][kv_dim]
     float *rope_cos, *rope_sin; // [n_ctx][head_dim/2]
-    float *x;    // [n_batch][hidden] residual stream
-    float *xb;   // [n_batch][hidden] normed input / LM-head rows
-    float *qkv;  // [n_batch][q_dim + 2 kv_dim]
-    float *att;  // [n_batch][q_dim]
-    float *hb;   // [n_batch][2 ffn]
-    float *att_scratch; // [att_slots][n_batch * n_ctx]
+    float *x;                   // [n_batch][hidden] residual stream
+    float *xb;                  // [n_batch][hidden] normed input / LM-head rows
+    float *qkv;                 // [n_batch][q_dim + 2 kv_dim]
+    float *att;                 // [n_batch][q_dim]
+    float *hb;                  // [n_batch][2 ffn]
+    float *att_scratch;         // [att_slots][n_batch * n_ctx]
     int att_slots;
-    float *wtiles;      // bf16 models: [att_slots][mg_nn_matmul_bf16_tile(max K)]
-    int max_k;          // widest matrix input (hidden, q_dim, ffn)
+    float *wtiles; // bf16 models: [att_slots][mg_nn_matmul_bf16_tile(max K)]
+    int max_k;     // widest matrix input (hidden, q_dim, ffn)
     bool bf16;
 };
 
@@ -159,9 +159,18 @@ static void forward_chunk(const mg_nn_model *m, mg_nn_state *s, const int32_t *t
             memcpy(kc + (size_t)(pos0 + i) * KV, k + i * qkv_w, (size_t)KV * sizeof(float));
             memcpy(vc + (size_t)(pos0 + i) * KV, v + i * qkv_w, (size_t)KV * sizeof(float));
         }
-        mg_nn_attn at = {.q = q, .q_stride = qkv_w, .k = kc, .v = vc, .kv_stride = (size_t)KV,
-                         .out = s->att, .out_stride = (size_t)Q, .n = n, .pos0 = pos0,
-                         .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads, .head_dim = hd,
+        mg_nn_attn at = {.q = q,
+                         .q_stride = qkv_w,
+                         .k = kc,
+                         .v = vc,
+                         .kv_stride = (size_t)KV,
+                         .out = s->att,
+                         .out_stride = (size_t)Q,
+                         .n = n,
+                         .pos0 = pos0,
+                         .n_heads = a->n_heads,
+                         .n_kv_heads = a->n_kv_heads,
+                         .head_dim = hd,
                          .window = mg_arch_layer_window(a, l)};
         mg_nn_attention(&at, s->att_scratch, s->att_slots);
         matmul(s, s->x, H, s->att, Q, L->wo, L->bo, n, H, Q, 1); // x += o_proj(att)
@@ -197,8 +206,8 @@ mg_status mg_nn_forward(const mg_nn_model *m, mg_nn_state *s, const int32_t *tok
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= s->vocab)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "token %d at index %d is outside the vocabulary (0..%d)",
-                                tokens[i], i, s->vocab - 1);
+                                "token %d at index %d is outside the vocabulary (0..%d)", tokens[i],
+                                i, s->vocab - 1);
     int team = mg_nn_team_size();
     if (team > s->att_slots) {
         free(s->att_scratch);

@@ -17,7 +17,8 @@
 
 float mg_nn_dot_bf16_ref(const uint16_t *w, const float *x, int K) {
     float s = 0.0f;
-    for (int k = 0; k < K; k++) s += mg_bf16_to_f32(w[k]) * x[k];
+    for (int k = 0; k < K; k++)
+        s += mg_bf16_to_f32(w[k]) * x[k];
     return s;
 }
 
@@ -30,7 +31,7 @@ AVX2 static float dot_bf16_avx2(const uint16_t *w, const float *x, int K) {
     int k = 0;
     for (; k + 32 <= K; k += 32) {
 #define W8(off)                                                                                    \
-    _mm256_castsi256_ps(_mm256_slli_epi32(                                                        \
+    _mm256_castsi256_ps(_mm256_slli_epi32(                                                         \
         _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + k + off))), 16))
         a0 = _mm256_fmadd_ps(W8(0), _mm256_loadu_ps(x + k), a0);
         a1 = _mm256_fmadd_ps(W8(8), _mm256_loadu_ps(x + k + 8), a1);
@@ -49,7 +50,8 @@ AVX512 static float dot_bf16_avx512(const uint16_t *w, const float *x, int K) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int k = 0;
     for (; k + 32 <= K; k += 32) {
-        __m512i h0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k)));
+        __m512i h0 =
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k)));
         __m512i h1 =
             _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(w + k + 16)));
         a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(h0, 16)), _mm512_loadu_ps(x + k),
@@ -64,9 +66,12 @@ typedef float (*dot_fn)(const uint16_t *, const float *, int);
 
 static dot_fn pick_dot(void) {
     switch (mg_cpu_level_get()) {
-    case MG_CPU_AVX512: return dot_bf16_avx512;
-    case MG_CPU_AVX2: return dot_bf16_avx2;
-    default: return mg_nn_dot_bf16_ref;
+    case MG_CPU_AVX512:
+        return dot_bf16_avx512;
+    case MG_CPU_AVX2:
+        return dot_bf16_avx2;
+    default:
+        return mg_nn_dot_bf16_ref;
     }
 }
 
@@ -98,13 +103,14 @@ void mg_nn_matmul_bf16(float *y, size_t ldy, const float *x, size_t ldx, const u
         } else {
             float *tile = tiles + mg_nn_matmul_bf16_tile(K) * (size_t)omp_get_thread_num();
             mg_bf16_to_f32_array(wc, tile, (size_t)nn * K);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nn, K, 1.0f, x, (int)ldx,
-                        tile, K, accumulate ? 1.0f : 0.0f, y + n0, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nn, K, 1.0f, x, (int)ldx, tile,
+                        K, accumulate ? 1.0f : 0.0f, y + n0, (int)ldy);
         }
         if (bias)
             for (int r = 0; r < M; r++) {
                 float *yr = y + (size_t)r * ldy + n0;
-                for (int j = 0; j < nn; j++) yr[j] += bias[n0 + j];
+                for (int j = 0; j < nn; j++)
+                    yr[j] += bias[n0 + j];
             }
     }
 }

@@ -29,7 +29,8 @@ mg_status mg_nn_model_fill(mg_nn_model *m, const mg_model *dir, mg_error *err) {
             return mg_error_set(err, MG_ERR_NOT_FOUND, "%s: tensor '%s' %s is missing", path,
                                 t->name, want);
         bool same = v->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = v->shape[d] == t->shape[d];
+        for (int d = 0; same && d < t->ndim; d++)
+            same = v->shape[d] == t->shape[d];
         if (!same) {
             shape_str(found, sizeof found, v->ndim, v->shape);
             return mg_error_set(err, MG_ERR_INVALID,

@@ -14,8 +14,8 @@ static size_t round64(size_t n) {
 
 typedef struct builder {
     mg_nn_model *m;
-    size_t used;  // bytes
-    bool sizing;  // first pass: only count
+    size_t used; // bytes
+    bool sizing; // first pass: only count
     bool overflow;
 } builder;
 
@@ -23,8 +23,10 @@ typedef struct builder {
 static void *take(builder *b, size_t bytes) {
     size_t r = round64(bytes);
     void *p = b->sizing ? NULL : (char *)b->m->block + b->used;
-    if (r < bytes || b->used > SIZE_MAX - r) b->overflow = true;
-    else b->used += r;
+    if (r < bytes || b->used > SIZE_MAX - r)
+        b->overflow = true;
+    else
+        b->used += r;
     return p;
 }
 
@@ -35,8 +37,10 @@ static float *take_f32(builder *b, size_t n) {
 // A matrix of rows x cols in the model's matrix dtype.
 static mg_nn_mat take_mat(builder *b, size_t rows, size_t cols) {
     mg_nn_mat mt = {0};
-    if (b->m->matrix_dtype == MG_DTYPE_BF16) mt.bf16 = take(b, rows * cols * sizeof(uint16_t));
-    else mt.f32 = take_f32(b, rows * cols);
+    if (b->m->matrix_dtype == MG_DTYPE_BF16)
+        mt.bf16 = take(b, rows * cols * sizeof(uint16_t));
+    else
+        mt.f32 = take_f32(b, rows * cols);
     return mt;
 }
 
@@ -77,8 +81,9 @@ static int cmp_tensor(const void *x, const void *y) {
 static void layout(builder *b) {
     mg_nn_model *m = b->m;
     const mg_arch *a = &m->arch;
-    const size_t H = (size_t)a->hidden, Q = (size_t)mg_arch_q_dim(a), KV = (size_t)mg_arch_kv_dim(a),
-                 F = (size_t)a->ffn, V = (size_t)a->vocab, HD = (size_t)a->head_dim;
+    const size_t H = (size_t)a->hidden, Q = (size_t)mg_arch_q_dim(a),
+                 KV = (size_t)mg_arch_kv_dim(a), F = (size_t)a->ffn, V = (size_t)a->vocab,
+                 HD = (size_t)a->head_dim;
     char nm[96];
     m->embed = take_mat(b, V, H);
     add_mat(b, "model.embed_tokens.weight", m->embed, a->vocab, a->hidden);
@@ -174,11 +179,14 @@ mg_status mg_nn_model_new_as(const mg_arch *arch, mg_dtype matrix_dtype, mg_nn_m
     layout(&b);
     for (int l = 0; l < arch->n_layers; l++) {
         mg_nn_layer *L = &m->layers[l];
-        for (int i = 0; i < arch->hidden; i++) L->attn_norm[i] = L->ffn_norm[i] = 1.0f;
+        for (int i = 0; i < arch->hidden; i++)
+            L->attn_norm[i] = L->ffn_norm[i] = 1.0f;
         if (L->q_norm)
-            for (int i = 0; i < arch->head_dim; i++) L->q_norm[i] = L->k_norm[i] = 1.0f;
+            for (int i = 0; i < arch->head_dim; i++)
+                L->q_norm[i] = L->k_norm[i] = 1.0f;
     }
-    for (int i = 0; i < arch->hidden; i++) m->final_norm[i] = 1.0f;
+    for (int i = 0; i < arch->hidden; i++)
+        m->final_norm[i] = 1.0f;
     qsort(m->tensors, m->n_tensors, sizeof *m->tensors, cmp_tensor);
     *out = m;
     return MG_OK;
@@ -205,6 +213,7 @@ const mg_nn_tensor *mg_nn_model_find(const mg_nn_model *m, const char *name) {
 
 size_t mg_nn_model_param_count(const mg_nn_model *m) {
     size_t n = 0;
-    for (size_t i = 0; i < m->n_tensors; i++) n += m->tensors[i].numel;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        n += m->tensors[i].numel;
     return n;
 }

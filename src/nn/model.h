@@ -51,20 +51,20 @@ typedef struct mg_nn_tensor {
     int ndim;         // 1 or 2
     int64_t shape[2]; // HF shape ([out, in] for matrices)
     size_t numel;
-    float *data;      // f32 storage, or NULL when stored as bf16
-    uint16_t *bf16;   // bf16 storage (matrices of a bf16 model), else NULL
+    float *data;    // f32 storage, or NULL when stored as bf16
+    uint16_t *bf16; // bf16 storage (matrices of a bf16 model), else NULL
 } mg_nn_tensor;
 
 typedef struct mg_nn_model {
     mg_arch arch;
     mg_dtype matrix_dtype; // MG_DTYPE_F32 or MG_DTYPE_BF16 (2-D weights; 1-D are f32)
-    mg_nn_layer *layers;  // [n_layers]
-    mg_nn_mat embed;      // [vocab, hidden] model.embed_tokens.weight
-    float *final_norm;    // [hidden] model.norm.weight
-    mg_nn_mat lm_head;    // [vocab, hidden]; == embed when tied
+    mg_nn_layer *layers;   // [n_layers]
+    mg_nn_mat embed;       // [vocab, hidden] model.embed_tokens.weight
+    float *final_norm;     // [hidden] model.norm.weight
+    mg_nn_mat lm_head;     // [vocab, hidden]; == embed when tied
     mg_nn_tensor *tensors; // every HF tensor of the model, sorted by name
     size_t n_tensors;
-    void *block;          // owned storage of all weights
+    void *block; // owned storage of all weights
     size_t block_bytes;
 } mg_nn_model;
 

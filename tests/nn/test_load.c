@@ -160,7 +160,8 @@ static void test_caller_buffers(void) {
     mg_nn_state *s = NULL;
     CHECK_OK(mg_nn_state_new(m, 8, 0, &s, &err), &err);
     CHECK_OK(mg_nn_forward(m, s, ids, 3, 2, a, &err), &err);
-    for (size_t i = 0; t && i < t->numel; i++) t->data[i] *= 2.0f;
+    for (size_t i = 0; t && i < t->numel; i++)
+        t->data[i] *= 2.0f;
     mg_nn_state_reset(s);
     CHECK_OK(mg_nn_forward(m, s, ids, 3, 2, b, &err), &err);
     // The final norm's weight scales the logits linearly (tied head).
