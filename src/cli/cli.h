@@ -31,5 +31,9 @@ int mg_cmd_tokenize(int argc, char **argv);
 int mg_cmd_chat_template(int argc, char **argv);
 int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_eval(int argc, char **argv);
+int mg_cmd_generate(int argc, char **argv);
+int mg_cmd_chat(int argc, char **argv);
+int mg_cmd_perplexity(int argc, char **argv);
+int mg_cmd_score(int argc, char **argv);
 
 #endif // MG_CLI_CLI_H

@@ -40,7 +40,8 @@ static bool parse_ids(const char *s, int32_t **ids, int *n) {
     *ids = mg_malloc_array((size_t)cap, sizeof **ids);
     *n = 0;
     while (*s) {
-        while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') s++;
+        while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n')
+            s++;
         if (!*s) break;
         char *end;
         errno = 0;
@@ -71,7 +72,8 @@ static void print_text(const float *lg, const int32_t *ids, int n, int V, int to
             best[pos] = j;
         }
         printf("pos %d  token %d  lse %.6f  top:", t, ids[t], mg_nn_logsumexp(row, V));
-        for (int i = 0; i < k; i++) printf(" %d (%.6f)", best[i], row[best[i]]);
+        for (int i = 0; i < k; i++)
+            printf(" %d (%.6f)", best[i], row[best[i]]);
         printf("\n");
     }
     free(best);
@@ -125,9 +127,8 @@ int mg_cmd_logits(int argc, char **argv) {
     int code = 0;
     if (mg_nn_model_load(model_path, &m, &err) != MG_OK) goto fail;
     if ((int64_t)n > m->arch.max_pos) {
-        mg_error_set(&err, MG_ERR_INVALID,
-                     "%d ids exceed the context window of %s (%lld tokens)", n, model_path,
-                     (long long)m->arch.max_pos);
+        mg_error_set(&err, MG_ERR_INVALID, "%d ids exceed the context window of %s (%lld tokens)",
+                     n, model_path, (long long)m->arch.max_pos);
         goto fail;
     }
     const int V = m->arch.vocab;

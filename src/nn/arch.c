@@ -35,8 +35,7 @@ static mg_status get_dim(const json_t *cfg, const char *key, const char *what, b
     return MG_OK;
 }
 
-static mg_status parse_rope_scaling(const json_t *rs, const char *what, mg_arch *a,
-                                    mg_error *err) {
+static mg_status parse_rope_scaling(const json_t *rs, const char *what, mg_arch *a, mg_error *err) {
     if (!rs || json_is_null(rs)) return MG_OK;
     if (!json_is_object(rs))
         return mg_error_set(err, MG_ERR_INVALID, "%s: field 'rope_scaling': expected an object",
@@ -61,8 +60,8 @@ static mg_status parse_rope_scaling(const json_t *rs, const char *what, mg_arch 
             (rc = mg_json_get_num(rs, "original_max_position_embeddings", field,
                                   &a->rope_orig_max_pos, err)))
             return rc;
-        if (!(a->rope_low_freq_factor > 0) || !(a->rope_high_freq_factor > a->rope_low_freq_factor) ||
-            !(a->rope_orig_max_pos > 0))
+        if (!(a->rope_low_freq_factor > 0) ||
+            !(a->rope_high_freq_factor > a->rope_low_freq_factor) || !(a->rope_orig_max_pos > 0))
             return mg_error_set(err, MG_ERR_INVALID,
                                 "%s: expected 0 < low_freq_factor < high_freq_factor and "
                                 "original_max_position_embeddings > 0, found %g, %g, %g",
@@ -111,7 +110,8 @@ mg_status mg_arch_from_json(const json_t *cfg, const char *what, mg_arch *a, mg_
                             "%s: field 'architectures': expected a list naming one of %s", what,
                             mg_arch_supported());
     size_t k = 0, n_archs = sizeof ARCHS / sizeof ARCHS[0];
-    while (k < n_archs && strcmp(ARCHS[k].name, name)) k++;
+    while (k < n_archs && strcmp(ARCHS[k].name, name))
+        k++;
     if (k == n_archs)
         return mg_error_set(err, MG_ERR_UNSUPPORTED,
                             "%s: architecture '%s' is not supported (supported: %s)", what, name,
@@ -191,16 +191,14 @@ mg_status mg_arch_from_json(const json_t *cfg, const char *what, mg_arch *a, mg_
     a->qk_norm = a->family == MG_ARCH_QWEN3;
     b = false;
     if ((rc = mg_json_get_bool_opt(cfg, "mlp_bias", what, &b, err))) return rc;
-    if (b)
-        return mg_error_set(err, MG_ERR_UNSUPPORTED, "%s: mlp_bias true is not supported", what);
+    if (b) return mg_error_set(err, MG_ERR_UNSUPPORTED, "%s: mlp_bias true is not supported", what);
 
     // Sliding window: Mistral applies it to every layer when set; Qwen2/3 only
     // with use_sliding_window, and only from layer max_window_layers on.
     int64_t window = 0;
     if ((rc = mg_json_get_int_opt(cfg, "sliding_window", what, &window, err))) return rc;
     if (window < 0)
-        return mg_error_set(err, MG_ERR_INVALID, "%s: field 'sliding_window': expected >= 0",
-                            what);
+        return mg_error_set(err, MG_ERR_INVALID, "%s: field 'sliding_window': expected >= 0", what);
     if (a->family == MG_ARCH_MISTRAL) {
         a->sliding_window = window > INT32_MAX ? 0 : (int)window;
     } else if (a->family == MG_ARCH_QWEN2 || a->family == MG_ARCH_QWEN3) {

@@ -38,27 +38,27 @@ typedef enum mg_rope_scaling {
 
 typedef struct mg_arch {
     mg_arch_family family;
-    char name[64];             // architectures[0], e.g. "LlamaForCausalLM"
+    char name[64]; // architectures[0], e.g. "LlamaForCausalLM"
     int n_layers;
-    int hidden;                // hidden_size
-    int n_heads, n_kv_heads;   // num_attention_heads, num_key_value_heads
-    int head_dim;              // q/k/v width per head (may differ from hidden / n_heads)
-    int ffn;                   // intermediate_size
-    int vocab;                 // vocab_size
-    int64_t max_pos;           // max_position_embeddings: the context window
+    int hidden;              // hidden_size
+    int n_heads, n_kv_heads; // num_attention_heads, num_key_value_heads
+    int head_dim;            // q/k/v width per head (may differ from hidden / n_heads)
+    int ffn;                 // intermediate_size
+    int vocab;               // vocab_size
+    int64_t max_pos;         // max_position_embeddings: the context window
     double rope_theta;
-    double norm_eps;           // rms_norm_eps
+    double norm_eps; // rms_norm_eps
     mg_rope_scaling rope_scaling;
-    double rope_factor;        // linear / llama3 factor
+    double rope_factor;                                 // linear / llama3 factor
     double rope_low_freq_factor, rope_high_freq_factor; // llama3
-    double rope_orig_max_pos;  // llama3 original_max_position_embeddings
-    int sliding_window;        // 0 = none; otherwise keys within the last `window` positions
-    int max_window_layers;     // Qwen2: layers >= this use the window (when it is on)
-    bool tie_embeddings;       // tie_word_embeddings
-    bool qkv_bias;             // q/k/v projections have biases (Qwen2; Llama attention_bias)
-    bool o_bias;               // o_proj has a bias (Llama attention_bias)
-    bool qk_norm;              // Qwen3 q_norm / k_norm
-    int32_t bos_id;            // -1 when absent
+    double rope_orig_max_pos;                           // llama3 original_max_position_embeddings
+    int sliding_window;               // 0 = none; otherwise keys within the last `window` positions
+    int max_window_layers;            // Qwen2: layers >= this use the window (when it is on)
+    bool tie_embeddings;              // tie_word_embeddings
+    bool qkv_bias;                    // q/k/v projections have biases (Qwen2; Llama attention_bias)
+    bool o_bias;                      // o_proj has a bias (Llama attention_bias)
+    bool qk_norm;                     // Qwen3 q_norm / k_norm
+    int32_t bos_id;                   // -1 when absent
     int32_t eos_ids[MG_ARCH_MAX_EOS]; // config eos_token_id (int or list)
     int n_eos;
 } mg_arch;
@@ -70,8 +70,12 @@ mg_status mg_arch_from_json(const json_t *config, const char *what, mg_arch *out
 const char *mg_arch_supported(void);
 
 /* Derived sizes. */
-static inline int mg_arch_q_dim(const mg_arch *a) { return a->n_heads * a->head_dim; }
-static inline int mg_arch_kv_dim(const mg_arch *a) { return a->n_kv_heads * a->head_dim; }
+static inline int mg_arch_q_dim(const mg_arch *a) {
+    return a->n_heads * a->head_dim;
+}
+static inline int mg_arch_kv_dim(const mg_arch *a) {
+    return a->n_kv_heads * a->head_dim;
+}
 
 /* The window of layer l (0 = full causal attention). */
 int mg_arch_layer_window(const mg_arch *a, int layer);

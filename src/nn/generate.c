@@ -1,6 +1,7 @@
 /* generate.c - see generate.h. */
 #include "nn/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,14 +28,15 @@ static bool is_stop(const mg_gen_params *p, int32_t id) {
     return false;
 }
 
-mg_status mg_nn_generate(const mg_nn_model *m, mg_nn_state *s, const int32_t *prompt,
-                         int n_prompt, const mg_gen_params *p, mg_gen_token_fn cb, void *ctx,
-                         mg_gen_result *out, mg_error *err) {
+mg_status mg_nn_generate(const mg_nn_model *m, mg_nn_state *s, const int32_t *prompt, int n_prompt,
+                         const mg_gen_params *p, mg_gen_token_fn cb, void *ctx, mg_gen_result *out,
+                         mg_error *err) {
     memset(out, 0, sizeof *out);
     out->stop_id = -1;
     mg_status rc = mg_gen_params_check(p, err);
     if (rc != MG_OK) return rc;
-    if (n_prompt <= 0) return mg_error_set(err, MG_ERR_INVALID, "empty prompt: nothing to continue");
+    if (n_prompt <= 0)
+        return mg_error_set(err, MG_ERR_INVALID, "empty prompt: nothing to continue");
     const int64_t max_pos = m->arch.max_pos;
     mg_nn_state *own = NULL;
     if (!s) {
@@ -61,6 +63,9 @@ mg_status mg_nn_generate(const mg_nn_model *m, mg_nn_state *s, const int32_t *pr
     rc = mg_nn_forward(m, s, prompt, n_prompt, n_prompt - 1, logits, err);
     out->stop = MG_GEN_STOP_LENGTH;
     for (int step = 0; rc == MG_OK && step < p->max_new_tokens; step++) {
+        if (p->vocab_limit > 0)
+            for (int j = p->vocab_limit; j < V; j++)
+                logits[j] = -INFINITY;
         int32_t id = mg_sampler_next(smp, logits, (uint64_t)step);
         if (is_stop(p, id)) {
             out->stop = MG_GEN_STOP_TOKEN;
@@ -97,8 +102,7 @@ mg_status mg_nn_generate_many(const mg_nn_model *m, const int32_t *const *prompt
     if (rc != MG_OK) return rc;
     for (size_t i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
-        if (n_prompts[i] <= 0)
-            return mg_error_set(err, MG_ERR_INVALID, "prompt %zu is empty", i);
+        if (n_prompts[i] <= 0) return mg_error_set(err, MG_ERR_INVALID, "prompt %zu is empty", i);
         if (n_prompts[i] >= m->arch.max_pos)
             return mg_error_set(err, MG_ERR_INVALID,
                                 "prompt %zu: %d tokens do not fit the context window (%lld)", i,
@@ -114,7 +118,8 @@ mg_status mg_nn_generate_many(const mg_nn_model *m, const int32_t *const *prompt
         mg_gen_params pi = *p;
         pi.stream = p->stream + i;
         mg_error e;
-        mg_status r = mg_nn_generate(m, NULL, prompts[i], n_prompts[i], &pi, NULL, NULL, &out[i], &e);
+        mg_status r =
+            mg_nn_generate(m, NULL, prompts[i], n_prompts[i], &pi, NULL, NULL, &out[i], &e);
         if (r != MG_OK) {
 #pragma omp critical(mg_generate_many)
             if (first_bad < 0 || (long)i < first_bad) {
@@ -125,7 +130,8 @@ mg_status mg_nn_generate_many(const mg_nn_model *m, const int32_t *const *prompt
         }
     }
     if (first_rc != MG_OK) {
-        for (size_t i = 0; i < n; i++) mg_gen_result_free(&out[i]);
+        for (size_t i = 0; i < n; i++)
+            mg_gen_result_free(&out[i]);
         if (!err) return first_rc;
         *err = first_err;
         mg_error_prefix(err, "prompt %ld: ", first_bad);

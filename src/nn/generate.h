@@ -27,7 +27,9 @@ typedef struct mg_gen_params {
     int max_new_tokens;      // >= 1
     const int32_t *stop_ids; // borrowed, may be NULL
     size_t n_stop;
-    uint64_t stream;         // random stream (sequences sharing a seed differ by it)
+    uint64_t stream; // random stream (sequences sharing a seed differ by it)
+    int vocab_limit; // > 0: ids >= this are never produced (the tokenizer's
+                     // vocabulary can be smaller than the padded embedding)
 } mg_gen_params;
 
 typedef enum mg_gen_stop {
@@ -38,10 +40,10 @@ typedef enum mg_gen_stop {
 } mg_gen_stop;
 
 typedef struct mg_gen_result {
-    int32_t *ids;          // generated ids without the stop token; owned
+    int32_t *ids; // generated ids without the stop token; owned
     int n;
     mg_gen_stop stop;
-    int32_t stop_id;       // the stop token when stop == MG_GEN_STOP_TOKEN, else -1
+    int32_t stop_id; // the stop token when stop == MG_GEN_STOP_TOKEN, else -1
 } mg_gen_result;
 
 /* Called with each generated id (not the stop token) as soon as it exists;
@@ -57,9 +59,9 @@ mg_status mg_gen_params_check(const mg_gen_params *p, mg_error *err);
  * the model's context window) and generates. Errors (nothing generated): empty
  * prompt, a prompt that does not fit the context window with room for one
  * token, invalid parameters. cb may be NULL. *out owned. */
-mg_status mg_nn_generate(const mg_nn_model *m, mg_nn_state *s, const int32_t *prompt,
-                         int n_prompt, const mg_gen_params *p, mg_gen_token_fn cb, void *ctx,
-                         mg_gen_result *out, mg_error *err);
+mg_status mg_nn_generate(const mg_nn_model *m, mg_nn_state *s, const int32_t *prompt, int n_prompt,
+                         const mg_gen_params *p, mg_gen_token_fn cb, void *ctx, mg_gen_result *out,
+                         mg_error *err);
 
 /* Generates for n prompts in parallel (one thread per sequence); prompt i uses
  * random stream p->stream + i. out[0..n) owned. On error no result is kept. */

@@ -16,15 +16,13 @@ int mg_nn_team_size(void) {
 // bits for different thread counts, so we split N ourselves into fixed chunks
 // and run each chunk single-threaded (inside our parallel region OpenBLAS's
 // OpenMP build sees omp_in_parallel() and uses one thread).
-#define GEMM_CHUNK 256
-#define GEMV_CHUNK 64
 
 void mg_nn_matmul(float *y, size_t ldy, const float *x, size_t ldx, const float *w,
                   const float *bias, int M, int N, int K, int accumulate) {
     const float beta = accumulate ? 1.0f : 0.0f;
     // Few rows (decode): sgemv streams W once per row at memory speed; sgemm
     // with M = 1 runs several times slower on OpenBLAS (c-stack.md section 5).
-    const int gemv = M < 4, nb = gemv ? GEMV_CHUNK : GEMM_CHUNK;
+    const int gemv = M < 4, nb = gemv ? MG_NN_GEMV_CHUNK : MG_NN_GEMM_CHUNK;
     const int n_chunks = (N + nb - 1) / nb;
     // The team is the full thread count even when it exceeds the chunks, so
     // that BLAS inside always sees an active parallel region.
@@ -34,16 +32,17 @@ void mg_nn_matmul(float *y, size_t ldy, const float *x, size_t ldx, const float 
         const float *wc = w + (size_t)n0 * K;
         if (gemv) {
             for (int r = 0; r < M; r++)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, nn, K, 1.0f, wc, K,
-                            x + (size_t)r * ldx, 1, beta, y + (size_t)r * ldy + n0, 1);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, nn, K, 1.0f, wc, K, x + (size_t)r * ldx, 1,
+                            beta, y + (size_t)r * ldy + n0, 1);
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nn, K, 1.0f, x, (int)ldx, wc,
-                        K, beta, y + n0, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nn, K, 1.0f, x, (int)ldx, wc, K,
+                        beta, y + n0, (int)ldy);
         }
         if (bias)
             for (int r = 0; r < M; r++) {
                 float *yr = y + (size_t)r * ldy + n0;
-                for (int j = 0; j < nn; j++) yr[j] += bias[n0 + j];
+                for (int j = 0; j < nn; j++)
+                    yr[j] += bias[n0 + j];
             }
     }
 }
@@ -54,23 +53,26 @@ void mg_nn_matmul_ref(float *y, size_t ldy, const float *x, size_t ldx, const fl
         for (int j = 0; j < N; j++) {
             const float *xr = x + (size_t)r * ldx, *wj = w + (size_t)j * K;
             double s = 0.0;
-            for (int k = 0; k < K; k++) s += (double)xr[k] * wj[k];
+            for (int k = 0; k < K; k++)
+                s += (double)xr[k] * wj[k];
             float *yj = &y[(size_t)r * ldy + j];
             float v = (float)s + (accumulate ? *yj : 0.0f);
             *yj = bias ? v + bias[j] : v;
         }
 }
 
-void mg_nn_rmsnorm(float *out, const float *x, const float *w, int n_rows, int dim,
-                   size_t stride, double eps) {
+void mg_nn_rmsnorm(float *out, const float *x, const float *w, int n_rows, int dim, size_t stride,
+                   double eps) {
 #pragma omp parallel for schedule(static) if (n_rows >= 16)
     for (int r = 0; r < n_rows; r++) {
         const float *xr = x + (size_t)r * stride;
         float *o = out + (size_t)r * stride;
         double ss = 0.0;
-        for (int i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
+        for (int i = 0; i < dim; i++)
+            ss += (double)xr[i] * xr[i];
         float scale = (float)(1.0 / sqrt(ss / dim + eps));
-        for (int i = 0; i < dim; i++) o[i] = w[i] * (xr[i] * scale);
+        for (int i = 0; i < dim; i++)
+            o[i] = w[i] * (xr[i] * scale);
     }
 }
 
@@ -108,7 +110,8 @@ void mg_nn_swiglu(float *out, const float *gate, const float *up, int n_rows, in
     for (int r = 0; r < n_rows; r++) {
         const float *g = gate + (size_t)r * stride, *u = up + (size_t)r * stride;
         float *o = out + (size_t)r * stride;
-        for (int i = 0; i < dim; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        for (int i = 0; i < dim; i++)
+            o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
     }
 }
 
@@ -124,16 +127,20 @@ static inline int key_lo(int p, int window) {
 // Softmax of s[lo..hi] in place, zeroing the rest of s[0..len).
 static void softmax_masked(float *s, int len, int lo, int hi) {
     float mx = -FLT_MAX;
-    for (int j = lo; j <= hi; j++) mx = s[j] > mx ? s[j] : mx;
+    for (int j = lo; j <= hi; j++)
+        mx = s[j] > mx ? s[j] : mx;
     float sum = 0.0f;
     for (int j = lo; j <= hi; j++) {
         s[j] = expf(s[j] - mx);
         sum += s[j];
     }
     float inv = 1.0f / sum;
-    for (int j = 0; j < lo; j++) s[j] = 0.0f;
-    for (int j = lo; j <= hi; j++) s[j] *= inv;
-    for (int j = hi + 1; j < len; j++) s[j] = 0.0f;
+    for (int j = 0; j < lo; j++)
+        s[j] = 0.0f;
+    for (int j = lo; j <= hi; j++)
+        s[j] *= inv;
+    for (int j = hi + 1; j < len; j++)
+        s[j] = 0.0f;
 }
 
 void mg_nn_attention(const mg_nn_attn *a, float *scratch, int n_slots) {
@@ -163,8 +170,8 @@ void mg_nn_attention(const mg_nn_attn *a, float *scratch, int n_slots) {
             continue;
         }
         // S[n x nk] = scale * Q_h . K_g^T, masked softmax per row, O_h = P . V_g.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nk, hd, scale, q,
-                    (int)a->q_stride, k, (int)a->kv_stride, 0.0f, s, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nk, hd, scale, q, (int)a->q_stride,
+                    k, (int)a->kv_stride, 0.0f, s, nk);
         for (int i = 0; i < n; i++) {
             int p = a->pos0 + i;
             softmax_masked(s + (size_t)i * nk, nk, key_lo(p, a->window) - k0, p - k0);
@@ -186,12 +193,14 @@ void mg_nn_attention_ref(const mg_nn_attn *a) {
             for (int j = lo; j <= p; j++) {
                 const float *k = a->k + (size_t)j * a->kv_stride + (size_t)g * hd;
                 double d = 0.0;
-                for (int t = 0; t < hd; t++) d += (double)q[t] * k[t];
+                for (int t = 0; t < hd; t++)
+                    d += (double)q[t] * k[t];
                 w[j] = d * scale;
                 if (w[j] > mx) mx = w[j];
             }
             double sum = 0.0;
-            for (int j = lo; j <= p; j++) sum += (w[j] = exp(w[j] - mx));
+            for (int j = lo; j <= p; j++)
+                sum += (w[j] = exp(w[j] - mx));
             float *o = a->out + (size_t)i * a->out_stride + (size_t)h * hd;
             for (int t = 0; t < hd; t++) {
                 double acc = 0.0;
@@ -205,9 +214,11 @@ void mg_nn_attention_ref(const mg_nn_attn *a) {
 
 double mg_nn_logsumexp(const float *logits, int n) {
     float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
     double s = 0.0;
-    for (int i = 0; i < n; i++) s += exp((double)logits[i] - mx);
+    for (int i = 0; i < n; i++)
+        s += exp((double)logits[i] - mx);
     return mx + log(s);
 }
 

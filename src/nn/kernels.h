@@ -31,11 +31,26 @@ void mg_nn_matmul(float *y, size_t ldy, const float *x, size_t ldx, const float 
 void mg_nn_matmul_ref(float *y, size_t ldy, const float *x, size_t ldx, const float *w,
                       const float *bias, int M, int N, int K, int accumulate);
 
+/* Weight rows per BLAS call (GEMM for M >= 4, GEMV below): fixed, so that the
+ * split never depends on the thread count. */
+#define MG_NN_GEMM_CHUNK 256
+#define MG_NN_GEMV_CHUNK 64
+
+/* The same with bf16 weights W[N x K] (widened exactly to f32; f32 math).
+ * tiles: n_slots slots of mg_nn_matmul_bf16_tile(K) floats, used when M >= 4
+ * (fewer slots than threads: fewer threads). */
+void mg_nn_matmul_bf16(float *y, size_t ldy, const float *x, size_t ldx, const uint16_t *w,
+                       const float *bias, int M, int N, int K, int accumulate, float *tiles,
+                       int n_slots);
+size_t mg_nn_matmul_bf16_tile(int K);
+/* sum_k bf16(w[k]) * x[k], plain loop: the reference of the SIMD variants. */
+float mg_nn_dot_bf16_ref(const uint16_t *w, const float *x, int K);
+
 /* out[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for n_rows rows of dim elements,
  * rows `stride` apart in both x and out (out may equal x). HF LlamaRMSNorm:
  * eps inside the root, no 1 + w offset; the mean is accumulated in double. */
-void mg_nn_rmsnorm(float *out, const float *x, const float *w, int n_rows, int dim,
-                   size_t stride, double eps);
+void mg_nn_rmsnorm(float *out, const float *x, const float *w, int n_rows, int dim, size_t stride,
+                   double eps);
 
 /* RoPE tables for positions [0, n_pos): cos/sin[p * half + i] of p * inv_freq[i]
  * (computed in double, stored as float), half = head_dim / 2. */
@@ -56,12 +71,12 @@ void mg_nn_swiglu(float *out, const float *gate, const float *up, int n_rows, in
  * h / (n_heads / n_kv_heads), HF repeat_kv). window > 0 restricts query p to
  * keys p - window + 1 .. p (HF sliding-window mask). Scale 1/sqrt(head_dim). */
 typedef struct mg_nn_attn {
-    const float *q;     // [n x n_heads*head_dim], rows q_stride apart
+    const float *q; // [n x n_heads*head_dim], rows q_stride apart
     size_t q_stride;
-    const float *k;     // [pos0+n x n_kv_heads*head_dim], rows kv_stride apart
+    const float *k; // [pos0+n x n_kv_heads*head_dim], rows kv_stride apart
     const float *v;
     size_t kv_stride;
-    float *out;         // [n x n_heads*head_dim], rows out_stride apart
+    float *out; // [n x n_heads*head_dim], rows out_stride apart
     size_t out_stride;
     int n, pos0, n_heads, n_kv_heads, head_dim, window;
 } mg_nn_attn;

@@ -29,8 +29,7 @@ mg_status mg_sample_params_check(const mg_sample_params *p, mg_error *err) {
         return mg_error_set(err, MG_ERR_USAGE, "top-k %d: expected an integer >= 0 (0 = off)",
                             p->top_k);
     if (!(p->top_p > 0 && p->top_p <= 1))
-        return mg_error_set(err, MG_ERR_USAGE, "top-p %g: expected a number in (0, 1]",
-                            p->top_p);
+        return mg_error_set(err, MG_ERR_USAGE, "top-p %g: expected a number in (0, 1]", p->top_p);
     return MG_OK;
 }
 
@@ -81,8 +80,10 @@ static void sift_down(int32_t *h, int k, int i, const float *l) {
 // Fills s->idx[0..k) with the k best ids, best first.
 static void top_k_ids(mg_sampler *s, const float *l, int k) {
     int32_t *h = s->idx;
-    for (int i = 0; i < k; i++) h[i] = i;
-    for (int i = k / 2 - 1; i >= 0; i--) sift_down(h, k, i, l);
+    for (int i = 0; i < k; i++)
+        h[i] = i;
+    for (int i = k / 2 - 1; i >= 0; i--)
+        sift_down(h, k, i, l);
     for (int i = k; i < s->vocab; i++)
         if (better(l, i, h[0])) {
             h[0] = i;
@@ -100,17 +101,22 @@ int32_t mg_sampler_next(mg_sampler *s, const float *logits, uint64_t step) {
         n = s->p.top_k;
         top_k_ids(s, logits, n);
     } else if (s->p.top_p < 1.0) {
-        for (int i = 0; i < V; i++) s->idx[i] = i;
+        for (int i = 0; i < V; i++)
+            s->idx[i] = i;
         qsort_r(s->idx, (size_t)V, sizeof *s->idx, by_logit_desc, (void *)logits);
     } else {
-        for (int i = 0; i < V; i++) s->idx[i] = i;
+        for (int i = 0; i < V; i++)
+            s->idx[i] = i;
     }
     // Softmax over the candidates at temperature T, in double.
     float mx = logits[s->idx[0]];
-    for (int i = 1; i < n; i++) mx = logits[s->idx[i]] > mx ? logits[s->idx[i]] : mx;
+    for (int i = 1; i < n; i++)
+        mx = logits[s->idx[i]] > mx ? logits[s->idx[i]] : mx;
     double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += (s->prob[i] = exp(((double)logits[s->idx[i]] - mx) * inv_t));
-    for (int i = 0; i < n; i++) s->prob[i] /= sum;
+    for (int i = 0; i < n; i++)
+        sum += (s->prob[i] = exp(((double)logits[s->idx[i]] - mx) * inv_t));
+    for (int i = 0; i < n; i++)
+        s->prob[i] /= sum;
     if (s->p.top_p < 1.0) {
         // Candidates are sorted best first: keep the shortest prefix whose mass
         // reaches top_p (HF TopPLogitsWarper keeps at least one token).

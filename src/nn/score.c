@@ -44,8 +44,8 @@ static void scorer_free(scorer *sc) {
     free(sc->logits);
 }
 
-static mg_status score_one(const mg_nn_model *m, scorer *sc, const mg_score_item *it,
-                           mg_score *out, mg_error *err) {
+static mg_status score_one(const mg_nn_model *m, scorer *sc, const mg_score_item *it, mg_score *out,
+                           mg_error *err) {
     const int V = m->arch.vocab, rs = it->response_start;
     mg_nn_state_reset(sc->s);
     mg_status rc = MG_OK;
@@ -79,7 +79,8 @@ mg_status mg_nn_score(const mg_nn_model *m, const mg_score_item *items, size_t n
         if (it->n < 2)
             return mg_error_set(err, MG_ERR_INVALID,
                                 "record %zu: %d tokens, expected at least 2 (a prompt token and "
-                                "a response token)", i, it->n);
+                                "a response token)",
+                                i, it->n);
         if (it->response_start < 1 || it->response_start >= it->n)
             return mg_error_set(err, MG_ERR_INVALID,
                                 "record %zu: response starts at token %d, expected 1..%d "
@@ -87,13 +88,14 @@ mg_status mg_nn_score(const mg_nn_model *m, const mg_score_item *items, size_t n
                                 i, it->response_start, it->n - 1);
         if ((int64_t)it->n > m->arch.max_pos)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "record %zu: %d tokens exceed the context window (%lld tokens)",
-                                i, it->n, (long long)m->arch.max_pos);
+                                "record %zu: %d tokens exceed the context window (%lld tokens)", i,
+                                it->n, (long long)m->arch.max_pos);
         for (int t = 0; t < it->n; t++)
             if (it->ids[t] < 0 || it->ids[t] >= m->arch.vocab)
                 return mg_error_set(err, MG_ERR_INVALID,
                                     "record %zu: token %d at index %d is outside the vocabulary "
-                                    "(0..%d)", i, it->ids[t], t, m->arch.vocab - 1);
+                                    "(0..%d)",
+                                    i, it->ids[t], t, m->arch.vocab - 1);
         if (it->n > max_len) max_len = it->n;
     }
     if (n_items == 0) return MG_OK;

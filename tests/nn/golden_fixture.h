@@ -15,14 +15,13 @@
 #include "nn/load.h"
 #include "nn/model.h"
 
-static const char *const GOLDEN_NAMES[] = {"tiny-llama", "tiny-llama3", "tiny-qwen2",
-                                           "tiny-qwen3"};
+static const char *const GOLDEN_NAMES[] = {"tiny-llama", "tiny-llama3", "tiny-qwen2", "tiny-qwen3"};
 #define N_GOLDEN 4
 
 typedef struct golden_seq {
     int32_t tokens[128];
     int n;
-    float *logits; // [n x vocab], owned
+    float *logits;   // [n x vocab], owned
     double mean_nll; // NAN when null
     int32_t greedy[32];
     int n_greedy, greedy_prefix;
@@ -58,8 +57,8 @@ static inline int golden_load(const char *name, int vocab, golden *g) {
         json_t *gr = json_object_get(s, "greedy_from_prefix");
         if (gr) {
             q->greedy_prefix = (int)json_integer_value(json_object_get(gr, "prefix_len"));
-            json_array_foreach(json_object_get(gr, "tokens"), j, t)
-                q->greedy[q->n_greedy++] = (int32_t)json_integer_value(t);
+            json_array_foreach(json_object_get(gr, "tokens"), j, t) q->greedy[q->n_greedy++] =
+                (int32_t)json_integer_value(t);
         }
         snprintf(path, sizeof path, "%s/%s", g->dir,
                  json_string_value(json_object_get(s, "logits_file")));
@@ -88,7 +87,8 @@ static inline mg_nn_model *golden_model(const char *name) {
 }
 
 static inline void golden_free(golden *g) {
-    for (int i = 0; i < g->n_seq; i++) free(g->seq[i].logits);
+    for (int i = 0; i < g->n_seq; i++)
+        free(g->seq[i].logits);
 }
 
 #endif

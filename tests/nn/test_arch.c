@@ -14,7 +14,7 @@ static mg_status parse(const char *text, mg_arch *a, mg_error *err) {
 }
 
 #define BASE                                                                                       \
-    "\"hidden_size\": 64, \"intermediate_size\": 160, \"num_hidden_layers\": 2, "                \
+    "\"hidden_size\": 64, \"intermediate_size\": 160, \"num_hidden_layers\": 2, "                  \
     "\"num_attention_heads\": 4, \"vocab_size\": 512, \"rms_norm_eps\": 1e-5"
 
 static void test_llama_defaults(void) {
@@ -22,9 +22,9 @@ static void test_llama_defaults(void) {
     mg_error err;
     CHECK_OK(parse("{\"architectures\": [\"LlamaForCausalLM\"], " BASE "}", &a, &err), &err);
     CHECK_EQ_INT(a.family, MG_ARCH_LLAMA);
-    CHECK_EQ_INT(a.head_dim, 16);   // hidden / heads
-    CHECK_EQ_INT(a.n_kv_heads, 4);  // = heads (MHA)
-    CHECK(!a.tie_embeddings);       // HF default false
+    CHECK_EQ_INT(a.head_dim, 16);  // hidden / heads
+    CHECK_EQ_INT(a.n_kv_heads, 4); // = heads (MHA)
+    CHECK(!a.tie_embeddings);      // HF default false
     CHECK(!a.qkv_bias && !a.qk_norm);
     CHECK_NEAR(a.rope_theta, 10000.0, 0);
     CHECK_EQ_INT(a.n_eos, 0);
@@ -77,9 +77,9 @@ static void test_families(void) {
              &err);
     CHECK_EQ_INT(mg_arch_layer_window(&a, 0), 0);
     CHECK_EQ_INT(mg_arch_layer_window(&a, 1), 8);
-    CHECK_OK(parse("{\"architectures\": [\"Qwen3ForCausalLM\"], " BASE ", \"head_dim\": 32}", &a,
-                   &err),
-             &err);
+    CHECK_OK(
+        parse("{\"architectures\": [\"Qwen3ForCausalLM\"], " BASE ", \"head_dim\": 32}", &a, &err),
+        &err);
     CHECK(a.qk_norm && !a.qkv_bias);
     CHECK_EQ_INT(mg_arch_q_dim(&a), 128); // from head_dim, not hidden
     CHECK_OK(parse("{\"architectures\": [\"MistralForCausalLM\"], " BASE
@@ -105,8 +105,7 @@ static void test_errors(void) {
     CHECK(parse("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64}", &a, &err) ==
           MG_ERR_INVALID);
     CHECK(strstr(err.msg, "intermediate_size") || strstr(err.msg, "num_hidden_layers"));
-    CHECK(parse("{\"architectures\": [\"LlamaForCausalLM\"], " BASE
-                ", \"num_key_value_heads\": 3}",
+    CHECK(parse("{\"architectures\": [\"LlamaForCausalLM\"], " BASE ", \"num_key_value_heads\": 3}",
                 &a, &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "num_key_value_heads") != NULL);
     CHECK(parse("{\"architectures\": [\"LlamaForCausalLM\"], " BASE

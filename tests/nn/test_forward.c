@@ -69,13 +69,13 @@ static void check_fixture(const char *name) {
         // Greedy continuation: prefix as one batch, then one token at a time.
         if (gs->n_greedy) {
             mg_nn_state_reset(s);
-            CHECK_OK(mg_nn_forward(m, s, gs->tokens, gs->greedy_prefix, gs->greedy_prefix - 1,
-                                   row, &err),
+            CHECK_OK(mg_nn_forward(m, s, gs->tokens, gs->greedy_prefix, gs->greedy_prefix - 1, row,
+                                   &err),
                      &err);
             for (int t = 0; t < gs->n_greedy; t++) {
                 int32_t id = mg_nn_argmax(row, V);
-                CHECK_MSG(id == gs->greedy[t], "%s: greedy step %d: %d, expected %d", name, t,
-                          id, gs->greedy[t]);
+                CHECK_MSG(id == gs->greedy[t], "%s: greedy step %d: %d, expected %d", name, t, id,
+                          gs->greedy[t]);
                 CHECK_OK(mg_nn_forward(m, s, &id, 1, 0, row, &err), &err);
             }
         }
@@ -87,10 +87,18 @@ static void check_fixture(const char *name) {
     mg_nn_model_free(m);
 }
 
-static void test_golden_llama(void) { check_fixture("tiny-llama"); }
-static void test_golden_llama3(void) { check_fixture("tiny-llama3"); }
-static void test_golden_qwen2(void) { check_fixture("tiny-qwen2"); }
-static void test_golden_qwen3(void) { check_fixture("tiny-qwen3"); }
+static void test_golden_llama(void) {
+    check_fixture("tiny-llama");
+}
+static void test_golden_llama3(void) {
+    check_fixture("tiny-llama3");
+}
+static void test_golden_qwen2(void) {
+    check_fixture("tiny-qwen2");
+}
+static void test_golden_qwen3(void) {
+    check_fixture("tiny-qwen3");
+}
 
 // Prefill in chunks (small n_batch), logits of a suffix only, and split calls
 // all give the full-batch logits.

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/cpu.h"
+#include "base/half.h"
 #include "base/parallel.h"
 #include "base/rng.h"
 #include "nn/kernels.h"
@@ -10,7 +12,8 @@
 static float *rand_buf(size_t n, uint64_t seed) {
     float *b = malloc((n ? n : 1) * sizeof(float));
     uint64_t key = mg_rng_key(seed, "kernels");
-    for (size_t i = 0; i < n; i++) b[i] = (float)mg_rng_normal(key, i) * 0.5f;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (float)mg_rng_normal(key, i) * 0.5f;
     return b;
 }
 
@@ -34,10 +37,42 @@ static void test_matmul(void) {
         for (int acc = 0; acc < 2; acc++) {
             mg_nn_matmul(y1, ldy, x, ldx, w, acc ? b : NULL, M, N, K, acc);
             mg_nn_matmul_ref(y2, ldy, x, ldx, w, acc ? b : NULL, M, N, K, acc);
-            CHECK_MSG(max_abs_diff(y1, y2, (size_t)M * ldy) < 1e-4, "M=%d N=%d K=%d acc=%d", M,
-                      N, K, acc);
+            CHECK_MSG(max_abs_diff(y1, y2, (size_t)M * ldy) < 1e-4, "M=%d N=%d K=%d acc=%d", M, N,
+                      K, acc);
         }
         free(x), free(w), free(b), free(y1), free(y2);
+    }
+}
+
+static void test_matmul_bf16(void) {
+    const int shapes[][3] = {{1, 300, 70}, {2, 65, 33}, {3, 64, 64}, {5, 513, 100}, {37, 300, 130}};
+    const mg_cpu_level levels[] = {MG_CPU_SCALAR, MG_CPU_AVX2, MG_CPU_AVX512};
+    mg_cpu_level saved = mg_cpu_level_get();
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
+        size_t ldx = (size_t)K + 1, ldy = (size_t)N + 2;
+        float *x = rand_buf((size_t)M * ldx, 11), *wf = rand_buf((size_t)N * K, 12);
+        float *b = rand_buf((size_t)N, 13);
+        uint16_t *wh = malloc((size_t)N * K * 2);
+        mg_f32_to_bf16_array(wf, wh, (size_t)N * K);
+        mg_bf16_to_f32_array(wh, wf, (size_t)N * K); // the reference holds the same values
+        float *tiles = malloc(mg_nn_matmul_bf16_tile(K) * 4 * sizeof(float));
+        float *y1 = rand_buf((size_t)M * ldy, 14), *y2 = rand_buf((size_t)M * ldy, 14);
+        float *y3 = rand_buf((size_t)M * ldy, 14);
+        mg_nn_matmul_ref(y2, ldy, x, ldx, wf, b, M, N, K, 1);
+        mg_nn_matmul(y3, ldy, x, ldx, wf, b, M, N, K, 1);
+        for (size_t l = 0; l < 3; l++) {
+            mg_cpu_level_set(levels[l]);
+            float *y = rand_buf((size_t)M * ldy, 14);
+            mg_nn_matmul_bf16(y, ldy, x, ldx, wh, b, M, N, K, 1, tiles, 4);
+            CHECK_MSG(max_abs_diff(y, y2, (size_t)M * ldy) < 1e-4, "M=%d N=%d K=%d level %zu", M, N,
+                      K, l);
+            // Prefill widens tiles and runs the f32 path: identical bits.
+            if (M >= 4) CHECK(memcmp(y, y3, (size_t)M * ldy * sizeof(float)) == 0);
+            free(y);
+        }
+        mg_cpu_level_set(saved);
+        free(x), free(wf), free(b), free(wh), free(tiles), free(y1), free(y2), free(y3);
     }
 }
 
@@ -51,22 +86,41 @@ static void test_attention(void) {
     float *o2 = calloc((size_t)total * H * hd, sizeof(float));
     int slots = 4;
     float *scratch = malloc(mg_nn_attention_scratch(total, total) * slots * sizeof(float));
-    const int cases[][3] = {{0, 40, 0}, {0, 40, 5}, {39, 1, 0}, {39, 1, 7}, {25, 15, 9}, {10, 1, 0}};
+    const int cases[][3] = {{0, 40, 0}, {0, 40, 5},  {39, 1, 0},
+                            {39, 1, 7}, {25, 15, 9}, {10, 1, 0}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int pos0 = cases[c][0], n = cases[c][1], win = cases[c][2];
-        mg_nn_attn a = {.q = q + (size_t)pos0 * q_stride, .q_stride = (size_t)q_stride, .k = k,
-                        .v = v, .kv_stride = (size_t)kv_stride, .out = o1,
-                        .out_stride = (size_t)H * hd, .n = n, .pos0 = pos0, .n_heads = H,
-                        .n_kv_heads = KVH, .head_dim = hd, .window = win};
+        mg_nn_attn a = {.q = q + (size_t)pos0 * q_stride,
+                        .q_stride = (size_t)q_stride,
+                        .k = k,
+                        .v = v,
+                        .kv_stride = (size_t)kv_stride,
+                        .out = o1,
+                        .out_stride = (size_t)H * hd,
+                        .n = n,
+                        .pos0 = pos0,
+                        .n_heads = H,
+                        .n_kv_heads = KVH,
+                        .head_dim = hd,
+                        .window = win};
         mg_nn_attention(&a, scratch, slots);
         a.out = o2;
         mg_nn_attention_ref(&a);
         CHECK_MSG(max_abs_diff(o1, o2, (size_t)n * H * hd) < 1e-5, "case %zu", c);
     }
     // Window 1: every query sees only itself, so the output is its own V row.
-    mg_nn_attn a = {.q = q, .q_stride = (size_t)q_stride, .k = k, .v = v,
-                    .kv_stride = (size_t)kv_stride, .out = o1, .out_stride = (size_t)H * hd,
-                    .n = total, .pos0 = 0, .n_heads = H, .n_kv_heads = KVH, .head_dim = hd,
+    mg_nn_attn a = {.q = q,
+                    .q_stride = (size_t)q_stride,
+                    .k = k,
+                    .v = v,
+                    .kv_stride = (size_t)kv_stride,
+                    .out = o1,
+                    .out_stride = (size_t)H * hd,
+                    .n = total,
+                    .pos0 = 0,
+                    .n_heads = H,
+                    .n_kv_heads = KVH,
+                    .head_dim = hd,
                     .window = 1};
     mg_nn_attention(&a, scratch, slots);
     CHECK_NEAR(o1[(size_t)7 * H * hd + 3 * hd + 2], v[(size_t)7 * kv_stride + 1 * hd + 2], 1e-6);
@@ -76,7 +130,8 @@ static void test_attention(void) {
 static void test_rope_rmsnorm_swiglu(void) {
     const int hd = 16, half = 8, npos = 50;
     double inv[8];
-    for (int i = 0; i < half; i++) inv[i] = pow(10000.0, -2.0 * i / hd);
+    for (int i = 0; i < half; i++)
+        inv[i] = pow(10000.0, -2.0 * i / hd);
     float *c = malloc(sizeof(float) * npos * half), *s = malloc(sizeof(float) * npos * half);
     mg_nn_rope_table(inv, half, npos, c, s);
     float *x = rand_buf(3 * 2 * hd, 8), *y = malloc(sizeof(float) * 3 * 2 * hd);
@@ -87,8 +142,7 @@ static void test_rope_rmsnorm_swiglu(void) {
     double ang = (47 + r) * inv[i];
     const float *xi = x + r * 2 * hd + h * hd;
     CHECK_NEAR(y[r * 2 * hd + h * hd + i], xi[i] * cos(ang) - xi[i + half] * sin(ang), 1e-5);
-    CHECK_NEAR(y[r * 2 * hd + h * hd + i + half], xi[i + half] * cos(ang) + xi[i] * sin(ang),
-               1e-5);
+    CHECK_NEAR(y[r * 2 * hd + h * hd + i + half], xi[i + half] * cos(ang) + xi[i] * sin(ang), 1e-5);
     // Position 0 is the identity.
     memcpy(y, x, sizeof(float) * 2 * hd);
     mg_nn_rope(y, 1, 2 * hd, 2, hd, 0, c, s);
@@ -113,6 +167,7 @@ static void test_rope_rmsnorm_swiglu(void) {
 
 int main(void) {
     RUN(test_matmul);
+    RUN(test_matmul_bf16);
     RUN(test_attention);
     RUN(test_rope_rmsnorm_swiglu);
     return TEST_END();

@@ -14,13 +14,15 @@ static void test_greedy_and_limits(void) {
     // top_k 1 is greedy whatever the temperature.
     p = (mg_sample_params){.temperature = 5.0, .top_k = 1, .top_p = 1.0, .seed = 3};
     s = mg_sampler_new(&p, 6, 0);
-    for (int i = 0; i < 50; i++) CHECK_EQ_INT(mg_sampler_next(s, l, (uint64_t)i), 1);
+    for (int i = 0; i < 50; i++)
+        CHECK_EQ_INT(mg_sampler_next(s, l, (uint64_t)i), 1);
     mg_sampler_free(s);
     // top_k 3 only ever returns ids 1, 4, 2.
     p.top_k = 3;
     s = mg_sampler_new(&p, 6, 0);
     int seen[6] = {0};
-    for (int i = 0; i < 400; i++) seen[mg_sampler_next(s, l, (uint64_t)i)]++;
+    for (int i = 0; i < 400; i++)
+        seen[mg_sampler_next(s, l, (uint64_t)i)]++;
     CHECK(seen[0] == 0 && seen[3] == 0 && seen[5] == 0);
     CHECK(seen[1] > 0 && seen[2] > 0 && seen[4] > 0);
     mg_sampler_free(s);
@@ -29,7 +31,8 @@ static void test_greedy_and_limits(void) {
     p = (mg_sample_params){.temperature = 1.0, .top_k = 0, .top_p = 0.6, .seed = 1};
     s = mg_sampler_new(&p, 3, 0);
     int cnt[3] = {0};
-    for (int i = 0; i < 4000; i++) cnt[mg_sampler_next(s, q, (uint64_t)i)]++;
+    for (int i = 0; i < 4000; i++)
+        cnt[mg_sampler_next(s, q, (uint64_t)i)]++;
     CHECK_EQ_INT(cnt[2], 0);
     // Renormalized: 0.5/0.8 = 0.625 for id 1.
     CHECK_NEAR(cnt[1] / 4000.0, 0.625, 0.03);
@@ -38,7 +41,8 @@ static void test_greedy_and_limits(void) {
     p.top_p = 1.0;
     s = mg_sampler_new(&p, 3, 0);
     memset(cnt, 0, sizeof cnt);
-    for (int i = 0; i < 6000; i++) cnt[mg_sampler_next(s, q, (uint64_t)i)]++;
+    for (int i = 0; i < 6000; i++)
+        cnt[mg_sampler_next(s, q, (uint64_t)i)]++;
     CHECK_NEAR(cnt[0] / 6000.0, 0.3, 0.03);
     CHECK_NEAR(cnt[2] / 6000.0, 0.2, 0.03);
     mg_sampler_free(s);
@@ -46,7 +50,8 @@ static void test_greedy_and_limits(void) {
 
 static void test_seed_streams(void) {
     float l[50];
-    for (int i = 0; i < 50; i++) l[i] = (float)sin(i * 1.3);
+    for (int i = 0; i < 50; i++)
+        l[i] = (float)sin(i * 1.3);
     mg_sample_params p = {.temperature = 1.0, .top_k = 0, .top_p = 1.0, .seed = 42};
     mg_sampler *a = mg_sampler_new(&p, 50, 0), *b = mg_sampler_new(&p, 50, 0),
                *c = mg_sampler_new(&p, 50, 1);

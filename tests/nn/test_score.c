@@ -51,8 +51,8 @@ static void test_score_determinism(void) {
     enum { N = 7 };
     mg_score_item items[N], rev[N];
     for (int i = 0; i < N; i++) {
-        items[i] = (mg_score_item){.ids = g.seq[2].tokens + i * 3, .n = 64 - i * 7,
-                                   .response_start = 1 + i * 2};
+        items[i] = (mg_score_item){
+            .ids = g.seq[2].tokens + i * 3, .n = 64 - i * 7, .response_start = 1 + i * 2};
         rev[N - 1 - i] = items[i];
     }
     mg_score a[N], b[N], c[N], one;
@@ -84,11 +84,11 @@ static void test_score_errors(void) {
     mg_error err;
     mg_score_item ok = {.ids = ids, .n = 4, .response_start = 2};
     mg_score_item bad[] = {
-        {.ids = ids, .n = 1, .response_start = 1},  // too short
-        {.ids = ids, .n = 4, .response_start = 0},  // empty prompt
-        {.ids = ids, .n = 4, .response_start = 4},  // empty response
+        {.ids = ids, .n = 1, .response_start = 1},   // too short
+        {.ids = ids, .n = 4, .response_start = 0},   // empty prompt
+        {.ids = ids, .n = 4, .response_start = 4},   // empty response
         {.ids = ids, .n = 200, .response_start = 2}, // longer than 128
-        {.ids = ids, .n = 8, .response_start = 2},  // token 999
+        {.ids = ids, .n = 8, .response_start = 2},   // token 999
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mg_score_item two[2] = {ok, bad[i]};
@@ -119,7 +119,8 @@ static void test_generate(void) {
         // Stop on the 4th greedy token: 3 tokens out, stop token not included.
         int32_t stop = gs->greedy[3];
         int first = 0;
-        while (gs->greedy[first] != stop) first++;
+        while (gs->greedy[first] != stop)
+            first++;
         p.stop_ids = &stop;
         p.n_stop = 1;
         CHECK_OK(mg_nn_generate(m, NULL, gs->tokens, gs->greedy_prefix, &p, NULL, NULL, &r, &err),
@@ -155,8 +156,7 @@ static void test_generate_many(void) {
     for (int i = 0; i < 5; i++) {
         mg_gen_params pi = p;
         pi.stream = (uint64_t)i;
-        CHECK_OK(mg_nn_generate(m, NULL, prompts[i], lens[i], &pi, NULL, NULL, &b[i], &err),
-                 &err);
+        CHECK_OK(mg_nn_generate(m, NULL, prompts[i], lens[i], &pi, NULL, NULL, &b[i], &err), &err);
         CHECK(a[i].n == b[i].n && memcmp(a[i].ids, b[i].ids, sizeof(int32_t) * a[i].n) == 0);
     }
     // Another seed gives another sample somewhere.
