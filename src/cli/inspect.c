@@ -106,7 +106,7 @@ static void print_text(const mg_model *m, const mg_tensor_stats *st) {
                c->torch_dtype);
         printf("dimensions    %" PRId64 " layers, hidden %" PRId64 ", intermediate %" PRId64
                ", heads %" PRId64 " (KV %" PRId64 ", head_dim %" PRId64 "), vocab %" PRId64
-               ", context %" PRId64 "\n",
+               ", max positions %" PRId64 "\n",
                c->num_hidden_layers, c->hidden_size, c->intermediate_size, c->num_attention_heads,
                c->num_key_value_heads, c->head_dim, c->vocab_size, c->max_position_embeddings);
         printf("settings      rope_theta %g, rms_norm_eps %g, tie_word_embeddings %s\n",
