@@ -266,6 +266,8 @@ int mg_cmd_inspect(int argc, char **argv) {
     if (!path)
         return mg_cli_usage_error("inspect", "missing PATH (a model folder or .safetensors)");
 
+    size_t plen = strlen(path);
+    if (plen > 5 && !strcmp(path + plen - 5, ".gguf")) return mg_gguf_inspect_cli(path);
     mg_error err = {0};
     mg_model *m = NULL;
     if (mg_model_open(path, &m, &err) != MG_OK) return mg_cli_fail(&err);
