@@ -16,6 +16,7 @@ static const command COMMANDS[] = {
     {"lab", mg_cmd_lab, "build the micro world: corpus, data splits, BPE tokenizer"},
     {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
     {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
+    {"merge", mg_cmd_merge, "merge models from a mergekit YAML config"},
 };
 
 static void usage(FILE *out) {
