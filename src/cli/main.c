@@ -17,6 +17,7 @@ static const command COMMANDS[] = {
     {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
     {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
     {"merge", mg_cmd_merge, "merge models from a mergekit YAML config"},
+    {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
 };
 
 static void usage(FILE *out) {
