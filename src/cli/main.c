@@ -18,6 +18,7 @@ static const command COMMANDS[] = {
     {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
     {"merge", mg_cmd_merge, "merge models from a mergekit YAML config"},
     {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
+    {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
 };
 
 static void usage(FILE *out) {
