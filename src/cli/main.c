@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"merge", mg_cmd_merge, "merge models from a mergekit YAML config"},
     {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
     {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
+    {"cocktail", mg_cmd_cocktail, "LM-Cocktail: merge weights from per-model losses on data"},
 };
 
 static void usage(FILE *out) {
