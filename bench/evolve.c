@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
         char *yaml = mg_genome_to_yaml(g, x);
         // In memory.
         mg_candidate_stats cs = {0};
-        if (mg_candidate_merge(yaml, strlen(yaml), "candidate", 0, m, &cs, &err)) {
+        if (mg_candidate_merge(yaml, strlen(yaml), "candidate", NULL, 0, m, &cs, &err)) {
             fprintf(stderr, "bench_evolve: %s\n", err.msg);
             return 1;
         }

@@ -33,5 +33,6 @@ int mg_cmd_merge(int argc, char **argv);
 int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_evolve(int argc, char **argv);
 int mg_cmd_cocktail(int argc, char **argv);
+int mg_cmd_grid(int argc, char **argv);
 
 #endif // MG_CLI_CLI_H

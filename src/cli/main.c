@@ -20,6 +20,7 @@ static const command COMMANDS[] = {
     {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
     {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
     {"cocktail", mg_cmd_cocktail, "LM-Cocktail: merge weights from per-model losses on data"},
+    {"grid", mg_cmd_grid, "grid-search merge hyperparameters, each point merged in memory and scored"},
 };
 
 static void usage(FILE *out) {

@@ -74,12 +74,13 @@ done:
     return st;
 }
 
-mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, uint64_t seed,
-                             mg_nn_model *m, mg_candidate_stats *stats, mg_error *err) {
+mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, const char *base_dir,
+                             uint64_t seed, mg_nn_model *m, mg_candidate_stats *stats,
+                             mg_error *err) {
     double t0 = mg_now_seconds();
     mg_merge_config *cfg = NULL;
     mg_plan *plan = NULL;
-    mg_status st = mg_merge_config_parse(yaml, len, what, NULL, &cfg, err);
+    mg_status st = mg_merge_config_parse(yaml, len, what, base_dir, &cfg, err);
     if (!st) st = mg_plan_build(cfg, seed, &plan, err);
     double t1 = mg_now_seconds();
     if (!st) st = mg_candidate_merge_plan(plan, m, err);

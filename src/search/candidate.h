@@ -28,10 +28,13 @@ typedef struct mg_candidate_stats {
     double merge_seconds; // kernels writing into the model
 } mg_candidate_stats;
 
-/* Merges config `yaml` (len bytes; `what` names it in messages) with DARE seed
- * `seed` into m, whose matrices must be f32. stats may be NULL. */
-mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, uint64_t seed,
-                             mg_nn_model *m, mg_candidate_stats *stats, mg_error *err);
+/* Merges config `yaml` (len bytes; `what` names it in messages; relative model
+ * paths resolve against the working directory, then base_dir, which may be
+ * NULL) with DARE seed `seed` into m, whose matrices must be f32. stats may be
+ * NULL. */
+mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, const char *base_dir,
+                             uint64_t seed, mg_nn_model *m, mg_candidate_stats *stats,
+                             mg_error *err);
 
 /* The same for an already built plan (its config must outlive the call). */
 struct mg_plan;

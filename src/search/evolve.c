@@ -193,7 +193,7 @@ static void evaluate(run *r, const double *x, double *res, mg_error *err) {
     char *yaml = mg_genome_to_yaml(r->cfg->genome, x);
     mg_candidate_stats cs = {0};
     mg_fitness_result fr = {0};
-    mg_status st = mg_candidate_merge(yaml, strlen(yaml), "candidate", 0, r->model, &cs, err);
+    mg_status st = mg_candidate_merge(yaml, strlen(yaml), "candidate", NULL, 0, r->model, &cs, err);
     if (!st) st = mg_fitness_eval(r->fit, r->model, &fr, err);
     free(yaml);
     res[R_LOSS] = fr.loss;

@@ -181,7 +181,7 @@ static void check_bit_identical(const char *genome_text, const double *x, size_t
             for (size_t e = 0; e < mem->tensors[i].numel; e++)
                 mem->tensors[i].data[e] = NAN;
         mg_candidate_stats cs = {0};
-        CHECK_OK(mg_candidate_merge(yaml, strlen(yaml), cfg, 0, mem, &cs, &err), &err);
+        CHECK_OK(mg_candidate_merge(yaml, strlen(yaml), cfg, NULL, 0, mem, &cs, &err), &err);
         size_t diff = 0;
         for (size_t i = 0; i < mem->n_tensors; i++) {
             const mg_nn_tensor *a = &mem->tensors[i];
