@@ -97,16 +97,16 @@ static int cmd_tokenizer(int argc, char **argv) {
     if (!corpus || !out) return mg_cli_usage_error("lab tokenizer", "expected CORPUS_DIR and OUT_DIR");
     mg_error err = {0};
     double t0 = mg_now_seconds();
-    mg_bpe *bpe = NULL;
-    mg_status st = mg_bpe_train_dir(corpus, (size_t)vocab, &bpe, &err);
+    mg_lab_bpe *bpe = NULL;
+    mg_status st = mg_lab_bpe_train_dir(corpus, (size_t)vocab, &bpe, &err);
     if (!st) {
         double t1 = mg_now_seconds();
-        st = mg_bpe_write_lab_tokenizers(bpe, out, force, &err);
+        st = mg_lab_bpe_write_lab_tokenizers(bpe, out, force, &err);
         if (!st)
             mg_log_info("lab tokenizer: %zu tokens (%zu merges) learned from %s in %.2f s; wrote %s",
-                        mg_bpe_vocab_size(bpe), mg_bpe_n_merges(bpe), corpus, t1 - t0, out);
+                        mg_lab_bpe_vocab_size(bpe), mg_lab_bpe_n_merges(bpe), corpus, t1 - t0, out);
     }
-    mg_bpe_free(bpe);
+    mg_lab_bpe_free(bpe);
     return st ? mg_cli_fail(&err) : 0;
 }
 

@@ -43,15 +43,15 @@ static char *byte_level(const char *s, size_t n) {
 
 /* ---- encoding ---- */
 
-size_t mg_bpe_vocab_size(const mg_bpe *b) {
+size_t mg_lab_bpe_vocab_size(const mg_lab_bpe *b) {
     return b->n_toks + b->n_specials;
 }
 
-size_t mg_bpe_n_merges(const mg_bpe *b) {
+size_t mg_lab_bpe_n_merges(const mg_lab_bpe *b) {
     return b->n_merges;
 }
 
-const char *mg_bpe_token_bytes(const mg_bpe *b, int32_t id, size_t *len) {
+const char *mg_lab_bpe_token_bytes(const mg_lab_bpe *b, int32_t id, size_t *len) {
     if (id < 0) return NULL;
     if ((size_t)id < b->n_toks) {
         *len = b->toks[id].len;
@@ -65,7 +65,7 @@ const char *mg_bpe_token_bytes(const mg_bpe *b, int32_t id, size_t *len) {
 }
 
 typedef struct enc_ctx {
-    const mg_bpe *b;
+    const mg_lab_bpe *b;
     int32_t *ids;
     size_t n, cap;
     int32_t *tmp;
@@ -110,7 +110,7 @@ static void enc_piece(void *ctx, const char *s, size_t n, int32_t special) {
     for (size_t i = 0; i < m; i++) enc_push(e, sym[i]);
 }
 
-mg_status mg_bpe_encode(const mg_bpe *b, const char *text, size_t len, int32_t **ids, size_t *n,
+mg_status mg_lab_bpe_encode(const mg_lab_bpe *b, const char *text, size_t len, int32_t **ids, size_t *n,
                         mg_error *err) {
     *ids = NULL;
     *n = 0;
@@ -130,18 +130,18 @@ mg_status mg_bpe_encode(const mg_bpe *b, const char *text, size_t len, int32_t *
     return MG_OK;
 }
 
-mg_status mg_bpe_decode(const mg_bpe *b, const int32_t *ids, size_t n, char **out, size_t *len,
+mg_status mg_lab_bpe_decode(const mg_lab_bpe *b, const int32_t *ids, size_t n, char **out, size_t *len,
                         mg_error *err) {
     size_t total = 0, l;
     for (size_t i = 0; i < n; i++) {
-        if (!mg_bpe_token_bytes(b, ids[i], &l))
+        if (!mg_lab_bpe_token_bytes(b, ids[i], &l))
             return mg_error_set(err, MG_ERR_INVALID, "decode: token id %d out of range (vocab %zu)", ids[i],
-                                mg_bpe_vocab_size(b));
+                                mg_lab_bpe_vocab_size(b));
         total += l;
     }
     char *s = mg_malloc(total + 1), *p = s;
     for (size_t i = 0; i < n; i++) {
-        const char *t = mg_bpe_token_bytes(b, ids[i], &l);
+        const char *t = mg_lab_bpe_token_bytes(b, ids[i], &l);
         memcpy(p, t, l);
         p += l;
     }
@@ -174,7 +174,7 @@ static json_t *byte_level_obj(bool add_prefix_space, bool trim_offsets) {
     return o;
 }
 
-json_t *mg_bpe_tokenizer_json(const mg_bpe *b) {
+json_t *mg_lab_bpe_tokenizer_json(const mg_lab_bpe *b) {
     json_t *root = json_object();
     json_object_set_new(root, "version", json_string("1.0"));
     json_object_set_new(root, "truncation", json_null());
@@ -220,7 +220,7 @@ json_t *mg_bpe_tokenizer_json(const mg_bpe *b) {
     return root;
 }
 
-json_t *mg_bpe_tokenizer_config(const mg_bpe *b, const char *chat_template, const char *bos,
+json_t *mg_lab_bpe_tokenizer_config(const mg_lab_bpe *b, const char *chat_template, const char *bos,
                                 const char *eos, const char *pad) {
     json_t *c = json_object();
     json_object_set_new(c, "add_bos_token", json_false());
@@ -256,16 +256,16 @@ static mg_status write_json(const char *dir, const char *name, json_t *v, mg_err
     return st;
 }
 
-mg_status mg_bpe_write_tokenizer(const mg_bpe *b, const char *dir, const char *chat_template,
+mg_status mg_lab_bpe_write_tokenizer(const mg_lab_bpe *b, const char *dir, const char *chat_template,
                                  const char *eos, mg_error *err) {
-    mg_status st = write_json(dir, "tokenizer.json", mg_bpe_tokenizer_json(b), err);
+    mg_status st = write_json(dir, "tokenizer.json", mg_lab_bpe_tokenizer_json(b), err);
     if (!st)
         st = write_json(dir, "tokenizer_config.json",
-                        mg_bpe_tokenizer_config(b, chat_template, "<|begin_of_text|>", eos, "<|pad|>"), err);
+                        mg_lab_bpe_tokenizer_config(b, chat_template, "<|begin_of_text|>", eos, "<|pad|>"), err);
     return st;
 }
 
-mg_status mg_bpe_write_lab_tokenizers(const mg_bpe *b, const char *out_dir, bool force, mg_error *err) {
+mg_status mg_lab_bpe_write_lab_tokenizers(const mg_lab_bpe *b, const char *out_dir, bool force, mg_error *err) {
     mg_atomic_out *o = NULL;
     mg_status st = mg_atomic_begin(out_dir, true, force, &o, err);
     if (st) return st;
@@ -273,8 +273,8 @@ mg_status mg_bpe_write_lab_tokenizers(const mg_bpe *b, const char *out_dir, bool
     char *guard = mg_path_join(mg_atomic_tmp_path(o), "guard");
     st = mg_mkdir_p(chat, err);
     if (!st) st = mg_mkdir_p(guard, err);
-    if (!st) st = mg_bpe_write_tokenizer(b, chat, mg_world_chatml_template(), "<|im_end|>", err);
-    if (!st) st = mg_bpe_write_tokenizer(b, guard, mg_world_guard_template(), "<|eot_id|>", err);
+    if (!st) st = mg_lab_bpe_write_tokenizer(b, chat, mg_world_chatml_template(), "<|im_end|>", err);
+    if (!st) st = mg_lab_bpe_write_tokenizer(b, guard, mg_world_guard_template(), "<|eot_id|>", err);
     free(chat);
     free(guard);
     if (st) {

@@ -50,7 +50,7 @@ bool bpe_utf8_valid(const unsigned char *s, size_t n) {
 static mg_status compile_re(pcre2_code **out, mg_error *err) {
     int ec;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)MG_BPE_GPT2_PATTERN, PCRE2_ZERO_TERMINATED,
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)MG_LAB_BPE_GPT2_PATTERN, PCRE2_ZERO_TERMINATED,
                                    PCRE2_UTF | PCRE2_UCP, &ec, &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -66,7 +66,7 @@ static mg_status compile_re(pcre2_code **out, mg_error *err) {
 /* Splits text on special tokens (longest match first), then pre-tokenizes the
  * rest; calls fn per piece (special = token id for a special, else -1). The
  * text must be valid UTF-8. */
-mg_status bpe_split_text(const mg_bpe *b, pcre2_match_data *md, const char *text, size_t len,
+mg_status bpe_split_text(const mg_lab_bpe *b, pcre2_match_data *md, const char *text, size_t len,
                             bpe_piece_fn fn, void *ctx, mg_error *err) {
     size_t start = 0, i = 0;
     while (i <= len) {
@@ -109,7 +109,7 @@ mg_status bpe_split_text(const mg_bpe *b, pcre2_match_data *md, const char *text
 
 /* ---- vocabulary and merge table ---- */
 
-static int32_t add_tok(mg_bpe *b, const char *s, size_t n) {
+static int32_t add_tok(mg_lab_bpe *b, const char *s, size_t n) {
     if (b->n_toks == b->cap_toks) {
         b->cap_toks = b->cap_toks ? 2 * b->cap_toks : 512;
         b->toks = mg_realloc(b->toks, b->cap_toks * sizeof *b->toks);
@@ -119,7 +119,7 @@ static int32_t add_tok(mg_bpe *b, const char *s, size_t n) {
     return (int32_t)b->n_toks++;
 }
 
-static void mtable_insert(mg_bpe *b, uint64_t key, int32_t val) {
+static void mtable_insert(mg_lab_bpe *b, uint64_t key, int32_t val) {
     if (2 * (b->n_merges + 1) > b->mcap) {
         size_t ncap = b->mcap ? 2 * b->mcap : 1024;
         uint64_t *nk = mg_malloc_array(ncap, sizeof *nk);
@@ -144,7 +144,7 @@ static void mtable_insert(mg_bpe *b, uint64_t key, int32_t val) {
     b->mvals[h] = val;
 }
 
-int32_t bpe_mtable_find(const mg_bpe *b, uint64_t key) {
+int32_t bpe_mtable_find(const mg_lab_bpe *b, uint64_t key) {
     if (!b->mcap) return -1;
     size_t h = bpe_mix64(key) & (b->mcap - 1);
     while (b->mvals[h] >= 0) {
@@ -161,7 +161,7 @@ typedef struct strtab {
     size_t cap;
 } strtab;
 
-static int32_t strtab_find(const strtab *t, const mg_bpe *b, const char *s, size_t n) {
+static int32_t strtab_find(const strtab *t, const mg_lab_bpe *b, const char *s, size_t n) {
     size_t h = hash_bytes(s, n) & (t->cap - 1);
     while (t->slot[h] >= 0) {
         const tok *k = &b->toks[t->slot[h]];
@@ -171,7 +171,7 @@ static int32_t strtab_find(const strtab *t, const mg_bpe *b, const char *s, size
     return -1;
 }
 
-static void strtab_add(strtab *t, const mg_bpe *b, int32_t id) {
+static void strtab_add(strtab *t, const mg_lab_bpe *b, int32_t id) {
     if (2 * (b->n_toks + 1) > t->cap) {
         size_t ncap = t->cap ? 2 * t->cap : 1024;
         int32_t *ns = mg_malloc_array(ncap, sizeof *ns);
@@ -411,7 +411,7 @@ static void trainer_free(trainer *t) {
     free(t->changed);
 }
 
-static void add_merge(mg_bpe *b, int32_t a, int32_t c, int32_t id) {
+static void add_merge(mg_lab_bpe *b, int32_t a, int32_t c, int32_t id) {
     if (b->n_merges == b->cap_merges) {
         b->cap_merges = b->cap_merges ? 2 * b->cap_merges : 1024;
         b->merges = mg_realloc(b->merges, b->cap_merges * sizeof *b->merges);
@@ -460,16 +460,16 @@ static void apply_merge(trainer *t, wordtab *w, int32_t pi, int32_t a, int32_t c
     t->p[pi].count = 0;
 }
 
-mg_status mg_bpe_train(const char *const *texts, const size_t *lens, size_t n, size_t vocab_size,
-                       const char *const *specials, size_t n_specials, mg_bpe **out, mg_error *err) {
+mg_status mg_lab_bpe_train(const char *const *texts, const size_t *lens, size_t n, size_t vocab_size,
+                       const char *const *specials, size_t n_specials, mg_lab_bpe **out, mg_error *err) {
     *out = NULL;
     if (vocab_size < 256 + n_specials)
         return mg_error_set(err, MG_ERR_USAGE, "vocabulary size %zu: must be at least %zu (256 bytes + %zu special tokens)",
                             vocab_size, 256 + n_specials, n_specials);
-    mg_bpe *b = mg_calloc(1, sizeof *b);
+    mg_lab_bpe *b = mg_calloc(1, sizeof *b);
     mg_status st = compile_re(&b->re, err);
     if (st) {
-        mg_bpe_free(b);
+        mg_lab_bpe_free(b);
         return st;
     }
     b->specials = mg_calloc(n_specials ? n_specials : 1, sizeof *b->specials);
@@ -546,7 +546,7 @@ fail:
     wordtab_free(&w);
     trainer_free(&t);
     free(names.slot);
-    mg_bpe_free(b);
+    mg_lab_bpe_free(b);
     return st;
 }
 
@@ -554,7 +554,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-mg_status mg_bpe_train_dir(const char *dir, size_t vocab_size, mg_bpe **out, mg_error *err) {
+mg_status mg_lab_bpe_train_dir(const char *dir, size_t vocab_size, mg_lab_bpe **out, mg_error *err) {
     *out = NULL;
     DIR *d = opendir(dir);
     if (!d) return mg_error_set(err, MG_ERR_NOT_FOUND, "%s: cannot open corpus directory", dir);
@@ -586,7 +586,7 @@ mg_status mg_bpe_train_dir(const char *dir, size_t vocab_size, mg_bpe **out, mg_
     if (!st) {
         size_t ns;
         const char *const *sp = mg_world_special_tokens(&ns);
-        st = mg_bpe_train((const char *const *)texts, lens, n, vocab_size, sp, ns, out, err);
+        st = mg_lab_bpe_train((const char *const *)texts, lens, n, vocab_size, sp, ns, out, err);
     }
     for (size_t i = 0; i < n; i++) {
         free(texts[i]);
@@ -598,7 +598,7 @@ mg_status mg_bpe_train_dir(const char *dir, size_t vocab_size, mg_bpe **out, mg_
     return st;
 }
 
-void mg_bpe_free(mg_bpe *b) {
+void mg_lab_bpe_free(mg_lab_bpe *b) {
     if (!b) return;
     for (size_t i = 0; i < b->n_toks; i++) free(b->toks[i].s);
     free(b->toks);

@@ -21,7 +21,7 @@ typedef struct merge {
     int32_t a, b, id;
 } merge;
 
-struct mg_bpe {
+struct mg_lab_bpe {
     tok *toks; // learned vocabulary (bytes + merges), n_toks entries
     size_t n_toks, cap_toks;
     merge *merges;
@@ -52,9 +52,9 @@ bool bpe_utf8_valid(const unsigned char *s, size_t n);
 typedef void (*bpe_piece_fn)(void *ctx, const char *s, size_t n, int32_t special);
 /* Splits valid UTF-8 text on the special tokens (longest first), pre-tokenizes
  * the rest with the GPT-2 regex and calls fn per piece in text order. */
-mg_status bpe_split_text(const mg_bpe *b, pcre2_match_data *md, const char *text, size_t len,
+mg_status bpe_split_text(const mg_lab_bpe *b, pcre2_match_data *md, const char *text, size_t len,
                          bpe_piece_fn fn, void *ctx, mg_error *err);
 /* Merge rank of the pair (a, b), or -1. */
-int32_t bpe_mtable_find(const mg_bpe *b, uint64_t key);
+int32_t bpe_mtable_find(const mg_lab_bpe *b, uint64_t key);
 
 #endif // MG_LAB_BPE_TRAIN_IMPL_H

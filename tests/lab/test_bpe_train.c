@@ -17,11 +17,11 @@
 static char g_dir[256];
 static const char *const SPECIALS[] = {"<|im_start|>", "<|im_end|>"};
 
-static mg_bpe *train1(const char *text, size_t vocab) {
-    mg_bpe *b = NULL;
+static mg_lab_bpe *train1(const char *text, size_t vocab) {
+    mg_lab_bpe *b = NULL;
     mg_error err = {0};
     size_t len = strlen(text);
-    CHECK_OK(mg_bpe_train(&text, &len, 1, vocab, SPECIALS, 2, &b, &err), &err);
+    CHECK_OK(mg_lab_bpe_train(&text, &len, 1, vocab, SPECIALS, 2, &b, &err), &err);
     return b;
 }
 
@@ -31,66 +31,66 @@ static const char *merge_str(json_t *tj, size_t i) {
 
 static void test_merge_order(void) {
     // Pre-tokens: "ab", " ab" x2, " abc": (a,b) occurs 4 times, (Ġ,a) 3.
-    mg_bpe *b = train1("ab ab ab abc", 300);
-    json_t *tj = mg_bpe_tokenizer_json(b);
+    mg_lab_bpe *b = train1("ab ab ab abc", 300);
+    json_t *tj = mg_lab_bpe_tokenizer_json(b);
     CHECK_EQ_STR(merge_str(tj, 0), "a b");
     CHECK_EQ_STR(merge_str(tj, 1), "Ġ ab");
     json_decref(tj);
-    mg_bpe_free(b);
+    mg_lab_bpe_free(b);
     // Ties (all count 2) go to the smaller (left id, right id): space (32) first.
     b = train1("ab cd ab cd", 300);
-    tj = mg_bpe_tokenizer_json(b);
+    tj = mg_lab_bpe_tokenizer_json(b);
     CHECK_EQ_STR(merge_str(tj, 0), "Ġ c");
     CHECK_EQ_STR(merge_str(tj, 1), "a b"); // 97 < 256 (Ġc)
     CHECK_EQ_STR(merge_str(tj, 2), "Ġc d");
     // Pairs seen once are not merged: training stops early.
-    CHECK_EQ_INT(mg_bpe_n_merges(b), 3);
-    CHECK_EQ_INT(mg_bpe_vocab_size(b), 256 + 3 + 2);
+    CHECK_EQ_INT(mg_lab_bpe_n_merges(b), 3);
+    CHECK_EQ_INT(mg_lab_bpe_vocab_size(b), 256 + 3 + 2);
     json_decref(tj);
-    mg_bpe_free(b);
+    mg_lab_bpe_free(b);
     // Overlapping pairs ("aaaa") are counted and merged consistently.
     b = train1("aaaa aaaa", 300);
     int32_t *ids;
     size_t n;
     mg_error err = {0};
-    CHECK_OK(mg_bpe_encode(b, "aaaa", 4, &ids, &n, &err), &err);
+    CHECK_OK(mg_lab_bpe_encode(b, "aaaa", 4, &ids, &n, &err), &err);
     CHECK_EQ_INT(n, 1);
     free(ids);
-    mg_bpe_free(b);
+    mg_lab_bpe_free(b);
 }
 
 static void test_specials_and_errors(void) {
-    mg_bpe *b = train1("<|im_start|>user hello<|im_end|> hello hello", 300);
+    mg_lab_bpe *b = train1("<|im_start|>user hello<|im_end|> hello hello", 300);
     int32_t *ids;
     size_t n;
     mg_error err = {0};
     const char *t = "<|im_start|>user hello<|im_end|>";
-    CHECK_OK(mg_bpe_encode(b, t, strlen(t), &ids, &n, &err), &err);
-    size_t base = mg_bpe_vocab_size(b) - 2;
+    CHECK_OK(mg_lab_bpe_encode(b, t, strlen(t), &ids, &n, &err), &err);
+    size_t base = mg_lab_bpe_vocab_size(b) - 2;
     CHECK(n >= 3 && ids[0] == (int32_t)base && ids[n - 1] == (int32_t)base + 1);
     char *dec;
     size_t dl;
-    CHECK_OK(mg_bpe_decode(b, ids, n, &dec, &dl, &err), &err);
+    CHECK_OK(mg_lab_bpe_decode(b, ids, n, &dec, &dl, &err), &err);
     CHECK_EQ_STR(dec, t);
     free(dec);
     free(ids);
     // The special token text never leaks into learned tokens.
-    for (size_t i = 256; i + 2 < mg_bpe_vocab_size(b); i++) {
+    for (size_t i = 256; i + 2 < mg_lab_bpe_vocab_size(b); i++) {
         size_t l;
-        const char *s = mg_bpe_token_bytes(b, (int32_t)i, &l);
+        const char *s = mg_lab_bpe_token_bytes(b, (int32_t)i, &l);
         CHECK(!memchr(s, '|', l));
     }
     int32_t bad = 99999;
-    CHECK_EQ_INT(mg_bpe_decode(b, &bad, 1, &dec, &dl, &err), MG_ERR_INVALID);
-    CHECK_EQ_INT(mg_bpe_encode(b, "\xff\xfe", 2, &ids, &n, &err), MG_ERR_INVALID);
-    mg_bpe_free(b);
+    CHECK_EQ_INT(mg_lab_bpe_decode(b, &bad, 1, &dec, &dl, &err), MG_ERR_INVALID);
+    CHECK_EQ_INT(mg_lab_bpe_encode(b, "\xff\xfe", 2, &ids, &n, &err), MG_ERR_INVALID);
+    mg_lab_bpe_free(b);
     const char *txt = "abc";
     size_t len = 3;
-    CHECK_EQ_INT(mg_bpe_train(&txt, &len, 1, 200, SPECIALS, 2, &b, &err), MG_ERR_USAGE);
+    CHECK_EQ_INT(mg_lab_bpe_train(&txt, &len, 1, 200, SPECIALS, 2, &b, &err), MG_ERR_USAGE);
     const char *inv = "ok \xc3\x28";
     len = strlen(inv);
-    CHECK_EQ_INT(mg_bpe_train(&inv, &len, 1, 400, SPECIALS, 2, &b, &err), MG_ERR_INVALID);
-    CHECK_EQ_INT(mg_bpe_train_dir("/nonexistent-dir", 400, &b, &err), MG_ERR_NOT_FOUND);
+    CHECK_EQ_INT(mg_lab_bpe_train(&inv, &len, 1, 400, SPECIALS, 2, &b, &err), MG_ERR_INVALID);
+    CHECK_EQ_INT(mg_lab_bpe_train_dir("/nonexistent-dir", 400, &b, &err), MG_ERR_NOT_FOUND);
 }
 
 /* Trains on the corpus of a tiny world, as `lab tokenizer` does. */
@@ -102,16 +102,16 @@ static void test_world_corpus(void) {
     CHECK_OK(mg_world_write(w, out, false, &err), &err);
     mg_world_free(w);
     char *corpus = mg_path_join(out, "corpus");
-    mg_bpe *b = NULL, *b2 = NULL;
-    CHECK_OK(mg_bpe_train_dir(corpus, 2048, &b, &err), &err);
-    CHECK_OK(mg_bpe_train_dir(corpus, 2048, &b2, &err), &err);
+    mg_lab_bpe *b = NULL, *b2 = NULL;
+    CHECK_OK(mg_lab_bpe_train_dir(corpus, 2048, &b, &err), &err);
+    CHECK_OK(mg_lab_bpe_train_dir(corpus, 2048, &b2, &err), &err);
     if (!b || !b2) return;
     size_t ns;
     mg_world_special_tokens(&ns);
-    CHECK_EQ_INT(mg_bpe_vocab_size(b), 2048);
-    CHECK(mg_bpe_n_merges(b) >= 2048 - 256 - ns);
+    CHECK_EQ_INT(mg_lab_bpe_vocab_size(b), 2048);
+    CHECK(mg_lab_bpe_n_merges(b) >= 2048 - 256 - ns);
     // Determinism: identical tokenizer.json.
-    json_t *j1 = mg_bpe_tokenizer_json(b), *j2 = mg_bpe_tokenizer_json(b2);
+    json_t *j1 = mg_lab_bpe_tokenizer_json(b), *j2 = mg_lab_bpe_tokenizer_json(b2);
     char *s1 = json_dumps(j1, JSON_COMPACT | JSON_PRESERVE_ORDER), *s2 = json_dumps(j2, JSON_COMPACT | JSON_PRESERVE_ORDER);
     CHECK(s1 && s2 && !strcmp(s1, s2));
     free(s1);
@@ -122,7 +122,7 @@ static void test_world_corpus(void) {
     CHECK_EQ_STR(json_string_value(json_object_get(model, "type")), "BPE");
     CHECK(json_is_false(json_object_get(model, "byte_fallback")));
     CHECK_EQ_INT(json_object_size(json_object_get(model, "vocab")), 2048 - ns);
-    CHECK_EQ_INT(json_array_size(json_object_get(model, "merges")), mg_bpe_n_merges(b));
+    CHECK_EQ_INT(json_array_size(json_object_get(model, "merges")), mg_lab_bpe_n_merges(b));
     CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(j1, "pre_tokenizer"), "type")), "ByteLevel");
     CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(j1, "decoder"), "type")), "ByteLevel");
     json_t *vocab = json_object_get(model, "vocab");
@@ -161,10 +161,10 @@ static void test_world_corpus(void) {
             size_t ll = (size_t)(nl - line);
             int32_t *ids;
             size_t n;
-            CHECK_OK(mg_bpe_encode(b, line, ll, &ids, &n, &err), &err);
+            CHECK_OK(mg_lab_bpe_encode(b, line, ll, &ids, &n, &err), &err);
             char *dec;
             size_t dl;
-            CHECK_OK(mg_bpe_decode(b, ids, n, &dec, &dl, &err), &err);
+            CHECK_OK(mg_lab_bpe_decode(b, ids, n, &dec, &dl, &err), &err);
             bad += dl != ll || memcmp(dec, line, ll);
             bytes += ll;
             tokens += n;
@@ -178,8 +178,8 @@ static void test_world_corpus(void) {
     CHECK_MSG(tokens * 3 < bytes, "%zu tokens for %zu bytes", tokens, bytes);
     // Both tokenizer folders are written, with their own templates and eos.
     char *tok = mg_path_join(g_dir, "tok");
-    CHECK_OK(mg_bpe_write_lab_tokenizers(b, tok, false, &err), &err);
-    CHECK_EQ_INT(mg_bpe_write_lab_tokenizers(b, tok, false, &err), MG_ERR_EXISTS);
+    CHECK_OK(mg_lab_bpe_write_lab_tokenizers(b, tok, false, &err), &err);
+    CHECK_EQ_INT(mg_lab_bpe_write_lab_tokenizers(b, tok, false, &err), MG_ERR_EXISTS);
     const char *sub[2] = {"chat/tokenizer_config.json", "guard/tokenizer_config.json"};
     const char *eos[2] = {"<|im_end|>", "<|eot_id|>"};
     for (int k = 0; k < 2; k++) {
@@ -198,8 +198,8 @@ static void test_world_corpus(void) {
     CHECK(mg_path_is_file(tj));
     free(tj);
     free(tok);
-    mg_bpe_free(b);
-    mg_bpe_free(b2);
+    mg_lab_bpe_free(b);
+    mg_lab_bpe_free(b2);
     free(corpus);
     free(out);
 }
