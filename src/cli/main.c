@@ -14,6 +14,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"inspect", mg_cmd_inspect, "show and validate a model folder or .safetensors file"},
     {"lab", mg_cmd_lab, "build the micro world: corpus, data splits, BPE tokenizer"},
+    {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
     {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
 };
 

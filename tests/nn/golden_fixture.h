@@ -4,6 +4,7 @@
 #define MG_TESTS_NN_GOLDEN_FIXTURE_H
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,44 +77,13 @@ static inline int golden_load(const char *name, int vocab, golden *g) {
     return 0;
 }
 
-/* Loads a fixture model. Until the io layer's reader is on main this parses
- * the (all-F32) safetensors file directly. */
+/* Loads a fixture model through the io layer (mg_nn_model_load). */
 static inline mg_nn_model *golden_model(const char *name) {
     char path[600];
-    mg_error err;
-    snprintf(path, sizeof path, "%s/golden/%s/config.json", MG_TEST_DATA, name);
-    json_t *cfg;
-    if (mg_json_load_file(path, &cfg, &err) != MG_OK) return NULL;
-    mg_arch arch;
-    mg_status rc = mg_arch_from_json(cfg, path, &arch, &err);
-    json_decref(cfg);
-    if (rc != MG_OK) return NULL;
-    snprintf(path, sizeof path, "%s/golden/%s/model.safetensors", MG_TEST_DATA, name);
-    char *buf;
-    size_t len;
-    if (mg_file_read_all(path, 0, &buf, &len, &err) != MG_OK) return NULL;
-    uint64_t hlen;
-    memcpy(&hlen, buf, 8);
-    json_t *hdr = json_loadb(buf + 8, hlen, 0, NULL);
-    const char *data = buf + 8 + hlen;
-    if (json_object_get(hdr, "model.layers.0.self_attn.q_proj.bias")) arch.qkv_bias = true;
+    snprintf(path, sizeof path, "%s/golden/%s", MG_TEST_DATA, name);
     mg_nn_model *m = NULL;
-    mg_nn_model_new(&arch, &m, &err);
-    for (size_t i = 0; m && i < m->n_tensors; i++) {
-        json_t *t = json_object_get(hdr, m->tensors[i].name);
-        json_t *off = json_object_get(t, "data_offsets");
-        size_t b = (size_t)json_integer_value(json_array_get(off, 0));
-        size_t e = (size_t)json_integer_value(json_array_get(off, 1));
-        if (!t || e - b != m->tensors[i].numel * 4) {
-            fprintf(stderr, "fixture tensor %s missing or mis-sized\n", m->tensors[i].name);
-            mg_nn_model_free(m);
-            m = NULL;
-            break;
-        }
-        memcpy(m->tensors[i].data, data + b, e - b);
-    }
-    json_decref(hdr);
-    free(buf);
+    mg_error err;
+    if (mg_nn_model_load(path, &m, &err) != MG_OK) fprintf(stderr, "%s\n", err.msg);
     return m;
 }
 
