@@ -29,5 +29,6 @@ int mg_cmd_inspect(int argc, char **argv);
 int mg_cmd_lab(int argc, char **argv);
 int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_tokenize(int argc, char **argv);
+int mg_cmd_chat_template(int argc, char **argv);
 
 #endif // MG_CLI_CLI_H

@@ -16,6 +16,7 @@ static const command COMMANDS[] = {
     {"lab", mg_cmd_lab, "build the micro world: corpus, data splits, BPE tokenizer"},
     {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
     {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
+    {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
 };
 
 static void usage(FILE *out) {
