@@ -1,10 +1,12 @@
 /* forward.c - see forward.h. */
 #include "nn/forward.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/half.h"
 #include "nn/kernels.h"
 
 struct mg_nn_state {
@@ -19,6 +21,9 @@ struct mg_nn_state {
     float *hb;   // [n_batch][2 ffn]
     float *att_scratch; // [att_slots][n_batch * n_ctx]
     int att_slots;
+    float *wtiles;      // bf16 models: [att_slots][mg_nn_matmul_bf16_tile(max K)]
+    int max_k;          // widest matrix input (hidden, q_dim, ffn)
+    bool bf16;
 };
 
 static float *alloc_floats(size_t n) {
@@ -64,6 +69,9 @@ mg_status mg_nn_state_new(const mg_nn_model *m, int n_ctx, int n_batch, mg_nn_st
     s->att = alloc_floats(B * s->q_dim);
     s->hb = alloc_floats(B * 2 * (size_t)s->ffn);
     s->att_slots = 0; // allocated on first use, for the thread count then
+    s->bf16 = m->matrix_dtype == MG_DTYPE_BF16;
+    s->max_k = s->hidden > s->q_dim ? s->hidden : s->q_dim;
+    if (s->ffn > s->max_k) s->max_k = s->ffn;
     *out = s;
     return MG_OK;
 }
@@ -80,6 +88,7 @@ void mg_nn_state_free(mg_nn_state *s) {
     free(s->att);
     free(s->hb);
     free(s->att_scratch);
+    free(s->wtiles);
     free(s);
 }
 
@@ -99,6 +108,15 @@ void mg_nn_state_truncate(mg_nn_state *s, int pos) {
     if (pos >= 0 && pos < s->pos) s->pos = pos;
 }
 
+// y = x . W^T (+ bias) (+ y) for either weight storage.
+static void matmul(mg_nn_state *s, float *y, size_t ldy, const float *x, size_t ldx, mg_nn_mat w,
+                   const float *bias, int M, int N, int K, int acc) {
+    if (w.bf16)
+        mg_nn_matmul_bf16(y, ldy, x, ldx, w.bf16, bias, M, N, K, acc, s->wtiles, s->att_slots);
+    else
+        mg_nn_matmul(y, ldy, x, ldx, w.f32, bias, M, N, K, acc);
+}
+
 // One chunk of n <= n_batch tokens at positions s->pos ...; logits of rows
 // first_out .. n-1 go to logits (rows first_out .. n-1 of the chunk).
 static void forward_chunk(const mg_nn_model *m, mg_nn_state *s, const int32_t *tok, int n,
@@ -107,8 +125,14 @@ static void forward_chunk(const mg_nn_model *m, mg_nn_state *s, const int32_t *t
     const int H = s->hidden, Q = s->q_dim, KV = s->kv_dim, F = s->ffn, hd = a->head_dim;
     const size_t qkv_w = (size_t)Q + 2 * (size_t)KV;
     const int pos0 = s->pos;
-    for (int i = 0; i < n; i++)
-        memcpy(s->x + (size_t)i * H, m->embed + (size_t)tok[i] * H, (size_t)H * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        if (m->embed.bf16)
+            mg_bf16_to_f32_array(m->embed.bf16 + (size_t)tok[i] * H, s->x + (size_t)i * H,
+                                 (size_t)H);
+        else
+            memcpy(s->x + (size_t)i * H, m->embed.f32 + (size_t)tok[i] * H,
+                   (size_t)H * sizeof(float));
+    }
 
     for (int l = 0; l < a->n_layers; l++) {
         const mg_nn_layer *L = &m->layers[l];
@@ -117,7 +141,7 @@ static void forward_chunk(const mg_nn_model *m, mg_nn_state *s, const int32_t *t
 
         // Attention block.
         mg_nn_rmsnorm(s->xb, s->x, L->attn_norm, n, H, H, a->norm_eps);
-        mg_nn_matmul(s->qkv, qkv_w, s->xb, H, L->wqkv, L->bqkv, n, (int)qkv_w, H, 0);
+        matmul(s, s->qkv, qkv_w, s->xb, H, L->wqkv, L->bqkv, n, (int)qkv_w, H, 0);
         float *q = s->qkv, *k = s->qkv + Q, *v = s->qkv + Q + KV;
         if (L->q_norm) {
             // Qwen3: RMSNorm of every head vector over head_dim, before RoPE
@@ -140,13 +164,13 @@ static void forward_chunk(const mg_nn_model *m, mg_nn_state *s, const int32_t *t
                          .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads, .head_dim = hd,
                          .window = mg_arch_layer_window(a, l)};
         mg_nn_attention(&at, s->att_scratch, s->att_slots);
-        mg_nn_matmul(s->x, H, s->att, Q, L->wo, L->bo, n, H, Q, 1); // x += o_proj(att)
+        matmul(s, s->x, H, s->att, Q, L->wo, L->bo, n, H, Q, 1); // x += o_proj(att)
 
         // MLP block: x += down(silu(gate(xb)) * up(xb)).
         mg_nn_rmsnorm(s->xb, s->x, L->ffn_norm, n, H, H, a->norm_eps);
-        mg_nn_matmul(s->hb, 2 * (size_t)F, s->xb, H, L->wgu, NULL, n, 2 * F, H, 0);
+        matmul(s, s->hb, 2 * (size_t)F, s->xb, H, L->wgu, NULL, n, 2 * F, H, 0);
         mg_nn_swiglu(s->hb, s->hb, s->hb + F, n, F, 2 * (size_t)F);
-        mg_nn_matmul(s->x, H, s->hb, 2 * (size_t)F, L->wdown, NULL, n, H, F, 1);
+        matmul(s, s->x, H, s->hb, 2 * (size_t)F, L->wdown, NULL, n, H, F, 1);
     }
     s->pos += n;
 
@@ -154,7 +178,7 @@ static void forward_chunk(const mg_nn_model *m, mg_nn_state *s, const int32_t *t
     if (n_out <= 0) return;
     float *xo = s->x + (size_t)first_out * H;
     mg_nn_rmsnorm(s->xb, xo, m->final_norm, n_out, H, H, a->norm_eps);
-    mg_nn_matmul(logits, (size_t)s->vocab, s->xb, H, m->lm_head, NULL, n_out, s->vocab, H, 0);
+    matmul(s, logits, (size_t)s->vocab, s->xb, H, m->lm_head, NULL, n_out, s->vocab, H, 0);
 }
 
 mg_status mg_nn_forward(const mg_nn_model *m, mg_nn_state *s, const int32_t *tokens, int n,
@@ -180,6 +204,10 @@ mg_status mg_nn_forward(const mg_nn_model *m, mg_nn_state *s, const int32_t *tok
         free(s->att_scratch);
         s->att_slots = team;
         s->att_scratch = alloc_floats(mg_nn_attention_scratch(s->n_batch, s->n_ctx) * (size_t)team);
+        if (s->bf16) {
+            free(s->wtiles);
+            s->wtiles = alloc_floats(mg_nn_matmul_bf16_tile(s->max_k) * (size_t)team);
+        }
     }
     for (int c0 = 0; c0 < n; c0 += s->n_batch) {
         int c = n - c0 < s->n_batch ? n - c0 : s->n_batch;

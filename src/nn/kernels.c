@@ -16,15 +16,13 @@ int mg_nn_team_size(void) {
 // bits for different thread counts, so we split N ourselves into fixed chunks
 // and run each chunk single-threaded (inside our parallel region OpenBLAS's
 // OpenMP build sees omp_in_parallel() and uses one thread).
-#define GEMM_CHUNK 256
-#define GEMV_CHUNK 64
 
 void mg_nn_matmul(float *y, size_t ldy, const float *x, size_t ldx, const float *w,
                   const float *bias, int M, int N, int K, int accumulate) {
     const float beta = accumulate ? 1.0f : 0.0f;
     // Few rows (decode): sgemv streams W once per row at memory speed; sgemm
     // with M = 1 runs several times slower on OpenBLAS (c-stack.md section 5).
-    const int gemv = M < 4, nb = gemv ? GEMV_CHUNK : GEMM_CHUNK;
+    const int gemv = M < 4, nb = gemv ? MG_NN_GEMV_CHUNK : MG_NN_GEMM_CHUNK;
     const int n_chunks = (N + nb - 1) / nb;
     // The team is the full thread count even when it exceeds the chunks, so
     // that BLAS inside always sees an active parallel region.

@@ -31,6 +31,21 @@ void mg_nn_matmul(float *y, size_t ldy, const float *x, size_t ldx, const float 
 void mg_nn_matmul_ref(float *y, size_t ldy, const float *x, size_t ldx, const float *w,
                       const float *bias, int M, int N, int K, int accumulate);
 
+/* Weight rows per BLAS call (GEMM for M >= 4, GEMV below): fixed, so that the
+ * split never depends on the thread count. */
+#define MG_NN_GEMM_CHUNK 256
+#define MG_NN_GEMV_CHUNK 64
+
+/* The same with bf16 weights W[N x K] (widened exactly to f32; f32 math).
+ * tiles: n_slots slots of mg_nn_matmul_bf16_tile(K) floats, used when M >= 4
+ * (fewer slots than threads: fewer threads). */
+void mg_nn_matmul_bf16(float *y, size_t ldy, const float *x, size_t ldx, const uint16_t *w,
+                       const float *bias, int M, int N, int K, int accumulate, float *tiles,
+                       int n_slots);
+size_t mg_nn_matmul_bf16_tile(int K);
+/* sum_k bf16(w[k]) * x[k], plain loop: the reference of the SIMD variants. */
+float mg_nn_dot_bf16_ref(const uint16_t *w, const float *x, int K);
+
 /* out[r] = w * x[r] / sqrt(mean(x[r]^2) + eps) for n_rows rows of dim elements,
  * rows `stride` apart in both x and out (out may equal x). HF LlamaRMSNorm:
  * eps inside the root, no 1 + w offset; the mean is accumulated in double. */

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "base/alloc.h"
+#include "base/half.h"
 #include "base/log.h"
 
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
@@ -36,13 +40,25 @@ mg_status mg_nn_model_fill(mg_nn_model *m, const mg_model *dir, mg_error *err) {
             return mg_error_set(err, MG_ERR_UNSUPPORTED,
                                 "%s: tensor '%s' has dtype %s, expected a float type", path,
                                 t->name, mg_dtype_name(v->dtype));
-        mg_status rc = mg_tensor_to_f32(v, t->data, err);
+        mg_status rc = MG_OK;
+        if (t->data) {
+            rc = mg_tensor_to_f32(v, t->data, err);
+        } else if (v->dtype == MG_DTYPE_BF16) {
+            memcpy(t->bf16, v->data, t->numel * sizeof(uint16_t)); // exact
+        } else {
+            // Asked to hold bf16 from another float type: round once (RNE).
+            float *tmp = mg_malloc_array(t->numel, sizeof *tmp);
+            rc = mg_tensor_to_f32(v, tmp, err);
+            if (rc == MG_OK) mg_f32_to_bf16_array(tmp, t->bf16, t->numel);
+            free(tmp);
+        }
         if (rc != MG_OK) return rc;
     }
     return MG_OK;
 }
 
-mg_status mg_nn_model_from_dir(const mg_model *dir, mg_nn_model **out, mg_error *err) {
+mg_status mg_nn_model_from_dir_as(const mg_model *dir, mg_nn_weights weights, mg_nn_model **out,
+                                  mg_error *err) {
     *out = NULL;
     const mg_model_config *cfg = mg_model_config_of(dir);
     const char *path = mg_model_path(dir);
@@ -60,7 +76,10 @@ mg_status mg_nn_model_from_dir(const mg_model *dir, mg_nn_model **out, mg_error 
     // A checkpoint without lm_head.weight whose config does not say it is
     // tied is still loadable the HF way only if tied; say so in the error.
     mg_nn_model *m = NULL;
-    if ((rc = mg_nn_model_new(&arch, &m, err)) != MG_OK) return rc;
+    mg_dtype dt = weights == MG_NN_WEIGHTS_BF16 ? MG_DTYPE_BF16 : MG_DTYPE_F32;
+    const mg_tensor_view *emb = mg_model_find(dir, "model.embed_tokens.weight");
+    if (weights == MG_NN_WEIGHTS_AUTO && emb && emb->dtype == MG_DTYPE_BF16) dt = MG_DTYPE_BF16;
+    if ((rc = mg_nn_model_new_as(&arch, dt, &m, err)) != MG_OK) return rc;
     if ((rc = mg_nn_model_fill(m, dir, err)) != MG_OK) {
         if (!arch.tie_embeddings && !mg_model_find(dir, "lm_head.weight"))
             mg_error_prefix(err, "(tie_word_embeddings is false) ");
@@ -73,12 +92,21 @@ mg_status mg_nn_model_from_dir(const mg_model *dir, mg_nn_model **out, mg_error 
     return MG_OK;
 }
 
+mg_status mg_nn_model_from_dir(const mg_model *dir, mg_nn_model **out, mg_error *err) {
+    return mg_nn_model_from_dir_as(dir, MG_NN_WEIGHTS_F32, out, err);
+}
+
 mg_status mg_nn_model_load(const char *path, mg_nn_model **out, mg_error *err) {
+    return mg_nn_model_load_as(path, MG_NN_WEIGHTS_F32, out, err);
+}
+
+mg_status mg_nn_model_load_as(const char *path, mg_nn_weights weights, mg_nn_model **out,
+                              mg_error *err) {
     *out = NULL;
     mg_model *dir = NULL;
     mg_status rc = mg_model_open(path, &dir, err);
     if (rc != MG_OK) return rc;
-    rc = mg_nn_model_from_dir(dir, out, err);
+    rc = mg_nn_model_from_dir_as(dir, weights, out, err);
     mg_model_close(dir);
     return rc;
 }

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/cpu.h"
+#include "base/half.h"
 #include "base/parallel.h"
 #include "base/rng.h"
 #include "nn/kernels.h"
@@ -38,6 +40,38 @@ static void test_matmul(void) {
                       N, K, acc);
         }
         free(x), free(w), free(b), free(y1), free(y2);
+    }
+}
+
+static void test_matmul_bf16(void) {
+    const int shapes[][3] = {{1, 300, 70}, {2, 65, 33}, {3, 64, 64}, {5, 513, 100}, {37, 300, 130}};
+    const mg_cpu_level levels[] = {MG_CPU_SCALAR, MG_CPU_AVX2, MG_CPU_AVX512};
+    mg_cpu_level saved = mg_cpu_level_get();
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
+        size_t ldx = (size_t)K + 1, ldy = (size_t)N + 2;
+        float *x = rand_buf((size_t)M * ldx, 11), *wf = rand_buf((size_t)N * K, 12);
+        float *b = rand_buf((size_t)N, 13);
+        uint16_t *wh = malloc((size_t)N * K * 2);
+        mg_f32_to_bf16_array(wf, wh, (size_t)N * K);
+        mg_bf16_to_f32_array(wh, wf, (size_t)N * K); // the reference holds the same values
+        float *tiles = malloc(mg_nn_matmul_bf16_tile(K) * 4 * sizeof(float));
+        float *y1 = rand_buf((size_t)M * ldy, 14), *y2 = rand_buf((size_t)M * ldy, 14);
+        float *y3 = rand_buf((size_t)M * ldy, 14);
+        mg_nn_matmul_ref(y2, ldy, x, ldx, wf, b, M, N, K, 1);
+        mg_nn_matmul(y3, ldy, x, ldx, wf, b, M, N, K, 1);
+        for (size_t l = 0; l < 3; l++) {
+            mg_cpu_level_set(levels[l]);
+            float *y = rand_buf((size_t)M * ldy, 14);
+            mg_nn_matmul_bf16(y, ldy, x, ldx, wh, b, M, N, K, 1, tiles, 4);
+            CHECK_MSG(max_abs_diff(y, y2, (size_t)M * ldy) < 1e-4, "M=%d N=%d K=%d level %zu", M,
+                      N, K, l);
+            // Prefill widens tiles and runs the f32 path: identical bits.
+            if (M >= 4) CHECK(memcmp(y, y3, (size_t)M * ldy * sizeof(float)) == 0);
+            free(y);
+        }
+        mg_cpu_level_set(saved);
+        free(x), free(wf), free(b), free(wh), free(tiles), free(y1), free(y2), free(y3);
     }
 }
 
@@ -113,6 +147,7 @@ static void test_rope_rmsnorm_swiglu(void) {
 
 int main(void) {
     RUN(test_matmul);
+    RUN(test_matmul_bf16);
     RUN(test_attention);
     RUN(test_rope_rmsnorm_swiglu);
     return TEST_END();

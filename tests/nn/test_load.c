@@ -111,6 +111,32 @@ static void test_bf16(void) {
         }
         // bf16 weights: a looser bound (8 mantissa bits).
         CHECK_MSG(mx < 0.1 && mx > 0, "bf16 max diff %g", mx);
+        // Kept as bf16 (auto: the checkpoint is bf16): same logits as the
+        // f32 model holding the widened values, prefill and decode.
+        mg_nn_model *h = NULL;
+        CHECK_OK(mg_nn_model_load_as(dir, MG_NN_WEIGHTS_AUTO, &h, &err), &err);
+        if (h) {
+            CHECK_EQ_INT(h->matrix_dtype, MG_DTYPE_BF16);
+            CHECK(h->layers[0].wqkv.bf16 != NULL && h->layers[0].wqkv.f32 == NULL);
+            float *lh = malloc(64 * 512 * sizeof(float));
+            mg_nn_state *s2 = NULL;
+            CHECK_OK(mg_nn_state_new(h, 64, 0, &s2, &err), &err);
+            CHECK_OK(mg_nn_forward(h, s2, g.seq[2].tokens, 64, 0, lh, &err), &err);
+            CHECK(memcmp(lh, lg, 64 * 512 * sizeof(float)) == 0);
+            mg_nn_state_reset(s2);
+            double dmax = 0;
+            for (int t = 0; t < 64; t++) {
+                CHECK_OK(mg_nn_forward(h, s2, &g.seq[2].tokens[t], 1, 0, lh, &err), &err);
+                for (int j = 0; j < 512; j++) {
+                    double d = fabs((double)lh[j] - lg[(size_t)t * 512 + j]);
+                    dmax = d > dmax ? d : dmax;
+                }
+            }
+            CHECK_MSG(dmax <= 1e-5, "bf16 decode vs prefill %g", dmax);
+            free(lh);
+            mg_nn_state_free(s2);
+            mg_nn_model_free(h);
+        }
         free(lg);
         mg_nn_state_free(s);
         golden_free(&g);
