@@ -154,7 +154,7 @@ typedef struct adamw {
 
 static void adamw_step(const mg_train_opts *o, mg_nn_model *p, const mg_nn_model *g, adamw *st,
                        int t, double lr, float gscale) {
-    const size_t n = p->block_floats;
+    const size_t n = p->block_bytes / sizeof(float);
     const double bc1 = 1.0 - pow(o->beta1, t), bc2 = 1.0 - pow(o->beta2, t);
     const float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
     const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
@@ -188,12 +188,13 @@ mg_status mg_train(mg_nn_model *m, const mg_train_set *data, const mg_train_opts
     if (st) goto done;
     st = mg_nn_grad_new(m, &g, err);
     if (st) goto done;
-    opt.m = mg_calloc(m->block_floats, sizeof(float));
-    opt.v = mg_calloc(m->block_floats, sizeof(float));
-    opt.decay = mg_calloc(m->block_floats, 1);
+    const size_t n_floats = m->block_bytes / sizeof(float);
+    opt.m = mg_calloc(n_floats, sizeof(float));
+    opt.v = mg_calloc(n_floats, sizeof(float));
+    opt.decay = mg_calloc(n_floats, 1);
     for (size_t t = 0; t < m->n_tensors; t++)
         if (m->tensors[t].ndim == 2)
-            memset(opt.decay + (m->tensors[t].data - m->block), 1, m->tensors[t].numel);
+            memset(opt.decay + (m->tensors[t].data - (float *)m->block), 1, m->tensors[t].numel);
     pk.tok = mg_malloc_array((size_t)micro * o->max_seq, sizeof *pk.tok);
     pk.tgt = mg_malloc_array((size_t)micro * o->max_seq, sizeof *pk.tgt);
     pk.seq = mg_malloc_array((size_t)micro + 1, sizeof *pk.seq);
@@ -231,7 +232,7 @@ mg_status mg_train(mg_nn_model *m, const mg_train_set *data, const mg_train_opts
             toks += (uint64_t)pk.n_tok;
         }
         if (st) break;
-        double norm = sqrt(mg_sumsq_f32(g->block, g->block_floats));
+        double norm = sqrt(mg_sumsq_f32(g->block, n_floats));
         float gscale = o->clip > 0 && norm > o->clip ? (float)(o->clip / norm) : 1.0f;
         double lr = mg_train_lr(o, s, steps);
         adamw_step(o, m, g, &opt, s + 1, lr, gscale);

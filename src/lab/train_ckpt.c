@@ -103,6 +103,9 @@ static mg_status write_weights(const mg_nn_model *m, const char *dir, mg_dtype d
 
 mg_status mg_train_save(const mg_nn_model *m, const char *dir, const char *tokenizer_dir,
                         mg_dtype dtype, bool force, mg_error *err) {
+    if (m->matrix_dtype != MG_DTYPE_F32)
+        return mg_error_set(err, MG_ERR_UNSUPPORTED, "%s: saving needs a model with f32 weights",
+                            dir);
     if (dtype != MG_DTYPE_F32 && dtype != MG_DTYPE_BF16 && dtype != MG_DTYPE_F16)
         return mg_error_set(err, MG_ERR_USAGE, "%s: checkpoints are f32, bf16 or f16, not %s", dir,
                             mg_dtype_name(dtype));

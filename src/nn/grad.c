@@ -191,14 +191,14 @@ static void forward(const mg_nn_model *m, mg_nn_grad_ws *ws, const mg_nn_batch *
     const int T = b->n_tokens, H = ws->H, Q = ws->Q, F = ws->F;
     const size_t qw = ws->qkv_w, F2 = 2 * (size_t)F;
     for (int i = 0; i < T; i++)
-        memcpy(ws->res + (size_t)i * H, m->embed + (size_t)b->tokens[i] * H, (size_t)H * sizeof(float));
+        memcpy(ws->res + (size_t)i * H, m->embed.f32 + (size_t)b->tokens[i] * H, (size_t)H * sizeof(float));
     for (int l = 0; l < ws->L; l++) {
         const mg_nn_layer *Lw = &m->layers[l];
         float *R = AT(ws->res, l, H), *xn1 = AT(ws->xn1, l, H), *qkv = AT(ws->qkv, l, qw);
         float *att = AT(ws->att, l, Q), *mid = AT(ws->mid, l, H), *xn2 = AT(ws->xn2, l, H);
         float *gu = AT(ws->gu, l, F2), *next = AT(ws->res, l + 1, H);
         mg_nn_rmsnorm(xn1, R, Lw->attn_norm, T, H, H, a->norm_eps);
-        mg_nn_matmul_rows(qkv, qw, xn1, H, Lw->wqkv, T, (int)qw, H, 0);
+        mg_nn_matmul_rows(qkv, qw, xn1, H, Lw->wqkv.f32, T, (int)qw, H, 0);
 #pragma omp parallel for schedule(dynamic) num_threads(ws->att_slots)
         for (int s = 0; s < b->n_seq; s++) {
             mg_nn_attn at = seq_attn(ws, l, b, s);
@@ -208,12 +208,12 @@ static void forward(const mg_nn_model *m, mg_nn_grad_ws *ws, const mg_nn_batch *
             mg_nn_attention(&at, ws->att_scratch + ws->att_slot * (size_t)omp_get_thread_num(), 1);
         }
         memcpy(mid, R, (size_t)T * H * sizeof(float));
-        mg_nn_matmul_rows(mid, H, att, Q, Lw->wo, T, H, Q, 1);
+        mg_nn_matmul_rows(mid, H, att, Q, Lw->wo.f32, T, H, Q, 1);
         mg_nn_rmsnorm(xn2, mid, Lw->ffn_norm, T, H, H, a->norm_eps);
-        mg_nn_matmul_rows(gu, F2, xn2, H, Lw->wgu, T, (int)F2, H, 0);
+        mg_nn_matmul_rows(gu, F2, xn2, H, Lw->wgu.f32, T, (int)F2, H, 0);
         mg_nn_swiglu(ws->h, gu, gu + F, T, F, F2);
         memcpy(next, mid, (size_t)T * H * sizeof(float));
-        mg_nn_matmul_rows(next, H, ws->h, F2, Lw->wdown, T, H, F, 1);
+        mg_nn_matmul_rows(next, H, ws->h, F2, Lw->wdown.f32, T, H, F, 1);
     }
 }
 
@@ -239,11 +239,11 @@ static double head_loss(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_ws *
             memcpy(ws->lx + (size_t)i * H, xfin + (size_t)ws->rows[c0 + i] * H,
                    (size_t)H * sizeof(float));
         mg_nn_rmsnorm(ws->lxn, ws->lx, m->final_norm, n, H, H, m->arch.norm_eps);
-        mg_nn_matmul(ws->logits, (size_t)V, ws->lxn, H, m->lm_head, NULL, n, V, H, 0);
+        mg_nn_matmul(ws->logits, (size_t)V, ws->lxn, H, m->lm_head.f32, NULL, n, V, H, 0);
         sum += mg_nn_xent_bwd(ws->logits, ws->tg + c0, n, V, weight);
         if (!grad) continue;
-        mg_nn_matmul_bwd_x(ws->ldxn, H, ws->logits, V, m->lm_head, n, V, H, 0);
-        mg_nn_matmul_bwd_w(grad->lm_head, ws->logits, V, ws->lxn, H, n, V, H);
+        mg_nn_matmul_bwd_x(ws->ldxn, H, ws->logits, V, m->lm_head.f32, n, V, H, 0);
+        mg_nn_matmul_bwd_w(grad->lm_head.f32, ws->logits, V, ws->lxn, H, n, V, H);
         memset(ws->ldx, 0, (size_t)n * H * sizeof(float));
         mg_nn_rmsnorm_bwd(ws->ldx, grad->final_norm, ws->ldxn, ws->lx, m->final_norm, n, H, H,
                           m->arch.norm_eps);
@@ -269,15 +269,15 @@ static void backward(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_ws *ws,
         float *mid = AT(ws->mid, l, H), *xn2 = AT(ws->xn2, l, H), *gu = AT(ws->gu, l, F2);
         // MLP block: next = mid + down(silu(gate) * up).
         mg_nn_swiglu(ws->h, gu, gu + F, T, F, F2);
-        mg_nn_matmul_bwd_x(ws->dh, F, ws->dres, H, Lw->wdown, T, H, F, 0);
-        mg_nn_matmul_bwd_w(G->wdown, ws->dres, H, ws->h, F2, T, H, F);
+        mg_nn_matmul_bwd_x(ws->dh, F, ws->dres, H, Lw->wdown.f32, T, H, F, 0);
+        mg_nn_matmul_bwd_w(G->wdown.f32, ws->dres, H, ws->h, F2, T, H, F);
         mg_nn_swiglu_bwd(ws->dgu, ws->dgu + F, ws->dh, F, gu, gu + F, T, F, F2);
-        mg_nn_matmul_bwd_x(ws->dxn, H, ws->dgu, F2, Lw->wgu, T, (int)F2, H, 0);
-        mg_nn_matmul_bwd_w(G->wgu, ws->dgu, F2, xn2, H, T, (int)F2, H);
+        mg_nn_matmul_bwd_x(ws->dxn, H, ws->dgu, F2, Lw->wgu.f32, T, (int)F2, H, 0);
+        mg_nn_matmul_bwd_w(G->wgu.f32, ws->dgu, F2, xn2, H, T, (int)F2, H);
         mg_nn_rmsnorm_bwd(ws->dres, G->ffn_norm, ws->dxn, mid, Lw->ffn_norm, T, H, H, a->norm_eps);
         // Attention block: mid = R + o(att(rope(q), rope(k), v)).
-        mg_nn_matmul_bwd_x(ws->datt, Q, ws->dres, H, Lw->wo, T, H, Q, 0);
-        mg_nn_matmul_bwd_w(G->wo, ws->dres, H, att, Q, T, H, Q);
+        mg_nn_matmul_bwd_x(ws->datt, Q, ws->dres, H, Lw->wo.f32, T, H, Q, 0);
+        mg_nn_matmul_bwd_w(G->wo.f32, ws->dres, H, att, Q, T, H, Q);
         const int tasks = b->n_seq * n_kv;
 #pragma omp parallel for schedule(dynamic) num_threads(ws->att_slots)
         for (int t = 0; t < tasks; t++) {
@@ -297,18 +297,19 @@ static void backward(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_ws *ws,
             mg_nn_rope_bwd(dq, n, qw, a->n_heads, ws->hd, 0, ws->rope_cos, ws->rope_sin);
             mg_nn_rope_bwd(dq + Q, n, qw, n_kv, ws->hd, 0, ws->rope_cos, ws->rope_sin);
         }
-        mg_nn_matmul_bwd_x(ws->dxn, H, ws->dqkv, qw, Lw->wqkv, T, (int)qw, H, 0);
-        mg_nn_matmul_bwd_w(G->wqkv, ws->dqkv, qw, xn1, H, T, (int)qw, H);
+        mg_nn_matmul_bwd_x(ws->dxn, H, ws->dqkv, qw, Lw->wqkv.f32, T, (int)qw, H, 0);
+        mg_nn_matmul_bwd_w(G->wqkv.f32, ws->dqkv, qw, xn1, H, T, (int)qw, H);
         mg_nn_rmsnorm_bwd(ws->dres, G->attn_norm, ws->dxn, R, Lw->attn_norm, T, H, H, a->norm_eps);
     }
-    mg_nn_embedding_bwd(grad->embed, b->tokens, ws->dres, T, H, H);
+    mg_nn_embedding_bwd(grad->embed.f32, b->tokens, ws->dres, T, H, H);
 }
 
 mg_status mg_nn_grad_batch(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_ws *ws,
                            const mg_nn_batch *b, double weight, double *sum_nll, int *count,
                            mg_error *err) {
     if (!same_arch(&m->arch, &ws->a) || !same_arch(&grad->arch, &ws->a) ||
-        grad->block_floats != m->block_floats)
+        grad->block_bytes != m->block_bytes || m->matrix_dtype != MG_DTYPE_F32 ||
+        grad->matrix_dtype != MG_DTYPE_F32)
         return mg_error_set(err, MG_ERR_INVALID, "training: model, gradient and workspace "
                             "architectures differ");
     mg_status st = mg_nn_batch_check(ws, b, ws->V, err);
@@ -322,9 +323,9 @@ mg_status mg_nn_grad_batch(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_w
 
 mg_status mg_nn_loss_batch(const mg_nn_model *m, mg_nn_grad_ws *ws, const mg_nn_batch *b,
                            double *sum_nll, int *count, mg_error *err) {
-    if (!same_arch(&m->arch, &ws->a))
+    if (!same_arch(&m->arch, &ws->a) || m->matrix_dtype != MG_DTYPE_F32)
         return mg_error_set(err, MG_ERR_INVALID, "training: model and workspace architectures "
-                            "differ");
+                            "differ, or the model's weights are not f32");
     mg_status st = mg_nn_batch_check(ws, b, ws->V, err);
     if (st) return st;
     ensure_slots(ws);
@@ -340,5 +341,5 @@ mg_status mg_nn_grad_new(const mg_nn_model *m, mg_nn_model **out, mg_error *err)
 }
 
 void mg_nn_grad_zero(mg_nn_model *grad) {
-    memset(grad->block, 0, grad->block_floats * sizeof(float));
+    memset(grad->block, 0, grad->block_bytes);
 }

@@ -101,13 +101,13 @@ static void test_deterministic(void) {
         CHECK_OK(mg_train(m[r], &s, &o, &st, &err), &err);
     }
     mg_set_threads(saved);
-    CHECK(memcmp(m[0]->block, m[2]->block, m[0]->block_floats * sizeof(float)) == 0);
-    CHECK(memcmp(m[0]->block, m[1]->block, m[0]->block_floats * sizeof(float)) == 0);
+    CHECK(memcmp(m[0]->block, m[2]->block, m[0]->block_bytes) == 0);
+    CHECK(memcmp(m[0]->block, m[1]->block, m[0]->block_bytes) == 0);
     // Another data seed gives another model.
     mg_nn_model *x = toy_model(4);
     o.seed = 99;
     CHECK_OK(mg_train(x, &s, &o, &st, &err), &err);
-    CHECK(memcmp(m[0]->block, x->block, m[0]->block_floats * sizeof(float)) != 0);
+    CHECK(memcmp(m[0]->block, x->block, m[0]->block_bytes) != 0);
     // Accumulation over 4 micro-batches equals one batch up to rounding.
     mg_nn_model *y = toy_model(4), *z = toy_model(4);
     o.seed = 1;
@@ -116,7 +116,8 @@ static void test_deterministic(void) {
     o.accum = 4;
     CHECK_OK(mg_train(z, &s, &o, &st, &err), &err);
     double e = 0;
-    for (size_t i = 0; i < y->block_floats; i++) e = fmax(e, fabs(y->block[i] - z->block[i]));
+    const float *yb = y->block, *zb = z->block;
+    for (size_t i = 0; i < y->block_bytes / sizeof(float); i++) e = fmax(e, fabs(yb[i] - zb[i]));
     CHECK_MSG(e < 1e-4, "accumulation differs by %g", e);
     for (int r = 0; r < 3; r++) mg_nn_model_free(m[r]);
     mg_nn_model_free(x);
@@ -174,7 +175,7 @@ static void test_checkpoint_roundtrip(void) {
         CHECK_EQ_INT(back->arch.tie_embeddings, 1);
         CHECK_EQ_INT(back->arch.eos_ids[0], 1);
         CHECK_EQ_INT(back->n_tensors, m->n_tensors);
-        CHECK(memcmp(back->block, m->block, m->block_floats * sizeof(float)) == 0);
+        CHECK(memcmp(back->block, m->block, m->block_bytes) == 0);
     }
     // bf16: every weight rounded once, and the runtime scores it like the original.
     CHECK_OK(mg_train_save(m, out, NULL, MG_DTYPE_BF16, true, &err), &err);
@@ -183,8 +184,9 @@ static void test_checkpoint_roundtrip(void) {
     CHECK_OK(mg_nn_model_load(out, &back, &err), &err);
     if (back) {
         double e = 0;
-        for (size_t i = 0; i < m->block_floats; i++)
-            e = fmax(e, fabs(back->block[i] - m->block[i]) / (fabs(m->block[i]) + 1e-30));
+        const float *bb = back->block, *mb = m->block;
+        for (size_t i = 0; i < m->block_bytes / sizeof(float); i++)
+            e = fmax(e, fabs(bb[i] - mb[i]) / (fabs(mb[i]) + 1e-30));
         CHECK(e <= 1.0 / 256);
         const int32_t ids[6] = {0, 2, 4, 6, 8, 1};
         mg_score_item it = {.ids = ids, .n = 6, .response_start = 1};

@@ -49,7 +49,7 @@ typedef struct {
     double weight;
 } ref_ctx;
 
-#define D(ptr) (R->p + ((ptr) - R->m->block))
+#define D(ptr) (R->p + ((ptr) - (const float *)R->m->block))
 
 static void rms_d(double *out, const double *x, const double *w, int n, double eps) {
     double ss = 0;
@@ -81,14 +81,14 @@ static double ref_loss(const ref_ctx *R) {
         double *g = calloc((size_t)F, sizeof(double)), *u = calloc((size_t)F, sizeof(double));
         double *lg = calloc((size_t)V, sizeof(double));
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < H; j++) x[i * H + j] = D(R->m->embed)[(size_t)R->b->tokens[s0 + i] * H + j];
+            for (int j = 0; j < H; j++) x[i * H + j] = D(R->m->embed.f32)[(size_t)R->b->tokens[s0 + i] * H + j];
         for (int l = 0; l < a->n_layers; l++) {
             const mg_nn_layer *L = &R->m->layers[l];
             for (int i = 0; i < n; i++) {
                 rms_d(xn, x + i * H, D(L->attn_norm), H, a->norm_eps);
-                lin_d(q + i * Q, xn, D(L->wqkv), Q, H, 0);
-                lin_d(k + i * KV, xn, D(L->wqkv) + (size_t)Q * H, KV, H, 0);
-                lin_d(v + i * KV, xn, D(L->wqkv) + (size_t)(Q + KV) * H, KV, H, 0);
+                lin_d(q + i * Q, xn, D(L->wqkv.f32), Q, H, 0);
+                lin_d(k + i * KV, xn, D(L->wqkv.f32) + (size_t)Q * H, KV, H, 0);
+                lin_d(v + i * KV, xn, D(L->wqkv.f32) + (size_t)(Q + KV) * H, KV, H, 0);
                 for (int pass = 0; pass < 2; pass++) {
                     double *z = pass ? k + i * KV : q + i * Q;
                     int nh = pass ? a->n_kv_heads : a->n_heads;
@@ -118,21 +118,21 @@ static double ref_loss(const ref_ctx *R) {
                         o[h * hd + t] = acc;
                     }
                 }
-                lin_d(x + i * H, o, D(L->wo), H, Q, 1);
+                lin_d(x + i * H, o, D(L->wo.f32), H, Q, 1);
             }
             for (int i = 0; i < n; i++) {
                 rms_d(xn, x + i * H, D(L->ffn_norm), H, a->norm_eps);
-                lin_d(g, xn, D(L->wgu), F, H, 0);
-                lin_d(u, xn, D(L->wgu) + (size_t)F * H, F, H, 0);
+                lin_d(g, xn, D(L->wgu.f32), F, H, 0);
+                lin_d(u, xn, D(L->wgu.f32) + (size_t)F * H, F, H, 0);
                 for (int j = 0; j < F; j++) g[j] = g[j] / (1 + exp(-g[j])) * u[j];
-                lin_d(x + i * H, g, D(L->wdown), H, F, 1);
+                lin_d(x + i * H, g, D(L->wdown.f32), H, F, 1);
             }
         }
         for (int i = 0; i < n; i++) {
             int t = R->b->targets[s0 + i];
             if (t < 0) continue;
             rms_d(xn, x + i * H, D(R->m->final_norm), H, a->norm_eps);
-            lin_d(lg, xn, D(R->m->lm_head), V, H, 0);
+            lin_d(lg, xn, D(R->m->lm_head.f32), V, H, 0);
             double mx = -1e300, sum = 0;
             for (int j = 0; j < V; j++) mx = fmax(mx, lg[j]);
             for (int j = 0; j < V; j++) sum += exp(lg[j] - mx);
@@ -174,8 +174,10 @@ static void check_model(const char *config) {
     CHECK_OK(mg_nn_grad_batch(m, g, ws, &b, 1.0 / count, &sum, &cnt, &err), &err);
     CHECK_EQ_INT(cnt, count);
 
-    ref_ctx R = {m, malloc(sizeof(double) * m->block_floats), &b, 1.0 / count};
-    for (size_t i = 0; i < m->block_floats; i++) R.p[i] = m->block[i];
+    const size_t nf = m->block_bytes / sizeof(float);
+    const float *mb = m->block, *gb = g->block;
+    ref_ctx R = {m, malloc(sizeof(double) * nf), &b, 1.0 / count};
+    for (size_t i = 0; i < nf; i++) R.p[i] = mb[i];
     double ref = ref_loss(&R);
     CHECK_MSG(fabs(sum / count - ref) < 1e-5 * fabs(ref), "loss %.9g vs reference %.9g",
               sum / count, ref);
@@ -184,8 +186,8 @@ static void check_model(const char *config) {
     size_t n_params = 0;
     for (size_t t = 0; t < m->n_tensors; t++) {
         const mg_nn_tensor *T = &m->tensors[t];
-        double *p = R.p + (T->data - m->block);
-        const float *ga = g->block + (T->data - m->block);
+        double *p = R.p + (T->data - mb);
+        const float *ga = gb + (T->data - mb);
         double tn = 0, td = 0;
         for (size_t i = 0; i < T->numel; i++) {
             double s = p[i], h = 1e-5;
@@ -279,7 +281,7 @@ static void test_thread_determinism(void) {
     mg_set_threads(saved);
     for (int r = 1; r < 3; r++) {
         CHECK(loss[r] == loss[0]);
-        CHECK(memcmp(g[r]->block, g[0]->block, m->block_floats * sizeof(float)) == 0);
+        CHECK(memcmp(g[r]->block, g[0]->block, m->block_bytes) == 0);
     }
     // Bad batches are refused with a message.
     int32_t bad = 300;
