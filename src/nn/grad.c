@@ -45,9 +45,9 @@ struct mg_nn_grad_ws {
 
 static float *falloc(mg_nn_grad_ws *ws, size_t n) {
     ws->bytes += n * sizeof(float);
-    float *p = mg_aligned_alloc((n ? n : 1) * sizeof(float));
-    memset(p, 0, (n ? n : 1) * sizeof(float));
-    return p;
+    // Not cleared: every buffer is written before it is read, and untouched
+    // pages (batches shorter than the maximum) cost no memory.
+    return mg_aligned_alloc((n ? n : 1) * sizeof(float));
 }
 
 mg_status mg_nn_grad_ws_new(const mg_arch *arch, int max_tokens, int max_seq, mg_nn_grad_ws **out,
