@@ -34,6 +34,7 @@ int mg_cmd_export_gguf(int argc, char **argv);
  * metadata and tensor table; returns the exit code. */
 int mg_gguf_inspect_cli(const char *path);
 int mg_cmd_logits(int argc, char **argv);
+int mg_cmd_eval(int argc, char **argv);
 int mg_cmd_generate(int argc, char **argv);
 int mg_cmd_chat(int argc, char **argv);
 int mg_cmd_perplexity(int argc, char **argv);

@@ -18,6 +18,7 @@ static const command COMMANDS[] = {
     {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
     {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
     {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
+    {"eval", mg_cmd_eval, "alignment (Llama Guard, refusals) and domain accuracy reports"},
     {"generate", mg_cmd_generate, "continue a prompt with a model (chat template or raw)"},
     {"chat", mg_cmd_chat, "chat with a model interactively"},
     {"perplexity", mg_cmd_perplexity, "a model's perplexity on a text file"},
