@@ -23,6 +23,7 @@ static const command COMMANDS[] = {
     {"chat", mg_cmd_chat, "chat with a model interactively"},
     {"perplexity", mg_cmd_perplexity, "a model's perplexity on a text file"},
     {"score", mg_cmd_score, "response cross-entropy of {prompt, response} records"},
+    {"gen-data", mg_cmd_gen_data, "synthetic safety and domain data from the models (paper 4)"},
 };
 
 static void usage(FILE *out) {
