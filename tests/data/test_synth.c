@@ -33,7 +33,7 @@ static void test_prompts_match_lab(void) {
     free(lab);
     for (int k = 0; k < MG_SYNTH_CATEGORIES; k++) {
         CHECK_EQ_STR(mg_synth_category(k), mg_world_category_name(k));
-        char num[8];
+        char num[16];
         snprintf(num, sizeof num, "%d", k + 1);
         char *u = mg_synth_subst(mg_synth_safety_user_template(), "topic", num);
         char *l = mg_world_generator_user_prompt(k + 1);
