@@ -37,6 +37,7 @@ int mg_cmd_generate(int argc, char **argv);
 int mg_cmd_chat(int argc, char **argv);
 int mg_cmd_perplexity(int argc, char **argv);
 int mg_cmd_score(int argc, char **argv);
+int mg_cmd_gen_data(int argc, char **argv);
 int mg_cmd_export_gguf(int argc, char **argv);
 /* `mergeguard inspect FILE.gguf` (in export_gguf.c): prints a GGUF file's
  * metadata and tensor table; returns the exit code. */
