@@ -31,7 +31,6 @@ int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_tokenize(int argc, char **argv);
 int mg_cmd_chat_template(int argc, char **argv);
 int mg_cmd_merge(int argc, char **argv);
-int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_eval(int argc, char **argv);
 int mg_cmd_generate(int argc, char **argv);
 int mg_cmd_chat(int argc, char **argv);
