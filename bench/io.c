@@ -1,21 +1,27 @@
 /* bench/io.c - safetensors read throughput (benchmark, not a test).
  *
  * usage: bench_io [DIR] [--gb SIZE] [--shard SIZE] [--keep] [--threads N]
+ *                 [--reuse] [--only WORDS]
  *
  * Generates a Llama-shaped bf16 checkpoint of about SIZE GB (default 2) as
  * shards of --shard (default 500M) in DIR (default a new /tmp/mg_bench_io_*),
  * then measures, with the page cache warm:
  *   1. plain sequential read() of every shard file (the baseline),
- *   2. reading every tensor through mg_model (mg_model_read_f32: bf16 -> f32),
- *      reported as bf16 bytes per second and as a ratio to (1),
- *   3. the `inspect --stats` pass (mg_tensor_stats_compute) in GB/s,
+ *   2. reading every tensor through mg_model, shard by shard in data order:
+ *      summing the bytes of each view; converting to f32 (mg_tensor_to_f32)
+ *      into one reused buffer; mg_model_read_f32 (a fresh buffer per tensor),
+ *      each as bf16 bytes per second and as a ratio to (1),
+ *   3. the `inspect --stats` pass (mg_model_stats_compute) in GB/s,
  * and then the same three cold, after evicting the shards from the page cache
  * with posix_fadvise(DONTNEED) (per file, so other processes are unaffected).
- * The generated files are deleted at the end unless --keep. */
+ * The generated files are deleted at the end unless --keep. With DIR, the
+ * model goes to DIR/bench-model; --reuse measures an existing one there (and
+ * keeps it). --only runs read() plus the methods whose label contains WORDS. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -150,6 +156,18 @@ static double plain_read(const mg_model *m, uint64_t *bytes) {
     return t;
 }
 
+/* Every tensor, shard by shard in data order: the same sequential byte order
+ * as read() of the files. Owned array of borrowed views. */
+static const mg_tensor_view **file_order(const mg_model *m, size_t *n) {
+    const mg_tensor_view **v = mg_malloc_array(mg_model_tensor_count(m) + 1, sizeof *v);
+    size_t k = 0;
+    for (size_t s = 0; s < mg_model_shard_count(m); s++)
+        for (size_t i = 0; i < mg_st_count(mg_model_shard(m, s)); i++)
+            v[k++] = mg_st_at(mg_model_shard(m, s), i);
+    *n = k;
+    return v;
+}
+
 /* Every tensor through the model API, converted to f32 (what inference and
  * merging do). A checksum keeps the work observable. */
 static double model_read(const mg_model *m, uint64_t *bytes, double *checksum) {
@@ -157,14 +175,17 @@ static double model_read(const mg_model *m, uint64_t *bytes, double *checksum) {
     double t0 = mg_now_seconds();
     *bytes = 0;
     *checksum = 0;
-    for (size_t i = 0; i < mg_model_tensor_count(m); i++) {
-        const mg_tensor_view *t = mg_model_tensor_at(m, i);
+    size_t n;
+    const mg_tensor_view **v = file_order(m, &n);
+    for (size_t i = 0; i < n; i++) {
+        const mg_tensor_view *t = v[i];
         float *f;
         if (mg_model_read_f32(m, t->name, &f, NULL, &err)) die(&err);
         *checksum += f[0] + f[t->numel - 1];
         *bytes += t->nbytes;
         free(f);
     }
+    free(v);
     return mg_now_seconds() - t0;
 }
 
@@ -174,8 +195,10 @@ static double view_sum(const mg_model *m, uint64_t *bytes, uint64_t *sum) {
     double t0 = mg_now_seconds();
     *bytes = 0;
     uint64_t total = 0;
-    for (size_t i = 0; i < mg_model_tensor_count(m); i++) {
-        const mg_tensor_view *t = mg_model_tensor_at(m, i);
+    size_t n;
+    const mg_tensor_view **v = file_order(m, &n);
+    for (size_t i = 0; i < n; i++) {
+        const mg_tensor_view *t = v[i];
         const uint8_t *d = t->data;
         size_t words = (size_t)(t->nbytes / 8), chunk = 1 << 17;
         size_t nchunks = (words + chunk - 1) / chunk;
@@ -184,15 +207,16 @@ static double view_sum(const mg_model *m, uint64_t *bytes, uint64_t *sum) {
         for (size_t c = 0; c < nchunks; c++) {
             size_t e = (c + 1) * chunk < words ? (c + 1) * chunk : words;
             for (size_t w = c * chunk; w < e; w++) {
-                uint64_t v;
-                memcpy(&v, d + 8 * w, 8);
-                s += v;
+                uint64_t x;
+                memcpy(&x, d + 8 * w, 8);
+                s += x;
             }
         }
         total += s;
         *bytes += t->nbytes;
     }
     *sum = total;
+    free(v);
     return mg_now_seconds() - t0;
 }
 
@@ -206,15 +230,17 @@ static double model_convert_reuse(const mg_model *m, uint64_t *bytes) {
         if (mg_model_tensor_at(m, i)->numel > maxn) maxn = mg_model_tensor_at(m, i)->numel;
     float *f = mg_aligned_alloc(maxn * sizeof *f);
     memset(f, 0, maxn * sizeof *f);
+    size_t n;
+    const mg_tensor_view **v = file_order(m, &n);
     double t0 = mg_now_seconds();
     *bytes = 0;
-    for (size_t i = 0; i < mg_model_tensor_count(m); i++) {
-        const mg_tensor_view *t = mg_model_tensor_at(m, i);
-        if (mg_tensor_to_f32(t, f, &err)) die(&err);
-        *bytes += t->nbytes;
+    for (size_t i = 0; i < n; i++) {
+        if (mg_tensor_to_f32(v[i], f, &err)) die(&err);
+        *bytes += v[i]->nbytes;
     }
     double t = mg_now_seconds() - t0;
     free(f);
+    free(v);
     return t;
 }
 
@@ -232,6 +258,8 @@ static double stats_pass(const mg_model *m, uint64_t *bytes) {
     return t;
 }
 
+static const char *g_only; // --only: run read() and the methods whose name contains this
+
 typedef double (*method_fn)(const mg_model *m, uint64_t *bytes);
 
 static double m_plain(const mg_model *m, uint64_t *bytes) {
@@ -248,15 +276,27 @@ static double m_read_f32(const mg_model *m, uint64_t *bytes) {
 
 /* Best of `reps` runs; the model is reopened each time (fresh mappings) and,
  * when cold, its files are evicted from the page cache first. */
-static double best_of(const char *dir, method_fn fn, bool cold, int reps, uint64_t *bytes) {
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Also returns the process CPU time (user + system, all threads) of the best
+ * run: the machine is shared, so wall time alone mixes in other load. */
+static double best_of(const char *dir, method_fn fn, bool cold, int reps, uint64_t *bytes,
+                      double *cpu) {
     mg_error err = {0};
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         mg_model *m;
         if (mg_model_open(dir, &m, &err)) die(&err);
         if (cold) evict(m);
+        double c0 = cpu_seconds();
         double t = fn(m, bytes);
-        if (t < best) best = t;
+        double c = cpu_seconds() - c0;
+        if (t < best) best = t, *cpu = c;
         mg_model_close(m);
     }
     return best;
@@ -276,12 +316,14 @@ static void measure(const char *dir, bool cold, int reps) {
     const char *tag = cold ? "cold" : "warm";
     double base = 0;
     for (size_t k = 0; k < sizeof METHODS / sizeof METHODS[0]; k++) {
+        if (k && g_only && !strstr(METHODS[k].what, g_only)) continue;
         uint64_t bytes = 0;
-        double t = best_of(dir, METHODS[k].fn, cold, reps, &bytes);
+        double cpu = 0;
+        double t = best_of(dir, METHODS[k].fn, cold, reps, &bytes, &cpu);
         double rate = (double)bytes / GB / t;
         if (k == 0) base = rate;
-        printf("[%s] %-36s %6.3f GB in %6.3f s = %6.2f GB/s  (%.2f x read())\n", tag,
-               METHODS[k].what, (double)bytes / GB, t, rate, rate / base);
+        printf("[%s] %-36s %6.3f GB in %6.3f s = %6.2f GB/s  (%.2f x read())  cpu %.2f s\n", tag,
+               METHODS[k].what, (double)bytes / GB, t, rate, rate / base, cpu);
         fflush(stdout);
     }
 }
@@ -290,7 +332,7 @@ int main(int argc, char **argv) {
     const char *dir_arg = NULL;
     double gb = 2.0;
     uint64_t shard = 500000000ull;
-    bool keep = false;
+    bool keep = false, reuse = false;
     mg_error err = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gb") && i + 1 < argc) {
@@ -301,11 +343,15 @@ int main(int argc, char **argv) {
             mg_set_threads(atoi(argv[++i]));
         } else if (!strcmp(argv[i], "--keep")) {
             keep = true;
+        } else if (!strcmp(argv[i], "--reuse")) {
+            reuse = true;
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            g_only = argv[++i];
         } else if (argv[i][0] != '-') {
             dir_arg = argv[i];
         } else {
             fprintf(stderr, "usage: bench_io [DIR] [--gb SIZE] [--shard SIZE] [--keep] "
-                            "[--threads N]\n");
+                            "[--threads N] [--reuse] [--only WORDS]\n");
             return 2;
         }
     }
@@ -313,11 +359,12 @@ int main(int argc, char **argv) {
     char *dir;
     if (dir_arg) {
         dir = mg_path_join(dir_arg, "bench-model");
-        if (mg_path_exists(dir)) {
+        if (reuse) keep = true;
+        if (mg_path_exists(dir) && !reuse) {
             fprintf(stderr, "bench_io: %s exists; remove it first\n", dir);
             return 2;
         }
-        if (mg_mkdir_p(dir, &err)) die(&err);
+        if (!reuse && mg_mkdir_p(dir, &err)) die(&err);
     } else {
         if (!mkdtemp(tmpl)) return 1;
         dir = mg_strdup(tmpl);
@@ -325,7 +372,10 @@ int main(int argc, char **argv) {
     printf("bench_io: %s, %d threads\n", dir, mg_get_threads());
     int layers;
     plan p = make_plan(gb * GB, &layers);
-    generate(dir, &p, shard, layers);
+    if (!reuse || !mg_path_exists(dir)) {
+        if (reuse && mg_mkdir_p(dir, &err)) die(&err);
+        generate(dir, &p, shard, layers);
+    }
     {
         mg_error e2 = {0};
         mg_model *m;

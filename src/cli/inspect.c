@@ -106,7 +106,7 @@ static void print_text(const mg_model *m, const mg_tensor_stats *st) {
                c->torch_dtype);
         printf("dimensions    %" PRId64 " layers, hidden %" PRId64 ", intermediate %" PRId64
                ", heads %" PRId64 " (KV %" PRId64 ", head_dim %" PRId64 "), vocab %" PRId64
-               ", context %" PRId64 "\n",
+               ", max positions %" PRId64 "\n",
                c->num_hidden_layers, c->hidden_size, c->intermediate_size, c->num_attention_heads,
                c->num_key_value_heads, c->head_dim, c->vocab_size, c->max_position_embeddings);
         printf("settings      rope_theta %g, rms_norm_eps %g, tie_word_embeddings %s\n",
@@ -266,6 +266,8 @@ int mg_cmd_inspect(int argc, char **argv) {
     if (!path)
         return mg_cli_usage_error("inspect", "missing PATH (a model folder or .safetensors)");
 
+    size_t plen = strlen(path);
+    if (plen > 5 && !strcmp(path + plen - 5, ".gguf")) return mg_gguf_inspect_cli(path);
     mg_error err = {0};
     mg_model *m = NULL;
     if (mg_model_open(path, &m, &err) != MG_OK) return mg_cli_fail(&err);

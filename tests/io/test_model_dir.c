@@ -152,12 +152,43 @@ static void test_refusals(void) {
     expect_fail(MG_TEST_DATA "/does-not-exist", MG_ERR_NOT_FOUND, "does-not-exist");
 }
 
+static void test_single_file_wins_over_index(void) {
+    // transformers loads model.safetensors when both it and an index exist.
+    mg_error err = {0};
+    char *d = mg_path_join(g_dir, "both");
+    CHECK_OK(mg_mkdir_p(d, &err), &err);
+    write_file("both/config.json", "{\"tie_word_embeddings\": true, \"hidden_size\": 64, "
+                                   "\"num_attention_heads\": 4}");
+    write_file("both/model.safetensors.index.json",
+               "{\"weight_map\": {\"x\": \"gone.safetensors\"}}");
+    char *src = NULL;
+    size_t len = 0;
+    CHECK_OK(
+        mg_file_read_all(MG_TEST_DATA "/golden/tiny-qwen2/model.safetensors", 0, &src, &len, &err),
+        &err);
+    char *dst = mg_path_join(d, "model.safetensors");
+    CHECK_OK(mg_write_file_atomic(dst, src, len, false, &err), &err);
+    mg_model *m = NULL;
+    CHECK_OK(mg_model_open(d, &m, &err), &err);
+    if (m) {
+        CHECK_EQ_INT(mg_model_shard_count(m), 1);
+        CHECK(mg_model_config_of(m)->tie_word_embeddings);
+        CHECK_EQ_INT(mg_model_config_of(m)->head_dim, 16);           // derived: 64 / 4
+        CHECK_EQ_INT(mg_model_config_of(m)->num_key_value_heads, 4); // defaults to heads
+    }
+    mg_model_close(m);
+    free(src);
+    free(dst);
+    free(d);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/mg_test_model_dir_XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
     RUN(test_golden_configs);
     RUN(test_single_file);
     RUN(test_refusals);
+    RUN(test_single_file_wins_over_index);
     mg_remove_tree(g_dir, NULL);
     return TEST_END();
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# test_chat_template.sh BINARY TESTDATA - `mergeguard chat-template` on our tiny
+# tokenizer (tests/data/templates/tiny-chat): exact renderings, --ids, the
+# built-in overrides, --var, stdin, and bad input (exit 2, one line, no stdout).
+set -u
+BIN=$1
+DATA=$2
+M=$DATA/templates/tiny-chat
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+pass=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { pass=$((pass + 1)); }
+
+printf '[{"role":"system","content":"Be brief."},{"role":"user","content":"hello"}]' >"$TMP/conv.json"
+
+# exact rendering with the model's template (BOS written by the template)
+"$BIN" chat-template "$M" --messages "$TMP/conv.json" --add-generation-prompt >"$TMP/out" 2>"$TMP/err"; rc=$?
+[ $rc -eq 0 ] && ok || fail "render: exit $rc: $(cat "$TMP/err")"
+printf '<s><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n' >"$TMP/want"
+cmp -s "$TMP/out" "$TMP/want" && ok || { fail "render differs"; od -c "$TMP/out" | head; }
+
+# without the generation prompt
+"$BIN" chat-template "$M" --messages "$TMP/conv.json" >"$TMP/out" 2>/dev/null
+printf '<s><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n' >"$TMP/want"
+cmp -s "$TMP/out" "$TMP/want" && ok || fail "render without generation prompt differs"
+
+# --ids: one BOS (the template's), special tokens as single ids
+"$BIN" chat-template "$M" --messages "$TMP/conv.json" --ids >"$TMP/ids" 2>"$TMP/err"; rc=$?
+[ $rc -eq 0 ] && ok || fail "--ids: exit $rc: $(cat "$TMP/err")"
+first=$(cut -d' ' -f1 "$TMP/ids"); second=$(cut -d' ' -f2 "$TMP/ids")
+[ "$first" = 265 ] && [ "$second" = 267 ] && ok || fail "--ids starts '$first $second', want '265 267' (<s> <|im_start|>)"
+grep -q ' 259 ' "$TMP/ids" && ok || fail "--ids: 'hello' is not one token"
+
+# built-in override and file override
+"$BIN" chat-template "$M" --messages "$TMP/conv.json" --chat-template mistral >"$TMP/out" 2>/dev/null
+printf '<s>[INST] Be brief.\n\nhello [/INST]' >"$TMP/want"
+cmp -s "$TMP/out" "$TMP/want" && ok || fail "--chat-template mistral differs: $(cat "$TMP/out")"
+printf '{{ messages | length }}|{{ flag }}|{{ eos_token }}' >"$TMP/t.jinja"
+"$BIN" chat-template "$M" --messages "$TMP/conv.json" --chat-template "$TMP/t.jinja" --var flag='{"a": [1]}' >"$TMP/out" 2>/dev/null
+[ "$(cat "$TMP/out")" = "2|{'a': [1]}|<|im_end|>" ] && ok || fail "file template + --var: '$(cat "$TMP/out")'"
+
+# stdin, object form with extra variables
+printf '{"messages":[{"role":"user","content":"x"}],"flag":true}' |
+    "$BIN" chat-template "$M" --messages - --chat-template "$TMP/t.jinja" >"$TMP/out" 2>/dev/null
+[ "$(cat "$TMP/out")" = "1|True|<|im_end|>" ] && ok || fail "stdin object form: '$(cat "$TMP/out")'"
+
+# bad input: exit 2, one line on stderr, nothing on stdout
+bad() { # WHAT NEEDLE ARGS...
+    local what=$1 needle=$2
+    shift 2
+    "$BIN" chat-template "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?
+    [ $rc -eq 2 ] && ok || fail "$what: exit $rc, want 2"
+    [ ! -s "$TMP/out" ] && ok || fail "$what: wrote to stdout"
+    [ "$(wc -l <"$TMP/err")" -eq 1 ] && ok || fail "$what: stderr is not one line: $(cat "$TMP/err")"
+    grep -qF -- "$needle" "$TMP/err" && ok || fail "$what: '$needle' not in: $(cat "$TMP/err")"
+}
+printf '{{ raise_exception("roles must alternate") }}' >"$TMP/raise.jinja"
+printf '{%% if x %%}unterminated' >"$TMP/open.jinja"
+printf '{{ x | frobnicate }}' >"$TMP/unsup.jinja"
+printf '[{"content": "no role"}]' >"$TMP/norole.json"
+printf '[{"role": "user", "content": "x"},' >"$TMP/broken.json"
+bad "raise_exception" "template raised: roles must alternate" "$M" --messages "$TMP/conv.json" --chat-template "$TMP/raise.jinja"
+bad "unterminated if" "missing {% endif %}" "$M" --messages "$TMP/conv.json" --chat-template "$TMP/open.jinja"
+bad "unsupported filter" "chat_template:1:8: unsupported filter 'frobnicate'" "$M" --messages "$TMP/conv.json" --chat-template "$TMP/unsup.jinja"
+bad "unknown template name" "neither a built-in template" "$M" --messages "$TMP/conv.json" --chat-template nosuch
+bad "message without role" "chat message 0" "$M" --messages "$TMP/norole.json"
+bad "broken JSON" "broken.json:1:" "$M" --messages "$TMP/broken.json"
+bad "missing --messages" "missing --messages" "$M"
+bad "bad --var" "--var expects NAME=JSON" "$M" --messages "$TMP/conv.json" --var flag=
+bad "unknown option" "unknown option" "$M" --messages "$TMP/conv.json" --frob
+
+"$BIN" chat-template --help >"$TMP/out" 2>&1 && grep -q "chat-template MODEL" "$TMP/out" && ok || fail "--help"
+
+echo "tests: $pass passed, $fails failed"
+[ $fails -eq 0 ]

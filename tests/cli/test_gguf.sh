@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_gguf.sh BINARY TESTDATA - `mergeguard export-gguf` on the golden
+# fixtures in every --outtype, `mergeguard inspect FILE.gguf`, and bad input:
+# exit 2, one error line, no output file and no temporary left behind.
+set -u
+BIN=$1
+DATA=$2
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+pass=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { pass=$((pass + 1)); }
+expect_in() { # FILE NEEDLE WHAT
+    if grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in output:"; head -5 "$1"; fi
+}
+no_tmp() { # no hidden temporaries next to the outputs
+    if ls -A "$TMP" | grep -q '\.tmp'; then fail "$1: temporary left: $(ls -A "$TMP")"; else ok; fi
+}
+
+declare -A ARCH=([tiny-llama]=llama [tiny-llama3]=llama [tiny-qwen2]=qwen2 [tiny-qwen3]=qwen3)
+declare -A NT=([tiny-llama]=21 [tiny-llama3]=21 [tiny-qwen2]=26 [tiny-qwen3]=25)
+for m in tiny-llama tiny-llama3 tiny-qwen2 tiny-qwen3; do
+    for t in f32 f16 bf16 q8_0; do
+        out=$TMP/$m-$t.gguf
+        "$BIN" export-gguf "$DATA/golden/$m" "$out" --outtype $t -q >"$TMP/o" 2>"$TMP/e"; rc=$?
+        [ $rc -eq 0 ] && ok || fail "$m $t: exit $rc: $(cat "$TMP/e")"
+        "$BIN" inspect "$out" >"$TMP/i" 2>"$TMP/e"; rc=$?
+        [ $rc -eq 0 ] && ok || fail "$m $t inspect: exit $rc: $(cat "$TMP/e")"
+        expect_in "$TMP/i" "general.architecture                         STRING   \"${ARCH[$m]}\"" "$m arch"
+        expect_in "$TMP/i" "${ARCH[$m]}.block_count                            UINT32   2" "$m block_count"
+        expect_in "$TMP/i" "tensors       ${NT[$m]} " "$m tensor count"
+        expect_in "$TMP/i" "blk.1.ffn_down.weight" "$m tensor table"
+    done
+done
+expect_in "$TMP/i" "Q8_0" "q8_0 tensors"
+"$BIN" inspect "$TMP/tiny-llama3-f32.gguf" >"$TMP/i" 2>&1
+expect_in "$TMP/i" "rope_freqs.weight" "llama3 rope_freqs"
+if grep -q "^  output.weight " "$TMP/i"; then fail "tied llama3 has output.weight"; else ok; fi
+
+# Existing output: refused without --force (exit 2, file untouched), replaced with it.
+echo old >"$TMP/x.gguf"
+"$BIN" export-gguf "$DATA/golden/tiny-qwen2" "$TMP/x.gguf" -q >/dev/null 2>"$TMP/e"; rc=$?
+[ $rc -eq 2 ] && ok || fail "existing output: exit $rc"
+expect_in "$TMP/e" "exists" "existing output message"
+[ "$(cat "$TMP/x.gguf")" = old ] && ok || fail "existing output was modified"
+"$BIN" export-gguf "$DATA/golden/tiny-qwen2" "$TMP/x.gguf" --force -q 2>"$TMP/e" && ok || fail "--force: $(cat "$TMP/e")"
+"$BIN" inspect "$TMP/x.gguf" >/dev/null 2>&1 && ok || fail "--force output unreadable"
+
+# Unsupported architecture.
+mkdir -p "$TMP/gpt2"
+sed 's/LlamaForCausalLM/GPT2LMHeadModel/' "$DATA/golden/tiny-llama/config.json" >"$TMP/gpt2/config.json"
+ln -s "$DATA/golden/tiny-llama/model.safetensors" "$TMP/gpt2/model.safetensors"
+"$BIN" export-gguf "$TMP/gpt2" "$TMP/gpt2.gguf" >/dev/null 2>"$TMP/e"; rc=$?
+[ $rc -eq 2 ] && ok || fail "unsupported arch: exit $rc"
+expect_in "$TMP/e" "GPT2LMHeadModel" "unsupported arch message"
+[ $(wc -l <"$TMP/e") -eq 1 ] && ok || fail "unsupported arch: more than one stderr line"
+[ ! -e "$TMP/gpt2.gguf" ] && ok || fail "unsupported arch left a file"
+
+# A tokenizer model GGUF cannot express.
+mkdir -p "$TMP/uni"
+cp "$DATA/golden/tiny-llama/config.json" "$TMP/uni/"
+ln -s "$DATA/golden/tiny-llama/model.safetensors" "$TMP/uni/model.safetensors"
+echo '{"model":{"type":"Unigram","unk_id":0,"vocab":[["<unk>",0.0]]}}' >"$TMP/uni/tokenizer.json"
+"$BIN" export-gguf "$TMP/uni" "$TMP/uni.gguf" >/dev/null 2>"$TMP/e"; rc=$?
+[ $rc -eq 2 ] && ok || fail "unigram: exit $rc"
+expect_in "$TMP/e" "Unigram" "unigram message"
+[ ! -e "$TMP/uni.gguf" ] && ok || fail "unigram left a file"
+
+# Usage errors and a malformed GGUF.
+"$BIN" export-gguf "$DATA/golden/tiny-llama" "$TMP/y.gguf" --outtype q4_0 >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok || fail "bad --outtype: exit $rc"
+"$BIN" export-gguf "$DATA/golden/tiny-llama" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok || fail "missing OUT: exit $rc"
+head -c 100 "$TMP/tiny-qwen3-f32.gguf" >"$TMP/trunc.gguf"
+"$BIN" inspect "$TMP/trunc.gguf" >"$TMP/o" 2>"$TMP/e"; rc=$?
+[ $rc -eq 2 ] && ok || fail "truncated gguf: exit $rc"
+[ ! -s "$TMP/o" ] && ok || fail "truncated gguf printed output"
+"$BIN" export-gguf --help | grep -q "outtype" && ok || fail "--help"
+no_tmp "end"
+
+echo "tests: $pass passed, $fails failed"
+[ $fails -eq 0 ]
