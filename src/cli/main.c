@@ -17,12 +17,16 @@ static const command COMMANDS[] = {
     {"export-gguf", mg_cmd_export_gguf, "write a model folder as one GGUF file for llama.cpp / Ollama"},
     {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
     {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
+    {"merge", mg_cmd_merge, "merge models from a mergekit YAML config"},
     {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
     {"eval", mg_cmd_eval, "alignment (Llama Guard, refusals) and domain accuracy reports"},
     {"generate", mg_cmd_generate, "continue a prompt with a model (chat template or raw)"},
     {"chat", mg_cmd_chat, "chat with a model interactively"},
     {"perplexity", mg_cmd_perplexity, "a model's perplexity on a text file"},
     {"score", mg_cmd_score, "response cross-entropy of {prompt, response} records"},
+    {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
+    {"cocktail", mg_cmd_cocktail, "LM-Cocktail: merge weights from per-model losses on data"},
+    {"grid", mg_cmd_grid, "grid-search merge hyperparameters, each point merged in memory and scored"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,114 @@
+/* merge.c - `mergeguard merge CONFIG.yml OUT_DIR`: a mergekit-compatible merge. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "base/parallel.h"
+#include "cli/cli.h"
+#include "io/safetensors.h"
+#include "merge/config.h"
+#include "merge/exec.h"
+#include "merge/plan.h"
+
+static void help(void) {
+    printf("usage: mergeguard merge CONFIG.yml OUT_DIR [options]\n\n"
+           "Merges models as described by a mergekit YAML config (merge_method, models or\n"
+           "slices, base_model, parameters, dtype, out_dtype, tokenizer_source, chat_template)\n"
+           "into the model folder OUT_DIR. Everything is validated before any tensor is read;\n"
+           "the folder appears only when complete.\n\n"
+           "options:\n"
+           "  --threads N           worker threads (default: all cores)\n"
+           "  --out-shard-size SIZE shard size in bytes, K/M/G suffixes (default 5G)\n"
+           "  --seed S              seed of DARE / DELLA masks (default 0)\n"
+           "  --force               replace an existing OUT_DIR\n"
+           "  --dry-run             validate and print the per-tensor plan; OUT_DIR optional\n"
+           "  --json                machine-readable output (plan or summary)\n"
+           "  -q, --quiet / -v, --verbose\n\n"
+           "methods: linear, slerp, nuslerp, multislerp, karcher, task_arithmetic, ties,\n"
+           "  dare_ties, dare_linear, breadcrumbs, breadcrumbs_ties, della, della_linear,\n"
+           "  model_stock, sce, ram, ramplus_tl, nearswap, arcee_fusion, passthrough\n");
+}
+
+int mg_cmd_merge(int argc, char **argv) {
+    const char *cfg_path = NULL, *out = NULL;
+    uint64_t shard = 5000000000ull, seed = 0;
+    bool force = false, dry = false, json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool bad = false;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            help();
+            return 0;
+        }
+        if (mg_cli_common_option(argc, argv, &i, &bad)) {
+            if (bad) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--force")) force = true;
+        else if (!strcmp(a, "--dry-run")) dry = true;
+        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--out-shard-size") || !strcmp(a, "--seed")) {
+            if (i + 1 >= argc) return mg_cli_usage_error("merge", "%s needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--seed")) {
+                long long s;
+                if (!mg_cli_parse_int(v, 0, 0x7fffffffffffffffLL, &s))
+                    return mg_cli_usage_error("merge", "--seed expects a non-negative integer, got '%s'", v);
+                seed = (uint64_t)s;
+            } else {
+                mg_error e = {0};
+                if (mg_parse_size(v, &shard, &e) || shard == 0)
+                    return mg_cli_usage_error("merge", "--out-shard-size: invalid size '%s'", v);
+            }
+        } else if (a[0] == '-' && a[1]) {
+            return mg_cli_usage_error("merge", "unknown option '%s'", a);
+        } else if (!cfg_path) cfg_path = a;
+        else if (!out) out = a;
+        else return mg_cli_usage_error("merge", "unexpected argument '%s'", a);
+    }
+    if (!cfg_path) return mg_cli_usage_error("merge", "missing CONFIG.yml");
+    if (!out && !dry) return mg_cli_usage_error("merge", "missing OUT_DIR");
+    mg_error err = {0};
+    if (out && !dry && !force && mg_path_exists(out)) {
+        mg_error_set(&err, MG_ERR_EXISTS, "%s already exists (use --force to replace it)", out);
+        return mg_cli_fail(&err);
+    }
+    mg_merge_config *cfg = NULL;
+    mg_plan *plan = NULL;
+    int rc = 0;
+    mg_status st = mg_merge_config_load(cfg_path, &cfg, &err);
+    if (st) return mg_cli_fail(&err);
+    for (size_t i = 0; i < cfg->n_warnings; i++) mg_log_warn("%s", cfg->warnings[i]);
+    st = mg_plan_build(cfg, seed, &plan, &err);
+    if (st) {
+        rc = mg_cli_fail(&err);
+        goto done;
+    }
+    if (dry) {
+        mg_plan_print(plan, stdout, json);
+        goto done;
+    }
+    mg_merge_opts o = {.shard_size = shard, .force = force,
+                       .progress = !json && mg_log_get_level() >= MG_LOG_INFO};
+    mg_merge_stats stats = {0};
+    st = mg_merge_execute(plan, out, &o, &stats, &err);
+    if (st) {
+        rc = mg_cli_fail(&err);
+        goto done;
+    }
+    if (json)
+        printf("{\"output\": \"%s\", \"method\": \"%s\", \"tensors\": %zu, \"shards\": %zu, "
+               "\"bytes_in\": %llu, \"bytes_out\": %llu, \"seconds\": %.3f, \"threads\": %d}\n",
+               out, cfg->method->name, plan->n_tensors, stats.shards,
+               (unsigned long long)stats.bytes_in, (unsigned long long)stats.bytes_out,
+               stats.seconds, mg_get_threads());
+    else
+        mg_log_info("merged %zu tensors (%s) into %s: %zu shard(s), %.2f GB in %.2f s", plan->n_tensors,
+                    cfg->method->name, out, stats.shards, (double)stats.bytes_out / 1e9, stats.seconds);
+done:
+    mg_plan_free(plan);
+    mg_merge_config_free(cfg);
+    return rc;
+}

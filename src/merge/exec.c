@@ -1,0 +1,92 @@
+/* exec.c - see exec.h. */
+#include "merge/exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "base/file.h"
+#include "base/half.h"
+#include "base/log.h"
+#include "io/safetensors.h"
+#include "merge/card.h"
+
+typedef struct outbuf {
+    void *data;
+    mg_dtype dt;
+} outbuf;
+
+static void out_write(void *user, uint64_t begin, uint64_t count, const float *src) {
+    outbuf *o = user;
+    switch (o->dt) {
+    case MG_DTYPE_F32: memcpy((float *)o->data + begin, src, count * 4); break;
+    case MG_DTYPE_BF16: mg_f32_to_bf16_array(src, (uint16_t *)o->data + begin, count); break;
+    case MG_DTYPE_F16: mg_f32_to_f16_array(src, (uint16_t *)o->data + begin, count); break;
+    default: break;
+    }
+}
+
+static const char *base_name(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *s = path + n;
+    while (s > path && s[-1] != '/') s--;
+    return s;
+}
+
+mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge_opts *o,
+                           mg_merge_stats *stats, mg_error *err) {
+    double t0 = mg_now_seconds();
+    mg_atomic_out *ao = NULL;
+    mg_st_writer *w = NULL;
+    mg_tensor_spec *specs = mg_calloc(p->n_tensors + 1, sizeof *specs);
+    mg_status st = mg_atomic_begin(out_dir, true, o->force, &ao, err);
+    if (st) goto done;
+    const char *tmp = mg_atomic_tmp_path(ao);
+    chmod(tmp, 0755); // a model folder others may read, not mkdtemp's 0700
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        const mg_plan_tensor *T = &p->tensors[i];
+        specs[i].name = T->name;
+        specs[i].dtype = T->out_dtype;
+        specs[i].ndim = T->ndim;
+        memcpy(specs[i].shape, T->shape, sizeof specs[i].shape);
+    }
+    st = mg_st_writer_open(tmp, specs, p->n_tensors, o->shard_size ? o->shard_size : 5000000000ull,
+                           &w, err);
+    if (st) goto done;
+    mg_progress prog;
+    if (o->progress) mg_progress_begin(&prog, "merge", p->out_bytes, "B");
+    uint64_t bytes_in = 0;
+    for (size_t i = 0; i < p->n_tensors && !st; i++) {
+        const mg_plan_tensor *T = &p->tensors[i];
+        size_t nb = (size_t)T->numel * mg_dtype_size(T->out_dtype);
+        outbuf ob = {mg_aligned_alloc(nb ? nb : 1), T->out_dtype};
+        st = mg_plan_run_tensor(p, i, out_write, &ob, err);
+        if (!st) st = mg_st_writer_write(w, i, ob.data, err);
+        free(ob.data);
+        for (size_t q = 0; q < T->n_inputs; q++) bytes_in += T->inputs[q].view->nbytes;
+        if (o->progress) mg_progress_add(&prog, nb);
+    }
+    if (o->progress) mg_progress_end(&prog);
+    if (st) goto done;
+    size_t shards = mg_st_writer_shard_count(w);
+    st = mg_st_writer_finish(w, err);
+    w = NULL;
+    if (st) goto done;
+    st = mg_merge_write_metadata(p, tmp, base_name(out_dir), err);
+    if (st) goto done;
+    st = mg_atomic_commit(ao, err);
+    ao = NULL;
+    if (!st && stats) {
+        stats->seconds = mg_now_seconds() - t0;
+        stats->bytes_in = bytes_in;
+        stats->bytes_out = p->out_bytes;
+        stats->shards = shards;
+    }
+done:
+    mg_st_writer_free(w);
+    mg_atomic_abort(ao);
+    free(specs);
+    return st;
+}

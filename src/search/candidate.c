@@ -1,0 +1,94 @@
+/* candidate.c - see candidate.h. */
+#include "search/candidate.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/half.h"
+#include "base/log.h"
+#include "merge/config.h"
+#include "merge/plan.h"
+
+typedef struct sink {
+    float *dst;
+    mg_dtype dt;
+} sink;
+
+/* Stores the kernel's f32 output as the file writer would store it, widened back. */
+static void sink_write(void *user, uint64_t begin, uint64_t count, const float *src) {
+    sink *s = user;
+    float *d = s->dst + begin;
+    switch (s->dt) {
+    case MG_DTYPE_BF16:
+        for (uint64_t i = 0; i < count; i++)
+            d[i] = mg_bf16_to_f32(mg_f32_to_bf16(src[i]));
+        break;
+    case MG_DTYPE_F16:
+        for (uint64_t i = 0; i < count; i++)
+            d[i] = mg_f16_to_f32(mg_f32_to_f16(src[i]));
+        break;
+    default:
+        memcpy(d, src, count * sizeof(float));
+        break;
+    }
+}
+
+mg_status mg_candidate_merge_plan(const mg_plan *p, mg_nn_model *m, mg_error *err) {
+    if (m->matrix_dtype != MG_DTYPE_F32)
+        return mg_error_set(err, MG_ERR_INVALID, "candidate: the model must hold f32 weights");
+    bool *seen = mg_calloc(m->n_tensors ? m->n_tensors : 1, sizeof(bool));
+    mg_status st = MG_OK;
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        const mg_plan_tensor *T = &p->tensors[i];
+        const mg_nn_tensor *nt = mg_nn_model_find(m, T->name);
+        if (!nt || !nt->data) {
+            // A tied model has no lm_head entry; a merge that unties the head cannot be
+            // scored by it.
+            st = mg_error_set(err, MG_ERR_INVALID,
+                              "candidate: merged tensor %s has no place in the model (tied "
+                              "embeddings on one side only?)",
+                              T->name);
+            goto done;
+        }
+        if ((uint64_t)nt->numel != T->numel) {
+            st = mg_error_set(err, MG_ERR_INVALID,
+                              "candidate: tensor %s: the merge gives %llu elements, the model "
+                              "holds %zu",
+                              T->name, (unsigned long long)T->numel, nt->numel);
+            goto done;
+        }
+        seen[nt - m->tensors] = true;
+        sink s = {nt->data, T->out_dtype};
+        if ((st = mg_plan_run_tensor(p, i, sink_write, &s, err))) goto done;
+    }
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!seen[i]) {
+            st = mg_error_set(err, MG_ERR_INVALID, "candidate: the merge does not produce %s",
+                              m->tensors[i].name);
+            goto done;
+        }
+done:
+    free(seen);
+    return st;
+}
+
+mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, const char *base_dir,
+                             uint64_t seed, mg_nn_model *m, mg_candidate_stats *stats,
+                             mg_error *err) {
+    double t0 = mg_now_seconds();
+    mg_merge_config *cfg = NULL;
+    mg_plan *plan = NULL;
+    mg_status st = mg_merge_config_parse(yaml, len, what, base_dir, &cfg, err);
+    if (!st) st = mg_plan_build(cfg, seed, &plan, err);
+    double t1 = mg_now_seconds();
+    if (!st) st = mg_candidate_merge_plan(plan, m, err);
+    if (stats) {
+        stats->plan_seconds = t1 - t0;
+        stats->merge_seconds = mg_now_seconds() - t1;
+    }
+    mg_plan_free(plan);
+    mg_merge_config_free(cfg);
+    return st;
+}
