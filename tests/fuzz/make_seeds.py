@@ -287,9 +287,48 @@ def seeds_gguf():
     put('gguf', b'GGML\0\0\0\0')
 
 
+# ---- merge and evolve configs (model names resolve to tests/data/golden) ----
+MERGE = [
+    "merge_method: ties\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n    parameters: {weight: 0.6, density: [1.0, 0.5]}\n  - model: tiny-llama\nparameters:\n  normalize: yes\n  int8_mask: true\ndtype: float32\nout_dtype: bfloat16\n",
+    "merge_method: linear\nmodels:\n  - model: tiny-llama\n    parameters:\n      weight: [{filter: self_attn, value: 0.3}, {filter: mlp, value: [0.1, 0.9]}, {value: 0.5}]\n  - model: tiny-llama3\n    parameters: {weight: 0.5}\nparameters: {normalize: false}\ntokenizer_source: base\n",
+    "merge_method: slerp\nbase_model: tiny-llama\nslices:\n  - sources:\n      - {model: tiny-llama, layer_range: [0, 2]}\n      - {model: tiny-llama3, layer_range: [0, 2]}\nparameters:\n  t:\n    - filter: self_attn\n      value: [0, 0.5, 0.3, 0.7, 1]\n    - value: 0.5\ndtype: bfloat16\n",
+    "merge_method: passthrough\nslices:\n  - sources:\n      - {model: tiny-llama, layer_range: [0, 1]}\n  - sources:\n      - {model: tiny-llama3, layer_range: [1, 2]}\n",
+    "merge_method: dare_ties\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n    parameters: {weight: 0.5, density: 0.5}\n  - model: tiny-llama\nparameters: {rescale: true, lambda: 1.1}\n",
+    "merge_method: della\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n    parameters: {weight: 1.0, density: 0.7, epsilon: 0.15}\n",
+    "merge_method: breadcrumbs_ties\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n    parameters: {weight: 1.0, density: 0.9, gamma: 0.01}\n",
+    "merge_method: model_stock\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n  - model: tiny-llama\n  - model: tiny-llama3\nparameters: {filter_wise: false}\n",
+    "merge_method: nuslerp\nmodels:\n  - model: tiny-llama\n    parameters: {weight: 0.3}\n  - model: tiny-llama3\n    parameters: {weight: 0.7}\nparameters: {nuslerp_flatten: false, nuslerp_row_wise: true}\n",
+    "merge_method: multislerp\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n    parameters: {weight: 0.5}\n  - model: tiny-llama\n    parameters: {weight: 0.5}\nparameters: {normalize_weights: true, eps: 1e-8}\n",
+    "merge_method: karcher\nmodels:\n  - model: tiny-llama\n  - model: tiny-llama3\nparameters: {max_iter: 10, tol: 1e-5}\n",
+    "merge_method: sce\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\nparameters: {select_topk: 0.5}\n",
+    "merge_method: nearswap\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\nparameters: {t: 0.001}\n",
+    "merge_method: arcee_fusion\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\n",
+    "merge_method: task_arithmetic\nbase_model: tiny-qwen2\nmodels:\n  - model: tiny-qwen3\n    parameters: {weight: -0.5}\nchat_template: chatml\ntokenizer: {source: tiny-qwen3}\n",
+    "merge_method: ram\nbase_model: tiny-llama\nmodels:\n  - model: tiny-llama3\nparameters: {r: 0.5, alpha: 0.2}\n",
+    "merge_method: linear\nmodels: &m [{model: tiny-llama}]\nslices: *m\n",
+    "merge_method: dare-ties\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}]\n",
+]
+EVOLVE = [
+    "genome:\n  models: [tiny-llama, tiny-llama3]\n  merge_method: ties\n  base_model: tiny-llama\n  layer_granularity: 1\n  normalize: false\n  allow_negative_weights: true\n  filters: [self_attn, mlp]\ntasks: [x]\nalpha: 0.3\nseed: 7\npopulation: 6\nmax_fevals: 12\nrandom_init: true\n",
+    "genome:\n  models: [tiny-llama, tiny-llama3, tiny-llama]\n  merge_method: slerp\n  layer_granularity: 1\n",
+    "genome:\n  models: [tiny-llama, tiny-llama3]\n  merge_method: linear\n  smooth: true\n  layer_granularity: 2\nsigma0: 0.2\nsamples_per_type: 0\nmax_length: 512\n",
+    "genome:\n  models: [tiny-llama3, tiny-llama]\n  merge_method: dare_ties\n  base_model: tiny-llama\n  tokenizer_source: tiny-llama3\nalignment_weight: 2.0\n",
+    "genome:\n  models: [tiny-llama, tiny-llama3]\n  merge_method: task_arithmetic\n  base_model: tiny-qwen2\n",
+    "genome:\n  models: [tiny-qwen2, tiny-qwen3]\n  merge_method: della\n",
+]
+
+
+def seeds_yaml():
+    for t in MERGE:
+        put('merge_config', t)
+    put('merge_config', read('merge', 'ties.yml').replace(b'../golden/', b''))
+    for t in EVOLVE:
+        put('evolve_config', t)
+
+
 def main():
     for f in (seeds_st, seeds_index, seeds_config, seeds_tokenizer, seeds_tokenize_text,
-              seeds_template, seeds_jsonl, seeds_gguf):
+              seeds_template, seeds_jsonl, seeds_gguf, seeds_yaml):
         f()
     for t in sorted(os.listdir(OUT)):
         d = os.path.join(OUT, t)

@@ -16,8 +16,10 @@
 #include "test.h"
 
 #include "config.c"
+#include "evolve_config.c"
 #include "gguf.c"
 #include "jsonl.c"
+#include "merge_config.c"
 #include "st_header.c"
 #include "st_index.c"
 #include "template.c"
@@ -31,8 +33,10 @@ typedef struct replay_target {
 
 static const replay_target TARGETS[] = {
     {"config", mg_fuzz_config},
+    {"evolve_config", mg_fuzz_evolve_config},
     {"gguf", mg_fuzz_gguf},
     {"jsonl", mg_fuzz_jsonl},
+    {"merge_config", mg_fuzz_merge_config},
     {"st_header", mg_fuzz_st_header},
     {"st_index", mg_fuzz_st_index},
     {"template", mg_fuzz_template},
