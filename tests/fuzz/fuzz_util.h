@@ -5,7 +5,8 @@
  * $TMPDIR, removed at exit) and opens it from there. Inputs that hold several
  * files (an index and its shards, a tokenizer and a text) are split at a
  * separator line. mg_fuzz_check_err enforces the error contract of
- * src/base/error.h on every failure: a non-empty message on one line.
+ * src/base/error.h on every failure: a non-empty message on one line (and
+ * prints the message when MG_FUZZ_VERBOSE is set, to see what a corpus reaches).
  * Header-only: included by each target and by the replay test (which includes
  * every target in one translation unit), so everything here is static.
  * Thread-safety: none (libFuzzer and the replay run one input at a time). */
@@ -124,6 +125,7 @@ static size_t mg_fuzz_split(const uint8_t *data, size_t size, mg_fuzz_part *part
 
 /* The error contract: a failure carries a non-empty, single-line message. */
 static void mg_fuzz_check_err(const char *target, mg_status st, const mg_error *err) {
+    if (st != MG_OK && getenv("MG_FUZZ_VERBOSE")) fprintf(stderr, "%s: %s\n", target, err->msg);
     if (st == MG_OK) return;
     if (err->msg[0] == '\0' || strchr(err->msg, '\n') != NULL) {
         fprintf(stderr, "%s: status %d with a bad error message: '%s'\n", target, (int)st,

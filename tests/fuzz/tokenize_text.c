@@ -1,8 +1,11 @@
 /* tokenize_text.c - fuzz target: arbitrary text encoded with a fixed, real
- * chat tokenizer (tests/data/templates/tiny-chat: byte-level BPE with added
- * special tokens), with and without the post-processor, then decoded. */
+ * chat tokenizer (tests/data/templates/tiny-chat: byte-level BPE with all 256
+ * byte symbols and added special tokens), with and without the
+ * post-processor, then decoded. Byte-level BPE loses nothing, so valid UTF-8
+ * must decode back to itself (special tokens kept). */
 #include "fuzz_util.h"
 #include "text/tokenizer.h"
+#include "text/utf8.h"
 
 int mg_fuzz_tokenize_text(const uint8_t *data, size_t size);
 
@@ -38,6 +41,13 @@ int mg_fuzz_tokenize_text(const uint8_t *data, size_t size) {
             size_t olen = 0;
             st = mg_tokenizer_decode(t, ids, n, skip, &out, &olen, &err);
             mg_fuzz_check_err("tokenize_text", st, &err);
+            if (st == MG_OK && !special && !skip &&
+                mg_utf8_valid_prefix((const char *)data, size) == size &&
+                (olen != size || memcmp(out, data, size) != 0)) {
+                fprintf(stderr, "tokenize_text: decode(encode(text)) differs: '%.*s' -> '%.*s'\n",
+                        (int)size, (const char *)data, (int)olen, out);
+                abort();
+            }
             free(out);
         }
         free(ids);
