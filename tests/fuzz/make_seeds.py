@@ -6,6 +6,8 @@ JSONL, templates, the tiny-chat tokenizer) plus small hand-made files of our
 own (safetensors and GGUF files built here, tokenizers, templates). The
 committed corpora are these seeds merged with what the fuzzers found and
 minimized (bench/fuzz.sh --minimize TARGET); run this only to start over.
+The extract_json seeds are the replies of tests/data/test_extract_json.c's
+CASES table (written out once by a throwaway C program, not by this script).
 """
 import hashlib, json, os, struct, sys
 

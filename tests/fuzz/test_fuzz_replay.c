@@ -17,6 +17,7 @@
 
 #include "config.c"
 #include "evolve_config.c"
+#include "extract_json.c"
 #include "gguf.c"
 #include "jsonl.c"
 #include "merge_config.c"
@@ -34,6 +35,7 @@ typedef struct replay_target {
 static const replay_target TARGETS[] = {
     {"config", mg_fuzz_config},
     {"evolve_config", mg_fuzz_evolve_config},
+    {"extract_json", mg_fuzz_extract_json},
     {"gguf", mg_fuzz_gguf},
     {"jsonl", mg_fuzz_jsonl},
     {"merge_config", mg_fuzz_merge_config},
