@@ -2,8 +2,9 @@
 # Runs one libFuzzer target of tests/fuzz/ (ASan + UBSan, clang).
 #
 #   bench/fuzz.sh TARGET SECONDS [LIBFUZZER_ARGS...]   fuzz for SECONDS
-#   bench/fuzz.sh --minimize TARGET                    merge the work corpus into
-#                                                      tests/fuzz/corpus/TARGET (minimized)
+#   bench/fuzz.sh --minimize TARGET [MAX_KB]           merge the work corpus into
+#                                                      tests/fuzz/corpus/TARGET (minimized;
+#                                                      largest inputs dropped past MAX_KB, 40)
 #   bench/fuzz.sh --list                               the targets
 #
 # Configures build-fuzz/ with clang (tests/fuzz/CMakeLists.txt, a standalone
@@ -55,8 +56,8 @@ build_target() {
 case $1 in
   --list) targets; exit 0 ;;
   --minimize)
-    [[ $# -eq 2 ]] || usage
-    t=$2
+    [[ $# -eq 2 || $# -eq 3 ]] || usage
+    t=$2 max_kb=${3:-40}
     build_target "$t"
     committed=$src/corpus/$t
     work=$build/corpus/$t
@@ -65,10 +66,15 @@ case $1 in
     # -merge=1 keeps the smallest inputs that together reach every feature.
     "$build/fuzz_$t" -merge=1 -rss_limit_mb=2048 -timeout=20 "$fresh" "$committed" "$work" \
       2>"$build/minimize-$t.log"
+    # Keep the committed corpus small: drop the largest inputs past the budget
+    # (libFuzzer's merge already prefers small inputs for the same features).
+    while (( $(find "$fresh" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}') > max_kb * 1024 )); do
+      rm -f "$(ls -S "$fresh" | head -1 | sed "s|^|$fresh/|")"
+    done
     rm -f "$committed"/*
     cp "$fresh"/* "$committed"/
     rm -rf "$fresh"
-    echo "fuzz.sh: $t corpus: $(ls "$committed" | wc -l) files, $(du -sh "$committed" | cut -f1)"
+    echo "fuzz.sh: $t corpus: $(ls "$committed" | wc -l) files, $(du -sh --apparent-size "$committed" | cut -f1)"
     exit 0
     ;;
   -*) usage ;;
