@@ -134,4 +134,14 @@ static void mg_fuzz_check_err(const char *target, mg_status st, const mg_error *
     }
 }
 
+/* LeakSanitizer's built-in suppressions (read when it starts; unused without
+ * a sanitizer). libfyaml 0.7.12 (Debian 12) leaks the chunk array of its atom
+ * iterator when fy_node_get_scalar formats a single-quoted scalar with many
+ * '' escapes (found by the merge_config target); the leak is inside the
+ * library, whose documents src/base/yaml.c does destroy. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) {
+    return "leak:libfyaml.so\n";
+}
+
 #endif // MG_TESTS_FUZZ_UTIL_H
