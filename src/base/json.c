@@ -51,9 +51,12 @@ static mg_status get_int(const json_t *obj, const char *key, const char *what, b
         *out = json_integer_value(v);
         return MG_OK;
     }
-    // 4096.0 is an integer in Python's eyes; accept exact integral reals.
-    if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
-        *out = (int64_t)json_real_value(v);
+    // 4096.0 is an integer in Python's eyes; accept exact integral reals. The
+    // range check comes first: converting 1e87 to int64_t is undefined (fuzzing).
+    double d = json_is_real(v) ? json_real_value(v) : 0.0;
+    if (json_is_real(v) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+        d == (double)(int64_t)d) {
+        *out = (int64_t)d;
         return MG_OK;
     }
     return TYPE_ERROR("an integer");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -237,8 +238,33 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
     return mg_error_set(err, MG_ERR_INVALID, "%s: unsupported YAML node", what);
 }
 
+/* YAML text must be Unicode; checked before libfyaml sees it because 0.7.12
+ * (Debian 12) loops forever on an invalid UTF-8 sequence inside a '%'
+ * directive line (found by fuzzing: "%x\xff" hangs the parser). */
+static mg_status check_utf8(const char *buf, size_t len, const char *what, mg_error *err) {
+    int line = 1, col = 1;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)buf + i,
+                                              (utf8proc_ssize_t)(len - i), &cp);
+        if (n <= 0)
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s:%d:%d: invalid YAML: not UTF-8 (byte 0x%02x)", what, line,
+                                col, (unsigned char)buf[i]);
+        if (cp == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += (size_t)n;
+    }
+    return MG_OK;
+}
+
 static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **out, mg_error *err) {
     *out = NULL;
+    if (check_utf8(buf, len, what, err)) return MG_ERR_INVALID;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;

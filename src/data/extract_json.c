@@ -358,11 +358,17 @@ static json_t *read_value(rd *r) {
     return v;
 }
 
+/* Trims the ASCII whitespace Python's str.strip() does (\v and \f too, as
+ * mg_extract_normalize; fuzzing found questions ending in form feeds). */
+static bool is_trim(char c) {
+    return is_blank(c) || c == '\v' || c == '\f';
+}
+
 static char *trim_dup(const char *s) {
-    while (*s && is_blank(*s))
+    while (*s && is_trim(*s))
         s++;
     size_t n = strlen(s);
-    while (n && is_blank(s[n - 1]))
+    while (n && is_trim(s[n - 1]))
         n--;
     return mg_strndup(s, n);
 }

@@ -80,6 +80,20 @@ mg_status mg_nn_model_from_dir_as(const mg_model *dir, mg_nn_weights weights, mg
     mg_dtype dt = weights == MG_NN_WEIGHTS_BF16 ? MG_DTYPE_BF16 : MG_DTYPE_F32;
     const mg_tensor_view *emb = mg_model_find(dir, "model.embed_tokens.weight");
     if (weights == MG_NN_WEIGHTS_AUTO && emb && emb->dtype == MG_DTYPE_BF16) dt = MG_DTYPE_BF16;
+    // The weights are allocated before each tensor's shape is checked, so a
+    // config.json far larger than its checkpoint (found by fuzzing: 12 TB
+    // from a 600 KB file) must be refused first. The big matrices are distinct
+    // tensors of the checkpoint, so a loadable model never needs more elements
+    // than it holds; the factor 2 leaves near misses to the per-tensor check.
+    double H = arch.hidden, qkv = mg_arch_q_dim(&arch) + 2.0 * mg_arch_kv_dim(&arch);
+    double need = (double)arch.vocab * H +
+                  arch.n_layers * (H * qkv + mg_arch_q_dim(&arch) * H + 3.0 * H * arch.ffn);
+    double have = (double)mg_model_param_count(dir);
+    if (need > 2.0 * have + (double)(1 << 24))
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: describes a model of at least %.0f parameters, but "
+                            "the checkpoint holds %.0f",
+                            what, need, have);
     if ((rc = mg_nn_model_new_as(&arch, dt, &m, err)) != MG_OK) return rc;
     if ((rc = mg_nn_model_fill(m, dir, err)) != MG_OK) {
         if (!arch.tie_embeddings && !mg_model_find(dir, "lm_head.weight"))

@@ -482,6 +482,6 @@ static void encode_piece(const mg_bpe *b, mg_bpe_scratch *s, const char *w, size
         size_t cnt = out->n - start;
         mg_strmap_put(s->cache, w, len, (int32_t)s->cache_ids.n);
         mg_idvec_push(&s->cache_ids, (int32_t)cnt);
-        mg_idvec_append(&s->cache_ids, out->p + start, cnt);
+        if (cnt) mg_idvec_append(&s->cache_ids, out->p + start, cnt); // out->p may be NULL
     }
 }

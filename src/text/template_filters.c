@@ -326,8 +326,10 @@ static tpl_value *select_common(tpl_render *r, const tpl_node *at, tpl_value *v,
     for (size_t i = 0; i < seq->u.l.n; i++) {
         tpl_step(r, at);
         tpl_value *x = attr ? attr_path(r, at, seq->u.l.v[i], args[0]) : seq->u.l.v[i];
-        bool res =
-            test_by_name(r, at, tname, x, args + skip + 1, nargs > skip + 1 ? nargs - skip - 1 : 0);
+        // args is NULL without arguments: no pointer arithmetic on it (found by fuzzing).
+        bool more = nargs > skip + 1;
+        bool res = test_by_name(r, at, tname, x, more ? args + skip + 1 : NULL,
+                                more ? nargs - skip - 1 : 0);
         if (res == keep) out->u.l.v[k++] = seq->u.l.v[i];
     }
     out->u.l.n = k;

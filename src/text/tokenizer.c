@@ -98,6 +98,16 @@ static mg_status build_pieces(mg_tokenizer *t, const json_t *root, mg_error *err
         set_piece(t, a->id, a->content, a->len);
         t->special[a->id] = a->special;
     }
+    // The post-processor's ids are emitted as they are: each must be a token,
+    // or encode would hand out ids past the embedding (found by fuzzing).
+    for (size_t i = 0; i < t->pp.n_prefix + t->pp.n_suffix; i++) {
+        int32_t id = i < t->pp.n_prefix ? t->pp.prefix[i] : t->pp.suffix[i - t->pp.n_prefix];
+        if (id < 0 || (size_t)id >= n || t->piece_off[id] == SIZE_MAX)
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "tokenizer.json: post_processor: special token id %d is not in "
+                                "the vocabulary (%zu ids)",
+                                (int)id, n);
+    }
     return MG_OK;
 }
 
