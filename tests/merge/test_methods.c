@@ -537,9 +537,12 @@ static void test_select(void) {
         f.x[0][i] = 0, f.x[1][i] = keys[i];
     f.m[1][MG_P_WEIGHT] = 1;
     const uint64_t ks[] = {1, 10, 500, 999, 1000};
-    for (int q = 0; q < 10; q++) {
-        // second round: the two-pass (histogram + tie count) path
-        mg_select_collect_max = q < 5 ? (uint64_t)8 << 20 : 0;
+    uint64_t mem_max = mg_select_mem_max;
+    for (int q = 0; q < 15; q++) {
+        // rounds: streaming with collection, the two-pass (histogram + tie
+        // count) path, then the in-memory radix select
+        mg_select_collect_max = q < 5 || q >= 10 ? (uint64_t)8 << 20 : 0;
+        mg_select_mem_max = q < 10 ? 0 : mem_max;
         uint64_t kq = ks[q % 5];
         f.m[1][MG_P_DENSITY] = (double)kq / (double)n;
         mg_select s = mg_select_topk_array(keys, n, kq);
@@ -554,6 +557,7 @@ static void test_select(void) {
         check_method(&f, "ties", r, 0);
     }
     mg_select_collect_max = (uint64_t)8 << 20;
+    mg_select_mem_max = mem_max;
     free(keys);
     fx_free(&f);
 }
@@ -587,14 +591,19 @@ static void test_select_sampled(void) {
     const double dens[] = {0.5, 0.01, 0.99};
     float *a = malloc(f.numel * sizeof(float)), *b = malloc(f.numel * sizeof(float));
     mg_error err = {0};
+    uint64_t mem_max = mg_select_mem_max;
     for (int q = 0; q < 3; q++) {
         f.m[1][MG_P_DENSITY] = f.m[2][MG_P_DENSITY] = dens[q];
         uint64_t hits = mg_select_sampled_hits;
+        mg_select_mem_max = 0;
         CHECK_OK(fx_run(&f, "ties", 500, a, &err), &err);
         CHECK(mg_select_sampled_hits == hits + 2);
         mg_select_sampling = false;
         CHECK_OK(fx_run(&f, "ties", 500, b, &err), &err);
         mg_select_sampling = true;
+        CHECK(!memcmp(a, b, f.numel * sizeof(float)));
+        mg_select_mem_max = mem_max; // the in-memory radix select agrees
+        CHECK_OK(fx_run(&f, "ties", 500, b, &err), &err);
         CHECK(!memcmp(a, b, f.numel * sizeof(float)));
         double *r = malloc(f.numel * sizeof(double));
         ref_gta(&f, 1, true, r);
