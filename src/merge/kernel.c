@@ -481,6 +481,26 @@ static mg_status select_in_memory(const mg_kernel_ctx *c, size_t nsel, const uin
 
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
                          void *user, const bool *load, mg_select *out, mg_error *err) {
+    {
+        // Small enough to hold every key: one pass, settled in memory.
+        bool *act = mg_calloc(nsel + 1, sizeof(bool));
+        size_t na = 0;
+        for (size_t j = 0; j < nsel; j++) {
+            if (k[j] == 0)
+                out[j] = (mg_select){UINT32_MAX, 0};
+            else if (k[j] > c->numel)
+                out[j] = (mg_select){0, UINT64_MAX};
+            else
+                act[j] = true, na++;
+        }
+        if (na == 0 || (c->numel < ((uint64_t)1 << 32) &&
+                        (double)na * (double)c->numel * 4 <= (double)mg_select_mem_max)) {
+            mg_status st = na ? select_in_memory(c, nsel, k, act, fn, user, load, out, err) : MG_OK;
+            free(act);
+            return st;
+        }
+        free(act);
+    }
     uint64_t nch = mg_kpass_chunks(c, false, NULL);
     int nth = omp_get_max_threads();
     sel_state s = {.nsel = nsel, .fn = fn, .user = user};
@@ -502,11 +522,6 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
             s.active[j] = true, nactive++;
     }
     if (!nactive) goto done;
-    if (c->numel < ((uint64_t)1 << 32) &&
-        (double)nactive * (double)c->numel * 4 <= (double)mg_select_mem_max) {
-        st = select_in_memory(c, nsel, k, s.active, fn, user, load, out, err);
-        goto done;
-    }
     if (mg_select_sampling) {
         st = sampled(c, &s, nch, k, out, o, err);
         if (st) goto done;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/cpu.h"
 #include "merge/kernel.h"
 #include "merge/tensor.h"
 #include "test.h"
@@ -614,6 +615,28 @@ static void test_select_sampled(void) {
     fx_free(&f);
 }
 
+static void test_isa_levels(void) {
+    // The fused combine gives the same bits at every ISA level (scalar, AVX2),
+    // including a partial last block (numel not a multiple of the block).
+    const char *names[] = {"ties", "task_arithmetic", "dare_ties", "breadcrumbs_ties"};
+    mg_cpu_level lv = mg_cpu_level_get();
+    for (int q = 0; q < 4; q++) {
+        fixture f;
+        fx_init(&f, names[q], 3, 7, 1001, 0, 0.3);
+        f.m[1][MG_P_WEIGHT] = 0.7, f.m[2][MG_P_WEIGHT] = -0.4;
+        f.m[1][MG_P_DENSITY] = 0.4, f.m[2][MG_P_DENSITY] = 0.6;
+        float *a = malloc(f.numel * sizeof(float)), *b = malloc(f.numel * sizeof(float));
+        mg_error err = {0};
+        mg_cpu_level_set(MG_CPU_SCALAR);
+        CHECK_OK(fx_run(&f, names[q], 1500, a, &err), &err);
+        mg_cpu_level_set(lv);
+        CHECK_OK(fx_run(&f, names[q], 1500, b, &err), &err);
+        CHECK(!memcmp(a, b, f.numel * sizeof(float)));
+        free(a), free(b);
+        fx_free(&f);
+    }
+}
+
 static void test_dare_della_stats(void) {
     const char *names[] = {"dare_linear", "dare_ties", "della_linear", "della"};
     for (int q = 0; q < 4; q++) {
@@ -918,6 +941,7 @@ int main(void) {
     RUN(test_select);
     RUN(test_philox_batch);
     RUN(test_select_sampled);
+    RUN(test_isa_levels);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);
     RUN(test_nearswap_passthrough);
