@@ -10,7 +10,7 @@
  * inputs). Candidates are TIES genotypes with layer_granularity 1 around
  * mergekit-evolve's x0 (dtype bfloat16), as evolve builds them.
  * usage: bench_evolve [--shape lab|1b] [--candidates N] [--threads N]
- *                     [--dir DIR] [--score-tokens T] */
+ *                     [--dir DIR] [--score-tokens T] [--keep (the model folders)] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +109,13 @@ static int write_model(const mg_nn_model *m, shape s, const char *dir) {
 int main(int argc, char **argv) {
     const char *which = "lab", *dir = "/tmp/mg-bench-evolve";
     int cands = 3, threads = 0, score_tokens = 128;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--shape"))
+    bool keep = false;
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--keep"))
+            keep = true, i--;
+        else if (i + 1 >= argc)
+            break;
+        else if (!strcmp(argv[i], "--shape"))
             which = argv[i + 1];
         else if (!strcmp(argv[i], "--candidates"))
             cands = atoi(argv[i + 1]);
@@ -233,6 +238,6 @@ int main(int argc, char **argv) {
     free(ids);
     mg_genome_free(g);
     mg_yaml_free(y);
-    mg_remove_tree(dir, &err);
+    if (!keep) mg_remove_tree(dir, &err);
     return 0;
 }
