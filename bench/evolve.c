@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -30,6 +31,15 @@
 #include "nn/score.h"
 #include "search/candidate.h"
 #include "search/genome.h"
+
+/* CPU seconds (user + sys) of the whole process so far: meaningful when
+ * other work shares the machine and wall times are not. */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
 
 typedef struct shape {
     int hidden, layers, heads, kv, ffn, vocab;
@@ -173,6 +183,7 @@ int main(int argc, char **argv) {
     mg_score_item item = {ids, score_tokens, score_tokens / 2};
 
     double mem_plan = 0, mem_merge = 0, score = 0, disk_plan = 0, disk_write = 0, disk_load = 0;
+    double mem_cpu = 0, disk_cpu = 0;
     for (int c = 0; c < cands; c++) {
         mg_genome_initial(g, false, 0, x);
         for (size_t i = 0; i < dim; i++)
@@ -180,10 +191,12 @@ int main(int argc, char **argv) {
         char *yaml = mg_genome_to_yaml(g, x);
         // In memory.
         mg_candidate_stats cs = {0};
+        double c0 = cpu_seconds();
         if (mg_candidate_merge(yaml, strlen(yaml), "candidate", NULL, 0, m, &cs, &err)) {
             fprintf(stderr, "bench_evolve: %s\n", err.msg);
             return 1;
         }
+        mem_cpu += cpu_seconds() - c0;
         mem_plan += cs.plan_seconds;
         mem_merge += cs.merge_seconds;
         double ts = mg_now_seconds();
@@ -194,7 +207,7 @@ int main(int argc, char **argv) {
         }
         score += mg_now_seconds() - ts;
         // Disk round trip: the same config through the file executor, then loaded back.
-        double td = mg_now_seconds();
+        double td = mg_now_seconds(), c1 = cpu_seconds();
         mg_merge_config *mc = NULL;
         mg_plan *plan = NULL;
         mg_model *md = NULL;
@@ -216,6 +229,7 @@ int main(int argc, char **argv) {
         }
         mg_model_close(md);
         double te = mg_now_seconds();
+        disk_cpu += cpu_seconds() - c1;
         disk_plan += tw - td;
         disk_write += tl - tw;
         disk_load += te - tl;
@@ -232,6 +246,8 @@ int main(int argc, char **argv) {
     printf("  disk:       plan %.3f s + merge & write %.3f s + load back %.3f s = %.3f s\n",
            disk_plan / n, disk_write / n, disk_load / n, disk);
     printf("  ratio disk / in-memory (excluding scoring): %.2fx\n", disk / mem);
+    printf("  CPU time (user + sys): in memory %.3f s, disk %.3f s, ratio %.2fx\n", mem_cpu / n,
+           disk_cpu / n, disk_cpu / mem_cpu);
     printf("  scoring one %d-token record (half response): %.3f s\n", score_tokens, score / n);
     mg_nn_model_free(m);
     free(x);
