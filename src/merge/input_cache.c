@@ -9,8 +9,8 @@
 
 typedef struct entry {
     char *key;
-    uint64_t numel;
-    float *data;
+    uint64_t bytes;
+    void *data;
 } entry;
 
 struct mg_input_cache {
@@ -41,39 +41,46 @@ uint64_t mg_input_cache_bytes(const mg_input_cache *c) {
 }
 
 /* Linear search: a model has a few hundred tensors per input. */
-static entry *find(mg_input_cache *c, const char *key, uint64_t numel) {
+static entry *find(mg_input_cache *c, const char *key, uint64_t bytes) {
     for (size_t i = 0; i < c->n; i++)
-        if (c->e[i].numel == numel && !strcmp(c->e[i].key, key)) return &c->e[i];
+        if (c->e[i].bytes == bytes && !strcmp(c->e[i].key, key)) return &c->e[i];
     return NULL;
 }
 
-const float *mg_input_cache_get(mg_input_cache *c, const char *key, uint64_t numel) {
+const void *mg_input_cache_get_blob(mg_input_cache *c, const char *key, uint64_t bytes) {
     pthread_mutex_lock(&c->mu);
-    entry *e = find(c, key, numel);
-    const float *r = e ? e->data : NULL;
+    entry *e = find(c, key, bytes);
+    const void *r = e ? e->data : NULL;
     pthread_mutex_unlock(&c->mu);
     return r;
 }
 
-const float *mg_input_cache_put(mg_input_cache *c, const char *key, uint64_t numel, float *data) {
+const void *mg_input_cache_put_blob(mg_input_cache *c, const char *key, uint64_t b, void *data) {
     pthread_mutex_lock(&c->mu);
-    const float *r = NULL;
-    entry *e = find(c, key, numel);
+    const void *r = NULL;
+    entry *e = find(c, key, b);
     if (e) {
         r = e->data; // another caller got there first; data stays the caller's
         pthread_mutex_unlock(&c->mu);
         return r == data ? r : NULL;
     }
-    uint64_t b = numel * sizeof(float);
     if (c->cap >= c->bytes && b <= c->cap - c->bytes) {
         if (c->n == c->alloc) {
             c->alloc = c->alloc ? 2 * c->alloc : 64;
             c->e = mg_realloc(c->e, c->alloc * sizeof *c->e);
         }
-        c->e[c->n++] = (entry){mg_strdup(key), numel, data};
+        c->e[c->n++] = (entry){mg_strdup(key), b, data};
         c->bytes += b;
         r = data;
     }
     pthread_mutex_unlock(&c->mu);
     return r;
+}
+
+const float *mg_input_cache_get(mg_input_cache *c, const char *key, uint64_t numel) {
+    return mg_input_cache_get_blob(c, key, numel * sizeof(float));
+}
+
+const float *mg_input_cache_put(mg_input_cache *c, const char *key, uint64_t numel, float *data) {
+    return mg_input_cache_put_blob(c, key, numel * sizeof(float), data);
 }

@@ -477,6 +477,7 @@ typedef struct runctx {
     float *out;
     bool round_bf16, round_f16;
     const float **whole; // per input: cached f32 tensor, or NULL
+    char **ids;          // per input: its cache key (with whole)
 } runctx;
 
 /* Per-thread staging buffer for raw input bytes. */
@@ -586,10 +587,18 @@ void mg_plan_set_cache(mg_plan *p, struct mg_input_cache *cache) {
     p->cache = cache;
 }
 
+static void free_whole(runctx *r, size_t n) {
+    for (size_t q = 0; r->ids && q < n; q++)
+        free(r->ids[q]);
+    free(r->ids);
+    free(r->whole);
+}
+
 /* Looks up (or reads and inserts) every input of T in the plan's cache. */
 static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
     const mg_plan_tensor *T = r->T;
     r->whole = mg_calloc(T->n_inputs + 1, sizeof *r->whole);
+    r->ids = mg_calloc(T->n_inputs + 1, sizeof *r->ids);
     for (size_t q = 0; q < T->n_inputs; q++) {
         const mg_tensor_view *v = T->inputs[q].view;
         const mg_tensor_view *fv = T->fill >= 0 ? T->inputs[T->fill].view : NULL;
@@ -614,7 +623,10 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
             }
         }
         r->whole[q] = hit;
-        free(key);
+        if (hit)
+            r->ids[q] = key;
+        else
+            free(key);
     }
     return MG_OK;
 }
@@ -624,7 +636,7 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                                            const float *src),
                              void *user, mg_error *err) {
     const mg_plan_tensor *T = &p->tensors[i];
-    runctx r = {p, T, NULL, false, false, NULL};
+    runctx r = {p, T, NULL, false, false, NULL, NULL};
     if (p->cfg->has_dtype) {
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
@@ -632,7 +644,7 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
     if (p->cache && T->numel) {
         mg_status st = fill_whole(p, &r, err);
         if (st) {
-            free(r.whole);
+            free_whole(&r, T->n_inputs);
             mg_error_prefix(err, "tensor %s: ", T->name);
             return st;
         }
@@ -653,10 +665,11 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
     if (!c.cols) c.cols = 1;
     c.rows = T->numel / c.cols;
     memcpy(c.g, T->g, sizeof c.g);
+    if (r.ids) c.ids = (const char *const *)r.ids, c.memo = p->cache;
     mg_status st = MG_OK;
     if (T->numel) st = p->cfg->method->kernel(&c, err);
     free(m);
-    free(r.whole);
+    free_whole(&r, T->n_inputs);
     if (st) mg_error_prefix(err, "tensor %s: ", T->name);
     return st;
 }

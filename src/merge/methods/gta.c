@@ -25,11 +25,13 @@
  * |delta'|_1 (skipped if either is < 1e-7); `inverse` (2) divides each kept
  * element by its keep probability, as the DARE and DELLA papers do. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/cpu.h"
+#include "merge/input_cache.h"
 #include "merge/kernel.h"
 #include "merge/methods/methods.h"
 
@@ -395,6 +397,105 @@ static void abs_delta_key(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
         keys[e] = fabsf(x[e] - b[e]);
 }
 
+/* ---- memoised selection (plans with an input cache) ----
+ * A search merges the same task vectors with many densities: with the inputs
+ * cached, the elements of each task vector sorted by |delta| (descending, ties
+ * by index) are kept in the cache, and any top-k rule is then read off entry
+ * k - 1. The rule keeps the same elements as mg_select_topk's. */
+typedef struct fullkeys {
+    const keyctx *kc;
+    size_t j;
+    float *dst;
+} fullkeys;
+
+static mg_status fullkeys_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
+                               mg_error *err) {
+    (void)err;
+    const fullkeys *f = user;
+    abs_delta_key((void *)f->kc, c, ch, f->j, f->dst + ch->begin);
+    return MG_OK;
+}
+
+/* (key bits << 32 | index) sorted by bits descending, index ascending: a
+ * stable LSD radix sort on the two 16-bit halves of the bits. */
+static uint64_t *sort_keys(const uint32_t *kb, uint64_t n) {
+    uint32_t *a = mg_malloc_array(n, sizeof(uint32_t)), *b = mg_malloc_array(n, sizeof(uint32_t));
+    uint64_t *cnt = mg_malloc(65536 * sizeof(uint64_t));
+    for (uint64_t i = 0; i < n; i++)
+        a[i] = (uint32_t)i;
+    for (int sh = 0; sh < 32; sh += 16) {
+        memset(cnt, 0, 65536 * sizeof(uint64_t));
+        for (uint64_t i = 0; i < n; i++)
+            cnt[(kb[i] >> sh) & 0xffffu]++;
+        uint64_t pos = 0;
+        for (int d = 65535; d >= 0; d--) {
+            uint64_t t = cnt[d];
+            cnt[d] = pos;
+            pos += t;
+        }
+        for (uint64_t q = 0; q < n; q++) {
+            uint32_t v = a[q];
+            b[cnt[(kb[v] >> sh) & 0xffffu]++] = v;
+        }
+        uint32_t *t = a;
+        a = b, b = t;
+    }
+    uint64_t *out = mg_malloc_array(n, sizeof(uint64_t));
+    for (uint64_t q = 0; q < n; q++)
+        out[q] = (uint64_t)kb[a[q]] << 32 | a[q];
+    free(a), free(b), free(cnt);
+    return out;
+}
+
+/* Fills sel[j] for every selection from the memo; false when the inputs are
+ * not cached (or the memo is full): then mg_select_topk runs as usual. */
+static bool memo_select(const mg_kernel_ctx *c, const gta *g, size_t nsel, const uint64_t *kk,
+                        keyctx *kc, mg_select *sel, mg_error *err, mg_status *st) {
+    if (!c->memo || !c->ids || !c->ids[c->base] || c->numel >> 32) return false;
+    const uint64_t **sorted = mg_calloc(g->K, sizeof *sorted);
+    bool ok = true;
+    uint64_t bytes = c->numel * sizeof(uint64_t);
+    for (size_t k = 0; k < g->K && ok; k++) {
+        if (!g->active[k]) continue;
+        const char *id = c->ids[g->idx[k]];
+        if (!id) {
+            ok = false;
+            break;
+        }
+        size_t len = strlen(id) + strlen(c->ids[c->base]) + 16;
+        char *key = mg_malloc(len);
+        snprintf(key, len, "absdelta|%s|%s", id, c->ids[c->base]);
+        sorted[k] = mg_input_cache_get_blob(c->memo, key, bytes);
+        if (!sorted[k]) {
+            float *keys = mg_malloc_array(c->numel, sizeof(float));
+            fullkeys f = {kc, k, keys};
+            mg_kpass_opts o = {0};
+            *st = mg_kpass(c, &o, fullkeys_pass, &f, err);
+            if (*st) {
+                free(keys), free(key), free(sorted);
+                return true;
+            }
+            uint64_t *v = sort_keys((const uint32_t *)(const void *)keys, c->numel);
+            free(keys);
+            sorted[k] = mg_input_cache_put_blob(c->memo, key, bytes, v);
+            if (!sorted[k]) free(v), ok = false;
+        }
+        free(key);
+    }
+    for (size_t j = 0; j < nsel && ok; j++) {
+        const uint64_t *v = sorted[j % g->K];
+        if (kk[j] == 0)
+            sel[j] = (mg_select){UINT32_MAX, 0};
+        else if (kk[j] > c->numel || !v)
+            sel[j] = (mg_select){0, UINT64_MAX};
+        else
+            sel[j] = (mg_select){(uint32_t)(v[kk[j] - 1] >> 32),
+                                 (v[kk[j] - 1] & 0xffffffffu) + 1};
+    }
+    free(sorted);
+    return ok;
+}
+
 static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_error *err) {
     if (c->base < 0)
         return mg_error_set(err, MG_ERR_INVALID, "task-vector methods need a base_model");
@@ -456,7 +557,8 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         // Inactive models: k = numel keeps all (not used anyway).
         for (size_t j = 0; j < nsel; j++)
             if (!g.active[j % K]) kk[j] = j < K ? UINT64_MAX : 0;
-        st = mg_select_topk(c, nsel, kk, abs_delta_key, &kc, NULL, sel, err);
+        if (!memo_select(c, &g, nsel, kk, &kc, sel, err, &st) && !st)
+            st = mg_select_topk(c, nsel, kk, abs_delta_key, &kc, NULL, sel, err);
         for (size_t k = 0; k < K && !st; k++) {
             g.s1[k] = sel[k];
             if (sp == SP_OUTLIERS) g.s2[k] = sel[K + k];
