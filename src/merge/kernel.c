@@ -38,9 +38,10 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
 #pragma omp parallel num_threads(nthreads)
     {
         int tid = omp_get_thread_num();
-        float **x = mg_calloc(c->n, sizeof *x);
+        float **x = mg_calloc(2 * c->n, sizeof *x), **xv = x + c->n; // buffers, chunk views
         for (size_t i = 0; i < c->n; i++)
-            if (!o->load || o->load[i]) x[i] = mg_aligned_alloc(ch * sizeof(float));
+            if ((!o->load || o->load[i]) && !(c->whole && c->whole[i]))
+                x[i] = mg_aligned_alloc(ch * sizeof(float));
         float *out = o->write ? mg_aligned_alloc(ch * sizeof(float)) : NULL;
         float *scratch = o->scratch_per_elem
                              ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
@@ -51,9 +52,15 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
             if (failed || (o->stride > 1 && ci % o->stride)) continue;
             uint64_t b = ci * ch, cnt = c->numel - b < ch ? c->numel - b : ch;
             mg_status st = MG_OK;
-            for (size_t i = 0; i < c->n && !st; i++)
+            for (size_t i = 0; i < c->n && !st; i++) {
                 if (x[i]) st = c->read(c->read_user, i, b, cnt, x[i], &e);
-            mg_kchunk k = {ci, b, cnt, x, out, scratch, tid};
+                // Cached inputs are read in place (kernels never write inputs).
+                xv[i] = x[i] ? x[i]
+                        : c->whole && c->whole[i] && (!o->load || o->load[i])
+                            ? (float *)(uintptr_t)(c->whole[i] + b)
+                            : NULL;
+            }
+            mg_kchunk k = {ci, b, cnt, xv, out, scratch, tid};
             if (!st) st = fn(user, c, &k, &e);
             if (!st && o->write) c->write(c->write_user, b, cnt, out);
             if (st) {

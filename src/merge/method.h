@@ -99,6 +99,9 @@ typedef struct mg_kernel_ctx {
      * built from these ids. */
     const char *const *ids;
     struct mg_input_cache *memo;
+    /* Optional: whole[i] holds input i's f32 values (cached); chunk passes
+     * then point into it instead of calling read. Inputs are read-only. */
+    const float *const *whole;
 } mg_kernel_ctx;
 
 typedef mg_status (*mg_kernel_fn)(const mg_kernel_ctx *c, mg_error *err);

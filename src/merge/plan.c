@@ -665,7 +665,10 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
     if (!c.cols) c.cols = 1;
     c.rows = T->numel / c.cols;
     memcpy(c.g, T->g, sizeof c.g);
-    if (r.ids) c.ids = (const char *const *)r.ids, c.memo = p->cache;
+    if (r.ids) {
+        c.ids = (const char *const *)r.ids, c.memo = p->cache;
+        c.whole = r.whole;
+    }
     mg_status st = MG_OK;
     if (T->numel) st = p->cfg->method->kernel(&c, err);
     free(m);
