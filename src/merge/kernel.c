@@ -38,9 +38,10 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
 #pragma omp parallel num_threads(nthreads)
     {
         int tid = omp_get_thread_num();
-        float **x = mg_calloc(c->n, sizeof *x);
+        float **x = mg_calloc(2 * c->n, sizeof *x), **xv = x + c->n; // buffers, chunk views
         for (size_t i = 0; i < c->n; i++)
-            if (!o->load || o->load[i]) x[i] = mg_aligned_alloc(ch * sizeof(float));
+            if ((!o->load || o->load[i]) && !(c->whole && c->whole[i]))
+                x[i] = mg_aligned_alloc(ch * sizeof(float));
         float *out = o->write ? mg_aligned_alloc(ch * sizeof(float)) : NULL;
         float *scratch = o->scratch_per_elem
                              ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
@@ -51,9 +52,15 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
             if (failed || (o->stride > 1 && ci % o->stride)) continue;
             uint64_t b = ci * ch, cnt = c->numel - b < ch ? c->numel - b : ch;
             mg_status st = MG_OK;
-            for (size_t i = 0; i < c->n && !st; i++)
+            for (size_t i = 0; i < c->n && !st; i++) {
                 if (x[i]) st = c->read(c->read_user, i, b, cnt, x[i], &e);
-            mg_kchunk k = {ci, b, cnt, x, out, scratch, tid};
+                // Cached inputs are read in place (kernels never write inputs).
+                xv[i] = x[i] ? x[i]
+                        : c->whole && c->whole[i] && (!o->load || o->load[i])
+                            ? (float *)(uintptr_t)(c->whole[i] + b)
+                            : NULL;
+            }
+            mg_kchunk k = {ci, b, cnt, xv, out, scratch, tid};
             if (!st) st = fn(user, c, &k, &e);
             if (!st && o->write) c->write(c->write_user, b, cnt, out);
             if (st) {
@@ -380,8 +387,127 @@ static mg_status sampled(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, con
     return st;
 }
 
+/* ---- in-memory selection (tensors whose keys fit under mg_select_mem_max) ----
+ * One pass stores every key; each selection is then settled in memory by an
+ * exact radix select on the key bits (11 + 11 + 10 bits: 2048-bin histograms,
+ * each digit only over the survivors of the previous one, kept in index order
+ * so the tie cut is the need-th survivor). No second read of the inputs and no
+ * 65536-bin histograms to clear and scan. */
+uint64_t mg_select_mem_max = (uint64_t)256 << 20;
+
+typedef struct mem_state {
+    size_t nsel;
+    mg_key_fn fn;
+    void *user;
+    const bool *active;
+    float *keys; // [nsel][numel]
+} mem_state;
+
+static mg_status mem_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
+    (void)err;
+    mem_state *s = user;
+    for (size_t j = 0; j < s->nsel; j++)
+        if (s->active[j]) s->fn(s->user, c, ch, j, s->keys + j * c->numel + ch->begin);
+    return MG_OK;
+}
+
+/* The bin (from the top) holding the need-th largest, need -= count above it. */
+static uint32_t find_bin32(const uint32_t *h, uint32_t nb, uint64_t *need) {
+    uint64_t acc = 0;
+    for (uint32_t b = nb; b-- > 0;) {
+        if (acc + h[b] >= *need) {
+            *need -= acc;
+            return b;
+        }
+        acc += h[b];
+    }
+    *need -= acc;
+    return 0;
+}
+
+/* Exact top-k rule for keys[0..n), 1 <= k <= n < 2^32; tmp holds n + 1 entries. */
+static mg_select select_mem(const uint32_t *kb, uint64_t n, uint64_t k, uint32_t *tmp) {
+    uint32_t h[2048];
+    memset(h, 0, sizeof h);
+    for (uint64_t i = 0; i < n; i++)
+        h[kb[i] >> 21]++;
+    uint64_t need = k;
+    uint32_t b1 = find_bin32(h, 2048, &need);
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < n; i++) { // branch-free compaction, index order kept
+        tmp[m] = (uint32_t)i;
+        m += (kb[i] >> 21) == b1;
+    }
+    memset(h, 0, sizeof h);
+    for (uint64_t q = 0; q < m; q++)
+        h[(kb[tmp[q]] >> 10) & 0x7ffu]++;
+    uint32_t b2 = find_bin32(h, 2048, &need);
+    uint64_t m2 = 0;
+    for (uint64_t q = 0; q < m; q++) {
+        uint32_t v = tmp[q];
+        tmp[m2] = v;
+        m2 += ((kb[v] >> 10) & 0x7ffu) == b2;
+    }
+    memset(h, 0, 1024 * sizeof h[0]);
+    for (uint64_t q = 0; q < m2; q++)
+        h[kb[tmp[q]] & 0x3ffu]++;
+    uint32_t b3 = find_bin32(h, 1024, &need);
+    mg_select r = {b1 << 21 | b2 << 10 | b3, UINT64_MAX};
+    if (need < h[b3])
+        for (uint64_t q = 0, left = need; q < m2; q++)
+            if (kb[tmp[q]] == r.thr && --left == 0) {
+                r.tie_cut = (uint64_t)tmp[q] + 1;
+                break;
+            }
+    return r;
+}
+
+static mg_status select_in_memory(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
+                                  const bool *active, mg_key_fn fn, void *user, const bool *load,
+                                  mg_select *out, mg_error *err) {
+    mem_state s = {nsel, fn, user, active, NULL};
+    s.keys = mg_malloc_array(nsel * c->numel, sizeof(float));
+    mg_kpass_opts o = {.load = load};
+    mg_status st = mg_kpass(c, &o, mem_pass, &s, err);
+    if (!st) {
+        int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(nth)
+        {
+            uint32_t *tmp = mg_malloc_array(c->numel + 1, sizeof(uint32_t));
+#pragma omp for schedule(dynamic, 1)
+            for (size_t j = 0; j < nsel; j++)
+                if (active[j])
+                    out[j] = select_mem((const uint32_t *)(const void *)(s.keys + j * c->numel),
+                                        c->numel, k[j], tmp);
+            free(tmp);
+        }
+    }
+    free(s.keys);
+    return st;
+}
+
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
                          void *user, const bool *load, mg_select *out, mg_error *err) {
+    {
+        // Small enough to hold every key: one pass, settled in memory.
+        bool *act = mg_calloc(nsel + 1, sizeof(bool));
+        size_t na = 0;
+        for (size_t j = 0; j < nsel; j++) {
+            if (k[j] == 0)
+                out[j] = (mg_select){UINT32_MAX, 0};
+            else if (k[j] > c->numel)
+                out[j] = (mg_select){0, UINT64_MAX};
+            else
+                act[j] = true, na++;
+        }
+        if (na == 0 || (c->numel < ((uint64_t)1 << 32) &&
+                        (double)na * (double)c->numel * 4 <= (double)mg_select_mem_max)) {
+            mg_status st = na ? select_in_memory(c, nsel, k, act, fn, user, load, out, err) : MG_OK;
+            free(act);
+            return st;
+        }
+        free(act);
+    }
     uint64_t nch = mg_kpass_chunks(c, false, NULL);
     int nth = omp_get_max_threads();
     sel_state s = {.nsel = nsel, .fn = fn, .user = user};

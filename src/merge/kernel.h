@@ -80,6 +80,10 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
  * pass) rather than by a second histogram and a tie-counting pass. Tests set
  * it to 0 to exercise the two-pass path. */
 extern uint64_t mg_select_collect_max;
+/* Tensors whose keys (4 bytes per element and selection) fit in this many
+ * bytes are selected in memory (one pass); tests set it to 0 to exercise the
+ * streaming paths. */
+extern uint64_t mg_select_mem_max;
 /* Big tensors first try a sampled bracket (one full pass); tests turn it off
  * to exercise the other paths. */
 extern bool mg_select_sampling;

@@ -93,6 +93,15 @@ typedef struct mg_kernel_ctx {
     void (*write)(void *user, uint64_t begin, uint64_t count, const float *src);
     void *write_user;
     uint64_t chunk; // preferred elements per chunk (0 = default); rounded to whole rows
+    /* Set when the plan has an input cache (merge/input_cache.h), else NULL:
+     * ids[i] names input i's cached values in memo (NULL when not cached).
+     * Kernels may store data derived from cached inputs in memo, under keys
+     * built from these ids. */
+    const char *const *ids;
+    struct mg_input_cache *memo;
+    /* Optional: whole[i] holds input i's f32 values (cached); chunk passes
+     * then point into it instead of calling read. Inputs are read-only. */
+    const float *const *whole;
 } mg_kernel_ctx;
 
 typedef mg_status (*mg_kernel_fn)(const mg_kernel_ctx *c, mg_error *err);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/half.h"
 #include "base/rng.h"
+#include "merge/input_cache.h"
 
 /* Splits a layer tensor name at its first ".N." component (mergekit's auto
  * architecture rule): prefix "model.layers.", layer N, suffix ".mlp...". */
@@ -474,6 +476,8 @@ typedef struct runctx {
     const mg_plan_tensor *T;
     float *out;
     bool round_bf16, round_f16;
+    const float **whole; // per input: cached f32 tensor, or NULL
+    char **ids;          // per input: its cache key (with whole)
 } runctx;
 
 /* Per-thread staging buffer for raw input bytes. */
@@ -529,6 +533,10 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
                           mg_error *err) {
     const runctx *r = user;
     const mg_plan_tensor *T = r->T;
+    if (r->whole && r->whole[model]) {
+        memcpy(dst, r->whole[model] + begin, count * sizeof(float));
+        return MG_OK;
+    }
     const mg_tensor_view *v = T->inputs[model].view;
     mg_status st = MG_OK;
     if (v->numel == T->numel) {
@@ -575,15 +583,71 @@ static void buf_write(void *user, uint64_t begin, uint64_t count, const float *s
     memcpy(r->out + begin, src, count * sizeof(float));
 }
 
+void mg_plan_set_cache(mg_plan *p, struct mg_input_cache *cache) {
+    p->cache = cache;
+}
+
+static void free_whole(runctx *r, size_t n) {
+    for (size_t q = 0; r->ids && q < n; q++)
+        free(r->ids[q]);
+    free(r->ids);
+    free(r->whole);
+}
+
+/* Looks up (or reads and inserts) every input of T in the plan's cache. */
+static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
+    const mg_plan_tensor *T = r->T;
+    r->whole = mg_calloc(T->n_inputs + 1, sizeof *r->whole);
+    r->ids = mg_calloc(T->n_inputs + 1, sizeof *r->ids);
+    for (size_t q = 0; q < T->n_inputs; q++) {
+        const mg_tensor_view *v = T->inputs[q].view;
+        const mg_tensor_view *fv = T->fill >= 0 ? T->inputs[T->fill].view : NULL;
+        bool rect = v->numel != T->numel && fv;
+#define KEY_ARGS                                                                                   \
+    "%s|%llu|%d|%s|%d%d|%s|%llu", v->file_path, (unsigned long long)v->file_offset,            \
+        (int)v->dtype, v->name, r->round_bf16, r->round_f16, rect ? fv->file_path : "",          \
+        rect ? (unsigned long long)fv->file_offset : 0ull
+        int len = snprintf(NULL, 0, KEY_ARGS);
+        char *key = mg_malloc((size_t)len + 1);
+        snprintf(key, (size_t)len + 1, KEY_ARGS);
+#undef KEY_ARGS
+        const float *hit = mg_input_cache_get(p->cache, key, T->numel);
+        if (!hit) {
+            float *buf = mg_malloc_array(T->numel, sizeof(float));
+            mg_status st = run_read(r, q, 0, T->numel, buf, err);
+            if (!st) hit = mg_input_cache_put(p->cache, key, T->numel, buf);
+            if (!hit) free(buf);
+            if (st) {
+                free(key);
+                return st;
+            }
+        }
+        r->whole[q] = hit;
+        if (hit)
+            r->ids[q] = key;
+        else
+            free(key);
+    }
+    return MG_OK;
+}
+
 mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                              void (*write)(void *user, uint64_t begin, uint64_t count,
                                            const float *src),
                              void *user, mg_error *err) {
     const mg_plan_tensor *T = &p->tensors[i];
-    runctx r = {p, T, NULL, false, false};
+    runctx r = {p, T, NULL, false, false, NULL, NULL};
     if (p->cfg->has_dtype) {
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
+    }
+    if (p->cache && T->numel) {
+        mg_status st = fill_whole(p, &r, err);
+        if (st) {
+            free_whole(&r, T->n_inputs);
+            mg_error_prefix(err, "tensor %s: ", T->name);
+            return st;
+        }
     }
     double(*m)[MG_P_COUNT] = mg_calloc(T->n_inputs + 1, sizeof *m);
     for (size_t q = 0; q < T->n_inputs; q++)
@@ -601,9 +665,14 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
     if (!c.cols) c.cols = 1;
     c.rows = T->numel / c.cols;
     memcpy(c.g, T->g, sizeof c.g);
+    if (r.ids) {
+        c.ids = (const char *const *)r.ids, c.memo = p->cache;
+        c.whole = r.whole;
+    }
     mg_status st = MG_OK;
     if (T->numel) st = p->cfg->method->kernel(&c, err);
     free(m);
+    free_whole(&r, T->n_inputs);
     if (st) mg_error_prefix(err, "tensor %s: ", T->name);
     return st;
 }

@@ -72,6 +72,7 @@ typedef struct mg_plan {
     int *fds;           // one per distinct input file (see mg_plan_input.fd)
     char **fd_paths;
     size_t n_fds;
+    struct mg_input_cache *cache; // borrowed, NULL = read every input from its file
 } mg_plan;
 
 mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out, mg_error *err);
@@ -92,5 +93,9 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                              void (*write)(void *user, uint64_t begin, uint64_t count,
                                            const float *src),
                              void *user, mg_error *err);
+
+/* Serves input reads from cache (merge/input_cache.h), filling it on first
+ * use; NULL turns it off. Results are bit-identical either way. */
+void mg_plan_set_cache(mg_plan *p, struct mg_input_cache *cache);
 
 #endif // MG_MERGE_PLAN_H

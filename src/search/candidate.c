@@ -9,6 +9,7 @@
 #include "base/half.h"
 #include "base/log.h"
 #include "merge/config.h"
+#include "merge/input_cache.h"
 #include "merge/plan.h"
 
 typedef struct sink {
@@ -74,6 +75,20 @@ done:
     return st;
 }
 
+static uint64_t g_cache_cap = (uint64_t)1 << 30;
+static mg_input_cache *g_cache;
+
+void mg_candidate_cache_limit(uint64_t cap_bytes) {
+    g_cache_cap = cap_bytes;
+    // A smaller cap starts over (entries are never evicted one by one).
+    mg_input_cache_free(g_cache);
+    g_cache = NULL;
+}
+
+uint64_t mg_candidate_cache_bytes(void) {
+    return mg_input_cache_bytes(g_cache);
+}
+
 mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, const char *base_dir,
                              uint64_t seed, mg_nn_model *m, mg_candidate_stats *stats,
                              mg_error *err) {
@@ -83,6 +98,10 @@ mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, con
     mg_status st = mg_merge_config_parse(yaml, len, what, base_dir, &cfg, err);
     if (!st) st = mg_plan_build(cfg, seed, &plan, err);
     double t1 = mg_now_seconds();
+    if (!st && g_cache_cap) {
+        if (!g_cache) g_cache = mg_input_cache_new(g_cache_cap);
+        mg_plan_set_cache(plan, g_cache);
+    }
     if (!st) st = mg_candidate_merge_plan(plan, m, err);
     if (stats) {
         stats->plan_seconds = t1 - t0;

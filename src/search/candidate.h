@@ -37,6 +37,16 @@ mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, con
                              mg_error *err);
 
 /* The same for an already built plan (its config must outlive the call). */
+/* mg_candidate_merge keeps its inputs as f32 across calls (merge/input_cache.h:
+ * no pread / bf16 widening per candidate; results are bit-identical) up to
+ * this many bytes, 1 GiB by default (the lab models need ~100 MB); tensors
+ * beyond the cap are read from disk each time. 0 turns the cache off and frees
+ * it. The input files must not change while cached. Not thread-safe against
+ * concurrent mg_candidate_merge calls. */
+void mg_candidate_cache_limit(uint64_t cap_bytes);
+/* Bytes the cache holds now. */
+uint64_t mg_candidate_cache_bytes(void);
+
 struct mg_plan;
 mg_status mg_candidate_merge_plan(const struct mg_plan *p, mg_nn_model *m, mg_error *err);
 

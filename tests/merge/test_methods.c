@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/cpu.h"
 #include "merge/kernel.h"
 #include "merge/tensor.h"
 #include "test.h"
@@ -537,9 +538,12 @@ static void test_select(void) {
         f.x[0][i] = 0, f.x[1][i] = keys[i];
     f.m[1][MG_P_WEIGHT] = 1;
     const uint64_t ks[] = {1, 10, 500, 999, 1000};
-    for (int q = 0; q < 10; q++) {
-        // second round: the two-pass (histogram + tie count) path
-        mg_select_collect_max = q < 5 ? (uint64_t)8 << 20 : 0;
+    uint64_t mem_max = mg_select_mem_max;
+    for (int q = 0; q < 15; q++) {
+        // rounds: streaming with collection, the two-pass (histogram + tie
+        // count) path, then the in-memory radix select
+        mg_select_collect_max = q < 5 || q >= 10 ? (uint64_t)8 << 20 : 0;
+        mg_select_mem_max = q < 10 ? 0 : mem_max;
         uint64_t kq = ks[q % 5];
         f.m[1][MG_P_DENSITY] = (double)kq / (double)n;
         mg_select s = mg_select_topk_array(keys, n, kq);
@@ -554,6 +558,7 @@ static void test_select(void) {
         check_method(&f, "ties", r, 0);
     }
     mg_select_collect_max = (uint64_t)8 << 20;
+    mg_select_mem_max = mem_max;
     free(keys);
     fx_free(&f);
 }
@@ -587,14 +592,19 @@ static void test_select_sampled(void) {
     const double dens[] = {0.5, 0.01, 0.99};
     float *a = malloc(f.numel * sizeof(float)), *b = malloc(f.numel * sizeof(float));
     mg_error err = {0};
+    uint64_t mem_max = mg_select_mem_max;
     for (int q = 0; q < 3; q++) {
         f.m[1][MG_P_DENSITY] = f.m[2][MG_P_DENSITY] = dens[q];
         uint64_t hits = mg_select_sampled_hits;
+        mg_select_mem_max = 0;
         CHECK_OK(fx_run(&f, "ties", 500, a, &err), &err);
         CHECK(mg_select_sampled_hits == hits + 2);
         mg_select_sampling = false;
         CHECK_OK(fx_run(&f, "ties", 500, b, &err), &err);
         mg_select_sampling = true;
+        CHECK(!memcmp(a, b, f.numel * sizeof(float)));
+        mg_select_mem_max = mem_max; // the in-memory radix select agrees
+        CHECK_OK(fx_run(&f, "ties", 500, b, &err), &err);
         CHECK(!memcmp(a, b, f.numel * sizeof(float)));
         double *r = malloc(f.numel * sizeof(double));
         ref_gta(&f, 1, true, r);
@@ -603,6 +613,28 @@ static void test_select_sampled(void) {
     }
     free(a), free(b);
     fx_free(&f);
+}
+
+static void test_isa_levels(void) {
+    // The fused combine gives the same bits at every ISA level (scalar, AVX2),
+    // including a partial last block (numel not a multiple of the block).
+    const char *names[] = {"ties", "task_arithmetic", "dare_ties", "breadcrumbs_ties"};
+    mg_cpu_level lv = mg_cpu_level_get();
+    for (int q = 0; q < 4; q++) {
+        fixture f;
+        fx_init(&f, names[q], 3, 7, 1001, 0, 0.3);
+        f.m[1][MG_P_WEIGHT] = 0.7, f.m[2][MG_P_WEIGHT] = -0.4;
+        f.m[1][MG_P_DENSITY] = 0.4, f.m[2][MG_P_DENSITY] = 0.6;
+        float *a = malloc(f.numel * sizeof(float)), *b = malloc(f.numel * sizeof(float));
+        mg_error err = {0};
+        mg_cpu_level_set(MG_CPU_SCALAR);
+        CHECK_OK(fx_run(&f, names[q], 1500, a, &err), &err);
+        mg_cpu_level_set(lv);
+        CHECK_OK(fx_run(&f, names[q], 1500, b, &err), &err);
+        CHECK(!memcmp(a, b, f.numel * sizeof(float)));
+        free(a), free(b);
+        fx_free(&f);
+    }
 }
 
 static void test_dare_della_stats(void) {
@@ -909,6 +941,7 @@ int main(void) {
     RUN(test_select);
     RUN(test_philox_batch);
     RUN(test_select_sampled);
+    RUN(test_isa_levels);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);
     RUN(test_nearswap_passthrough);

@@ -175,21 +175,29 @@ static void check_bit_identical(const char *genome_text, const double *x, size_t
     mg_nn_model *disk = NULL, *mem = NULL;
     CHECK_OK(mg_nn_model_load(out, &disk, &err), &err);
     CHECK_OK(mg_nn_model_load(BASE, &mem, &err), &err);
-    if (disk && mem) {
+    // Passes: input cache filled, served from the cache, a cap too small for
+    // some tensors, cache off.
+    for (int pass = 0; pass < 4 && disk && mem; pass++) {
+        if (pass == 0) mg_candidate_cache_limit(0), mg_candidate_cache_limit((uint64_t)1 << 30);
+        if (pass == 2) mg_candidate_cache_limit(4096);
+        if (pass == 3) mg_candidate_cache_limit(0);
         // Clobber the buffers first: every element must be written by the merge.
         for (size_t i = 0; i < mem->n_tensors; i++)
             for (size_t e = 0; e < mem->tensors[i].numel; e++)
                 mem->tensors[i].data[e] = NAN;
         mg_candidate_stats cs = {0};
         CHECK_OK(mg_candidate_merge(yaml, strlen(yaml), cfg, NULL, 0, mem, &cs, &err), &err);
+        if (pass == 1) CHECK(mg_candidate_cache_bytes() > 0);
+        if (pass == 2) CHECK(mg_candidate_cache_bytes() <= 4096);
         size_t diff = 0;
         for (size_t i = 0; i < mem->n_tensors; i++) {
             const mg_nn_tensor *a = &mem->tensors[i];
             const mg_nn_tensor *b = mg_nn_model_find(disk, a->name);
             if (!b || b->numel != a->numel || memcmp(a->data, b->data, a->numel * 4)) diff++;
         }
-        CHECK_MSG(diff == 0, "%s: %zu tensors differ", tag, diff);
+        CHECK_MSG(diff == 0, "%s (cache pass %d): %zu tensors differ", tag, pass, diff);
     }
+    mg_candidate_cache_limit((uint64_t)1 << 30);
     mg_nn_model_free(disk);
     mg_nn_model_free(mem);
     free(yaml);

@@ -25,10 +25,13 @@
  * |delta'|_1 (skipped if either is < 1e-7); `inverse` (2) divides each kept
  * element by its keep probability, as the DARE and DELLA papers do. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
+#include "merge/input_cache.h"
 #include "merge/kernel.h"
 #include "merge/methods/methods.h"
 
@@ -209,30 +212,97 @@ static mg_status l1_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     return MG_OK;
 }
 
-/* The consensus step for one model over a chunk; restrict lets it vectorize. */
-__attribute__((noinline)) static void agree_acc(const float *restrict S, const float *restrict wk,
-                                                float w, float *restrict M, float *restrict D,
-                                                uint64_t n) {
-    for (uint64_t e = 0; e < n; e++) {
-        float v = wk[e];
-        int sp = S[e] >= 0.0f, pos = v > 0.0f, neg = v < 0.0f;
-        float a = (float)((pos & sp) | (neg & !sp)); // zeros never agree
-        M[e] += a * v;
-        D[e] += a * w;
+/* ---- fused combine ----
+ * The combine pass in blocks of FB elements, every step of one block done
+ * while it sits in L1: W_k = ((x_k - b) masked) * l1_k * w_k (or a delta
+ * precomputed by delta_k), the elected sign, the agreeing sums, normalisation
+ * and out = b + lambda M. The operations and their order per element are those
+ * of the unfused definition (header comment), so results are bit-identical at
+ * every ISA level; the AVX2 copy is the same code compiled for AVX2 (no FMA:
+ * contraction would change the rounding). */
+#define FB 256
+#define FK 8 // models held in the block buffer; more use precomputed deltas
+
+typedef struct fuse {
+    size_t K;
+    bool raw;              // x[k] are inputs (delta and magnitude mask done here)
+    const float *const *x; // [K]: inputs (raw) or weighted deltas
+    const float *b;
+    float *o;
+    uint64_t n;
+    uint32_t thr[FK];
+    uint64_t ncut[FK]; // ties kept for chunk elements e < ncut
+    float l1[FK], w[FK];
+    bool consensus, norm;
+    float lam, inv;
+} fuse;
+
+static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
+    float Wb[FK][FB], S[FB], M[FB], D[FB];
+    size_t K = f->K;
+    for (uint64_t e0 = 0; e0 < f->n; e0 += FB) {
+        uint32_t m = f->n - e0 < FB ? (uint32_t)(f->n - e0) : FB;
+        const float *b = f->b + e0;
+        for (uint32_t e = 0; e < FB; e++)
+            S[e] = 0, M[e] = 0, D[e] = 0;
+        for (size_t k = 0; k < K; k++) {
+            const float *x = f->x[k] + e0;
+            float *v = f->raw ? Wb[k] : (float *)x; // precomputed: read in place
+            if (f->raw) {
+                uint32_t thr = f->thr[k];
+                uint64_t nc = f->ncut[k];
+                uint32_t cut = nc <= e0 ? 0 : nc - e0 > m ? m : (uint32_t)(nc - e0);
+                float l1 = f->l1[k], w = f->w[k];
+                for (uint32_t e = 0; e < m; e++) {
+                    float d = x[e] - b[e];
+                    uint32_t bits;
+                    memcpy(&bits, &d, 4);
+                    uint32_t ab = bits & 0x7fffffffu;
+                    uint32_t keep = (uint32_t)(ab > thr) | ((uint32_t)(ab == thr) & (uint32_t)(e < cut));
+                    bits &= 0u - keep;
+                    memcpy(&d, &bits, 4);
+                    v[e] = (d * l1) * w;
+                }
+            }
+            if (f->consensus)
+                for (uint32_t e = 0; e < m; e++)
+                    S[e] += v[e];
+            else
+                for (uint32_t e = 0; e < m; e++)
+                    M[e] += v[e];
+        }
+        float *o = f->o + e0;
+        if (f->consensus) {
+            // Elected sign: + where sum W >= 0; a model counts where its W
+            // agrees (zeros never agree).
+            for (size_t k = 0; k < K; k++) {
+                const float *v = f->raw ? Wb[k] : f->x[k] + e0;
+                float w = f->w[k];
+                for (uint32_t e = 0; e < m; e++) {
+                    float vv = v[e];
+                    int sp = S[e] >= 0.0f, pos = vv > 0.0f, neg = vv < 0.0f;
+                    float a = (float)((pos & sp) | (neg & !sp));
+                    M[e] += a * vv;
+                    D[e] += a * w;
+                }
+            }
+            if (f->norm)
+                for (uint32_t e = 0; e < m; e++)
+                    M[e] = M[e] / (D[e] + (float)(D[e] == 0.0f));
+        } else if (f->norm) {
+            for (uint32_t e = 0; e < m; e++)
+                M[e] *= f->inv;
+        }
+        for (uint32_t e = 0; e < m; e++)
+            o[e] = b[e] + f->lam * M[e];
     }
 }
 
-/* M /= D where D != 0 (D == 0 means no model agreed: divide by 1). */
-__attribute__((noinline)) static void div_guard(float *restrict M, const float *restrict D,
-                                                uint64_t n) {
-    for (uint64_t e = 0; e < n; e++)
-        M[e] = M[e] / (D[e] + (float)(D[e] == 0.0f));
+__attribute__((noinline)) static void fuse_scalar(const fuse *f) {
+    fuse_body(f);
 }
-
-__attribute__((noinline)) static void add_to(float *restrict acc, const float *restrict x,
-                                             uint64_t n) {
-    for (uint64_t e = 0; e < n; e++)
-        acc[e] += x[e];
+__attribute__((noinline, target("avx2"))) static void fuse_avx2(const fuse *f) {
+    fuse_body(f);
 }
 
 static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
@@ -240,39 +310,75 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     gta *g = user;
     uint64_t n = ch->count;
     size_t K = g->K;
-    float *W = ch->scratch; // [K][n] weighted deltas, then sum, M, D
-    float *S = W + K * n, *M = S + n, *D = M + n;
+    fuse f = {.K = K,
+              .raw = K <= FK && (g->sp == SP_NONE || g->sp == SP_MAGNITUDE),
+              .b = ch->x[c->base],
+              .o = ch->out,
+              .n = n,
+              .consensus = g->consensus,
+              .norm = c->g[MG_P_NORMALIZE] != 0,
+              .lam = (float)c->g[MG_P_LAMBDA],
+              .inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum)};
+    const float **src = mg_malloc_array(K, sizeof(float *));
+    float *W = ch->scratch; // [K][n] weighted deltas (when not raw)
     for (size_t k = 0; k < K; k++) {
-        float *dk = W + k * n;
-        delta_k(g, c, ch, k, dk, true, NULL);
-        float w = (float)g->w[k];
-        for (uint64_t e = 0; e < n; e++)
-            dk[e] *= w;
-    }
-    const float *b = ch->x[c->base];
-    float *o = ch->out;
-    float lam = (float)c->g[MG_P_LAMBDA];
-    bool norm = c->g[MG_P_NORMALIZE] != 0;
-    for (uint64_t e = 0; e < n; e++)
-        M[e] = 0, D[e] = 0, S[e] = 0;
-    if (g->consensus) {
-        // Elected sign: + where sum W >= 0; a model counts where its W agrees
-        // (zeros never agree). Loops over contiguous floats, branch-free.
-        for (size_t k = 0; k < K; k++)
-            add_to(S, W + k * n, n);
-        for (size_t k = 0; k < K; k++)
-            agree_acc(S, W + k * n, (float)g->w[k], M, D, n);
-        if (norm) div_guard(M, D, n);
-    } else {
-        for (size_t k = 0; k < K; k++)
-            add_to(M, W + k * n, n);
-        float inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum);
-        if (norm)
+        if (f.raw) {
+            src[k] = ch->x[g->idx[k]];
+            bool sel = g->active[k] && g->sp == SP_MAGNITUDE;
+            f.thr[k] = sel ? g->s1[k].thr : 0;
+            uint64_t cut = g->s1[k].tie_cut, b0 = ch->begin;
+            f.ncut[k] = !sel ? UINT64_MAX : cut <= b0 ? 0 : cut - b0;
+            f.l1[k] = (float)g->l1[k];
+            f.w[k] = (float)g->w[k];
+        } else {
+            float *dk = W + k * n;
+            delta_k(g, c, ch, k, dk, true, NULL);
+            float w = (float)g->w[k];
             for (uint64_t e = 0; e < n; e++)
-                M[e] *= inv;
+                dk[e] *= w;
+            src[k] = dk;
+        }
     }
-    for (uint64_t e = 0; e < n; e++)
-        o[e] = b[e] + lam * M[e];
+    f.x = src;
+    if (!f.raw) {
+        // Weights of the agreeing sums (K > FK: the block buffer holds only FK).
+        for (size_t k = 0; k < K && k < FK; k++)
+            f.w[k] = (float)g->w[k];
+    }
+    if (!f.raw && K > FK) {
+        // Rare: more than FK models; the unblocked reference steps.
+        float *S = W + K * n, *M = S + n, *D = M + n;
+        for (uint64_t e = 0; e < n; e++)
+            S[e] = 0, M[e] = 0, D[e] = 0;
+        for (size_t k = 0; k < K; k++)
+            for (uint64_t e = 0; e < n; e++)
+                (g->consensus ? S : M)[e] += src[k][e];
+        if (g->consensus) {
+            for (size_t k = 0; k < K; k++) {
+                float w = (float)g->w[k];
+                for (uint64_t e = 0; e < n; e++) {
+                    float v = src[k][e];
+                    int sp = S[e] >= 0.0f, pos = v > 0.0f, neg = v < 0.0f;
+                    float a = (float)((pos & sp) | (neg & !sp));
+                    M[e] += a * v;
+                    D[e] += a * w;
+                }
+            }
+            if (f.norm)
+                for (uint64_t e = 0; e < n; e++)
+                    M[e] = M[e] / (D[e] + (float)(D[e] == 0.0f));
+        } else if (f.norm) {
+            for (uint64_t e = 0; e < n; e++)
+                M[e] *= f.inv;
+        }
+        for (uint64_t e = 0; e < n; e++)
+            f.o[e] = f.b[e] + f.lam * M[e];
+    } else if (mg_cpu_level_get() >= MG_CPU_AVX2) {
+        fuse_avx2(&f);
+    } else {
+        fuse_scalar(&f);
+    }
+    free(src);
     return MG_OK;
 }
 
@@ -289,6 +395,105 @@ static void abs_delta_key(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
     const float *x = ch->x[g->idx[k]], *b = ch->x[c->base];
     for (uint64_t e = 0; e < ch->count; e++)
         keys[e] = fabsf(x[e] - b[e]);
+}
+
+/* ---- memoised selection (plans with an input cache) ----
+ * A search merges the same task vectors with many densities: with the inputs
+ * cached, the elements of each task vector sorted by |delta| (descending, ties
+ * by index) are kept in the cache, and any top-k rule is then read off entry
+ * k - 1. The rule keeps the same elements as mg_select_topk's. */
+typedef struct fullkeys {
+    const keyctx *kc;
+    size_t j;
+    float *dst;
+} fullkeys;
+
+static mg_status fullkeys_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
+                               mg_error *err) {
+    (void)err;
+    const fullkeys *f = user;
+    abs_delta_key((void *)f->kc, c, ch, f->j, f->dst + ch->begin);
+    return MG_OK;
+}
+
+/* (key bits << 32 | index) sorted by bits descending, index ascending: a
+ * stable LSD radix sort on the two 16-bit halves of the bits. */
+static uint64_t *sort_keys(const uint32_t *kb, uint64_t n) {
+    uint32_t *a = mg_malloc_array(n, sizeof(uint32_t)), *b = mg_malloc_array(n, sizeof(uint32_t));
+    uint64_t *cnt = mg_malloc(65536 * sizeof(uint64_t));
+    for (uint64_t i = 0; i < n; i++)
+        a[i] = (uint32_t)i;
+    for (int sh = 0; sh < 32; sh += 16) {
+        memset(cnt, 0, 65536 * sizeof(uint64_t));
+        for (uint64_t i = 0; i < n; i++)
+            cnt[(kb[i] >> sh) & 0xffffu]++;
+        uint64_t pos = 0;
+        for (int d = 65535; d >= 0; d--) {
+            uint64_t t = cnt[d];
+            cnt[d] = pos;
+            pos += t;
+        }
+        for (uint64_t q = 0; q < n; q++) {
+            uint32_t v = a[q];
+            b[cnt[(kb[v] >> sh) & 0xffffu]++] = v;
+        }
+        uint32_t *t = a;
+        a = b, b = t;
+    }
+    uint64_t *out = mg_malloc_array(n, sizeof(uint64_t));
+    for (uint64_t q = 0; q < n; q++)
+        out[q] = (uint64_t)kb[a[q]] << 32 | a[q];
+    free(a), free(b), free(cnt);
+    return out;
+}
+
+/* Fills sel[j] for every selection from the memo; false when the inputs are
+ * not cached (or the memo is full): then mg_select_topk runs as usual. */
+static bool memo_select(const mg_kernel_ctx *c, const gta *g, size_t nsel, const uint64_t *kk,
+                        keyctx *kc, mg_select *sel, mg_error *err, mg_status *st) {
+    if (!c->memo || !c->ids || !c->ids[c->base] || c->numel >> 32) return false;
+    const uint64_t **sorted = mg_calloc(g->K, sizeof *sorted);
+    bool ok = true;
+    uint64_t bytes = c->numel * sizeof(uint64_t);
+    for (size_t k = 0; k < g->K && ok; k++) {
+        if (!g->active[k]) continue;
+        const char *id = c->ids[g->idx[k]];
+        if (!id) {
+            ok = false;
+            break;
+        }
+        size_t len = strlen(id) + strlen(c->ids[c->base]) + 16;
+        char *key = mg_malloc(len);
+        snprintf(key, len, "absdelta|%s|%s", id, c->ids[c->base]);
+        sorted[k] = mg_input_cache_get_blob(c->memo, key, bytes);
+        if (!sorted[k]) {
+            float *keys = mg_malloc_array(c->numel, sizeof(float));
+            fullkeys f = {kc, k, keys};
+            mg_kpass_opts o = {0};
+            *st = mg_kpass(c, &o, fullkeys_pass, &f, err);
+            if (*st) {
+                free(keys), free(key), free(sorted);
+                return true;
+            }
+            uint64_t *v = sort_keys((const uint32_t *)(const void *)keys, c->numel);
+            free(keys);
+            sorted[k] = mg_input_cache_put_blob(c->memo, key, bytes, v);
+            if (!sorted[k]) free(v), ok = false;
+        }
+        free(key);
+    }
+    for (size_t j = 0; j < nsel && ok; j++) {
+        const uint64_t *v = sorted[j % g->K];
+        if (kk[j] == 0)
+            sel[j] = (mg_select){UINT32_MAX, 0};
+        else if (kk[j] > c->numel || !v)
+            sel[j] = (mg_select){0, UINT64_MAX};
+        else
+            sel[j] = (mg_select){(uint32_t)(v[kk[j] - 1] >> 32),
+                                 (v[kk[j] - 1] & 0xffffffffu) + 1};
+    }
+    free(sorted);
+    return ok;
 }
 
 static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_error *err) {
@@ -352,7 +557,8 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         // Inactive models: k = numel keeps all (not used anyway).
         for (size_t j = 0; j < nsel; j++)
             if (!g.active[j % K]) kk[j] = j < K ? UINT64_MAX : 0;
-        st = mg_select_topk(c, nsel, kk, abs_delta_key, &kc, NULL, sel, err);
+        if (!memo_select(c, &g, nsel, kk, &kc, sel, err, &st) && !st)
+            st = mg_select_topk(c, nsel, kk, abs_delta_key, &kc, NULL, sel, err);
         for (size_t k = 0; k < K && !st; k++) {
             g.s1[k] = sel[k];
             if (sp == SP_OUTLIERS) g.s2[k] = sel[K + k];
