@@ -44,8 +44,12 @@ typedef struct size_cfg {
 
 // tiny: builds in about a minute on 2 cores (tests, CI). small: the default
 // world, 2.2M parameters, at most 20 minutes on 2 idle cores. Budgets are in
-// passes over each model's data; the guard and generator records share long
-// fixed prompts (the guard's is ~400 tokens), so they get the fewest passes.
+// passes over each model's data. The experts need the most: their test
+// questions use templates never seen in training, so the facts must be learnt
+// as associations, not as memorized question-answer pairs (recipe v1 with 4
+// passes reached 51% on held-out biology MC, 91% on the training questions).
+// The guard and generator records share long fixed prompts (the guard's is
+// ~400 tokens) and learn their formats within one or two passes.
 static const size_cfg SIZES[2] = {
     [MG_WORLD_TINY] = {.vocab = 1024,
                        .hidden = 64,
@@ -69,10 +73,10 @@ static const size_cfg SIZES[2] = {
                         .max_seq = 640,
                         .b = {{3, 32, 4, 2e-3, 30},
                               {3, 32, 4, 1e-3, 10},
-                              {4, 32, 4, 1e-3, 10},
-                              {4, 32, 4, 1e-3, 10},
+                              {8, 32, 4, 1e-3, 10},
+                              {8, 32, 4, 1e-3, 10},
                               {2, 32, 4, 1.5e-3, 10},
-                              {1, 32, 4, 1.5e-3, 10}}},
+                              {0.5, 32, 4, 1.5e-3, 10}}},
 };
 
 char *mg_lab_cache_dir(mg_world_size size, uint64_t seed) {

@@ -32,7 +32,7 @@
 #include "base/error.h"
 #include "lab/world.h"
 
-#define MG_LAB_RECIPE_VERSION 1
+#define MG_LAB_RECIPE_VERSION 2
 
 typedef struct mg_lab_build_opts {
     uint64_t seed;

@@ -10,7 +10,8 @@
  *   prompt is the MMLU-style question in a ChatML user turn; each of the four
  *   answers "X. choice" (the SFT response format) is scored as the summed
  *   log-probability of its response tokens (mg_nn_score), and the most likely
- *   one is the model's answer (lm-eval "acc").
+ *   one is the model's answer (lm-eval "acc"). Also reported: the answer text
+ *   given its letter (whole minus the letter token) and the letter alone.
  * - Generator: the 14 topic prompts (eval/generator.jsonl) greedily, plus 3
  *   samples each at temperature 0.8 (the paper's setting); an output is valid
  *   when it parses as a JSON list of one object with string Question, Refusal,
@@ -18,8 +19,9 @@
  *   values naming a category among valid outputs.
  * - Guard: labelled conversations of eval/guard.test.jsonl; correct when the
  *   first line of the greedy output (safe / unsafe) matches the label's.
- * - Merges: linear interpolations (1-w) instruct + w bio-expert, w = 0.25,
- *   0.5, 0.75, computed in memory in f32, with safety and biology MC. */
+ * - Merges: (1-w) instruct + w bio-expert, w = 0.25, 0.5, 0.75, with the merge
+ *   engine's `linear` method (merge/plan.h) run into an in-memory model, with
+ *   safety and biology MC. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,8 @@
 #include "lab/recipe_impl.h"
 #include "lab/world.h"
 #include "lab/world_impl.h"
+#include "merge/config.h"
+#include "merge/plan.h"
 #include "nn/generate.h"
 #include "nn/load.h"
 #include "nn/score.h"
@@ -169,11 +173,13 @@ static mg_status safety(ev *e, const mg_nn_model *m, json_t *res, mg_error *err)
 }
 
 // MC accuracy by response log-likelihood (see the header comment).
-static mg_status mc_acc(ev *e, const mg_nn_model *m, json_t *mc, double *acc, mg_error *err) {
+// acc[0]: whole answer "X. choice" (the reported figure); acc[1]: the answer
+// text given its letter (whole minus letter); acc[2]: the letter alone.
+static mg_status mc_acc(ev *e, const mg_nn_model *m, json_t *mc, double acc[3], mg_error *err) {
     size_t nq = json_array_size(mc), ni = nq * 4;
     int32_t **ids = mg_calloc(ni ? ni : 1, sizeof *ids);
-    mg_score_item *items = mg_calloc(ni ? ni : 1, sizeof *items);
-    mg_score *sc = mg_calloc(ni ? ni : 1, sizeof *sc);
+    mg_score_item *items = mg_calloc(ni ? 2 * ni : 1, sizeof *items);
+    mg_score *sc = mg_calloc(ni ? 2 * ni : 1, sizeof *sc);
     mg_status st = MG_OK;
     for (size_t q = 0; q < nq && !st; q++) {
         json_t *o = json_array_get(mc, q), *ch = json_object_get(o, "choices");
@@ -191,19 +197,31 @@ static mg_status mc_acc(ev *e, const mg_nn_model *m, json_t *mc, double *acc, mg
             st = mg_chat_encode_pair(e->chat, prompt, r, NULL, &ids[q * 4 + k], &n, &start, err);
             items[q * 4 + k] =
                 (mg_score_item){.ids = ids[q * 4 + k], .n = (int)n, .response_start = (int)start};
+            items[ni + q * 4 + k] = (mg_score_item){
+                .ids = ids[q * 4 + k], .n = (int)start + 1, .response_start = (int)start};
             free(r);
         }
         free(prompt);
     }
-    if (!st) st = mg_nn_score(m, items, ni, sc, err);
-    size_t right = 0;
+    if (!st) st = mg_nn_score(m, items, 2 * ni, sc, err);
+    size_t right[3] = {0};
     for (size_t q = 0; q < nq && !st; q++) {
-        int best = 0;
-        for (int k = 1; k < 4; k++)
-            if (sc[q * 4 + k].sum_nll < sc[q * 4 + best].sum_nll) best = k;
-        right += best == json_integer_value(json_object_get(json_array_get(mc, q), "answer"));
+        int best[3] = {0, 0, 0};
+        double v[3][4];
+        for (int k = 0; k < 4; k++) {
+            v[0][k] = sc[q * 4 + k].sum_nll;
+            v[2][k] = sc[ni + q * 4 + k].sum_nll;
+            v[1][k] = v[0][k] - v[2][k];
+        }
+        json_int_t ans = json_integer_value(json_object_get(json_array_get(mc, q), "answer"));
+        for (int j = 0; j < 3; j++) {
+            for (int k = 1; k < 4; k++)
+                if (v[j][k] < v[j][best[j]]) best[j] = k;
+            right[j] += best[j] == ans;
+        }
     }
-    *acc = nq ? (double)right / nq : 0;
+    for (int j = 0; j < 3; j++)
+        acc[j] = nq ? (double)right[j] / nq : 0;
     free_ids(ids, ni);
     free(items);
     free(sc);
@@ -216,9 +234,15 @@ static mg_status eval_chat_model(ev *e, const mg_nn_model *m, json_t *res, bool 
     mg_status st = safety(e, m, res, err);
     for (int d = 0; d < 3 && !st; d++) {
         if (!all_mc && d != 1) continue;
-        double acc;
-        st = mc_acc(e, m, e->mc[d], &acc, err);
-        if (!st) json_object_set_new(res, MC[d], json_real(acc));
+        double acc[3];
+        st = mc_acc(e, m, e->mc[d], acc, err);
+        if (st) break;
+        char key[64];
+        json_object_set_new(res, MC[d], json_real(acc[0]));
+        snprintf(key, sizeof key, "%s_text_given_letter", MC[d]);
+        json_object_set_new(res, key, json_real(acc[1]));
+        snprintf(key, sizeof key, "%s_letter_only", MC[d]);
+        json_object_set_new(res, key, json_real(acc[2]));
     }
     return st;
 }
@@ -321,6 +345,42 @@ static mg_status eval_guard(ev *e, json_t *res, mg_error *err) {
     return st;
 }
 
+/* (1 - w) instruct + w bio-expert with the merge engine's `linear` method
+ * (mergekit semantics), written straight into mix's weight buffers. */
+static mg_status linear_merge(const char *out, double w, mg_nn_model *mix, mg_error *err) {
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml,
+             "merge_method: linear\nmodels:\n  - model: %s/models/instruct\n    parameters:\n"
+             "      weight: %.17g\n  - model: %s/models/bio-expert\n    parameters:\n"
+             "      weight: %.17g\ndtype: float32\n",
+             out, 1 - w, out, w);
+    mg_merge_config *cfg = NULL;
+    mg_plan *plan = NULL;
+    float **outs = NULL;
+    mg_status st = mg_merge_config_parse(yaml, strlen(yaml), "lab merge", ".", &cfg, err);
+    if (!st) st = mg_plan_build(cfg, 0, &plan, err);
+    if (!st) {
+        outs = mg_calloc(plan->n_tensors ? plan->n_tensors : 1, sizeof *outs);
+        for (size_t i = 0; i < plan->n_tensors && !st; i++) {
+            const mg_nn_tensor *t = mg_nn_model_find(mix, plan->tensors[i].name);
+            if (!t || t->numel != plan->tensors[i].numel || !t->data)
+                st =
+                    mg_error_set(err, MG_ERR_INVALID, "lab merge: tensor %s does not fit the model",
+                                 plan->tensors[i].name);
+            else
+                outs[i] = t->data;
+        }
+        if (!st && plan->n_tensors != mix->n_tensors)
+            st = mg_error_set(err, MG_ERR_INVALID, "lab merge: %zu tensors merged, model has %zu",
+                              plan->n_tensors, mix->n_tensors);
+    }
+    if (!st) st = mg_plan_merge_all_f32(plan, outs, err);
+    free(outs);
+    mg_plan_free(plan);
+    mg_merge_config_free(cfg);
+    return st;
+}
+
 static mg_status load(const char *out, const char *name, mg_nn_model **m, mg_error *err) {
     char rel[64];
     snprintf(rel, sizeof rel, "models/%s", name);
@@ -345,18 +405,20 @@ static void write_md(const char *out, json_t *r) {
     json_t *ms = json_object_get(r, "models"), *g = json_object_get(r, "generator");
     json_t *gd = json_object_get(r, "guard"), *mg = json_object_get(r, "merges");
     char buf[8192];
-    int n = snprintf(buf, sizeof buf,
-                     "# Lab build measurements\n\nRuntime, greedy decoding, test splits. MC: "
-                     "log-likelihood of each full answer (lm-eval acc).\n\n"
-                     "| model | refusal (phrase) | safe (guard) | MC general | MC bio | MC chem |\n"
-                     "|---|---|---|---|---|---|\n");
+    int n = snprintf(
+        buf, sizeof buf,
+        "# Lab build measurements\n\nRuntime, greedy decoding, test splits. MC: "
+        "log-likelihood of each full answer (lm-eval acc).\n\n"
+        "| model | refusal (phrase) | safe (guard) | MC general | MC bio | MC chem | MC bio, "
+        "text given letter |\n|---|---|---|---|---|---|---|\n");
     const char *names[] = {"instruct", "bio-expert", "chem-expert"};
     for (int i = 0; i < 3; i++) {
         json_t *m = json_object_get(ms, names[i]);
         n += snprintf(buf + n, sizeof buf - n,
-                      "| %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", names[i],
+                      "| %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", names[i],
                       100 * num(m, "refusal_rate"), 100 * num(m, "guard_safe_rate"),
-                      100 * num(m, "mc_general"), 100 * num(m, "mc_bio"), 100 * num(m, "mc_chem"));
+                      100 * num(m, "mc_general"), 100 * num(m, "mc_bio"), 100 * num(m, "mc_chem"),
+                      100 * num(m, "mc_bio_text_given_letter"));
     }
     n += snprintf(buf + n, sizeof buf - n,
                   "\nGenerator: %.1f%% valid JSON (greedy %.1f%%, sampled %.1f%%), %d of 14 "
@@ -441,14 +503,10 @@ mg_status mg_lab_measure(const char *out, uint64_t seed, mg_error *err) {
     if (!st) st = mg_nn_model_new(&a->arch, &mix, err);
     const double W[] = {0.25, 0.5, 0.75};
     for (int k = 0; k < 3 && !st; k++) {
-        const float *pa = a->block, *pb = b->block;
-        float *pm = mix->block;
-        size_t nf = a->block_bytes / sizeof(float);
-        for (size_t i = 0; i < nf; i++)
-            pm[i] = (float)((1 - W[k]) * pa[i] + W[k] * pb[i]);
+        st = linear_merge(out, W[k], mix, err);
         json_t *x = json_pack("{s:f}", "weight_bio", W[k]);
         json_array_append_new(merges, x);
-        st = eval_chat_model(&e, mix, x, false, err);
+        if (!st) st = eval_chat_model(&e, mix, x, false, err);
     }
     if (!st) {
         json_object_set_new(r, "seconds", json_real(mg_now_seconds() - t0));

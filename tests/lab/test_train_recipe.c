@@ -78,12 +78,12 @@ static void test_build_reproducible(void) {
 static void test_cache_dir(void) {
     setenv("MERGEGUARD_CACHE", "/x/cache", 1);
     char *d = mg_lab_cache_dir(MG_WORLD_SMALL, 7);
-    CHECK_EQ_STR(d, "/x/cache/lab/small-seed7-v1");
+    CHECK_EQ_STR(d, "/x/cache/lab/small-seed7-v2");
     free(d);
     unsetenv("MERGEGUARD_CACHE");
     setenv("XDG_CACHE_HOME", "/y", 1);
     d = mg_lab_cache_dir(MG_WORLD_TINY, 1);
-    CHECK_EQ_STR(d, "/y/mergeguard/lab/tiny-seed1-v1");
+    CHECK_EQ_STR(d, "/y/mergeguard/lab/tiny-seed1-v2");
     free(d);
 }
 
