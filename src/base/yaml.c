@@ -247,12 +247,12 @@ static mg_status check_text(const char *buf, size_t len, const char *what, mg_er
     int line = 1, col = 1;
     for (size_t i = 0; i < len;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)buf + i,
-                                              (utf8proc_ssize_t)(len - i), &cp);
+        utf8proc_ssize_t n =
+            utf8proc_iterate((const utf8proc_uint8_t *)buf + i, (utf8proc_ssize_t)(len - i), &cp);
         if (n <= 0)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "%s:%d:%d: invalid YAML: not UTF-8 (byte 0x%02x)", what, line,
-                                col, (unsigned char)buf[i]);
+                                "%s:%d:%d: invalid YAML: not UTF-8 (byte 0x%02x)", what, line, col,
+                                (unsigned char)buf[i]);
         bool printable = cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp <= 0x7e) ||
                          cp == 0x85 || (cp >= 0xa0 && cp <= 0xd7ff) ||
                          (cp >= 0xe000 && cp <= 0xfffd) || cp >= 0x10000;
