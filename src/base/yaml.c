@@ -238,19 +238,28 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
     return mg_error_set(err, MG_ERR_INVALID, "%s: unsupported YAML node", what);
 }
 
-/* YAML text must be Unicode; checked before libfyaml sees it because 0.7.12
- * (Debian 12) loops forever on an invalid UTF-8 sequence inside a '%'
- * directive line (found by fuzzing: "%x\xff" hangs the parser). */
-static mg_status check_utf8(const char *buf, size_t len, const char *what, mg_error *err) {
+/* YAML text must be UTF-8 of printable characters (YAML 1.2 c-printable);
+ * checked before libfyaml sees it because 0.7.12 (Debian 12) loops forever on
+ * an invalid UTF-8 sequence inside a '%' directive line ("%x\xff") and
+ * crashes on NUL bytes in some contexts ("- ? a:\t\0"), both found by
+ * fuzzing. */
+static mg_status check_text(const char *buf, size_t len, const char *what, mg_error *err) {
     int line = 1, col = 1;
     for (size_t i = 0; i < len;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)buf + i,
-                                              (utf8proc_ssize_t)(len - i), &cp);
+        utf8proc_ssize_t n =
+            utf8proc_iterate((const utf8proc_uint8_t *)buf + i, (utf8proc_ssize_t)(len - i), &cp);
         if (n <= 0)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "%s:%d:%d: invalid YAML: not UTF-8 (byte 0x%02x)", what, line,
-                                col, (unsigned char)buf[i]);
+                                "%s:%d:%d: invalid YAML: not UTF-8 (byte 0x%02x)", what, line, col,
+                                (unsigned char)buf[i]);
+        bool printable = cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp <= 0x7e) ||
+                         cp == 0x85 || (cp >= 0xa0 && cp <= 0xd7ff) ||
+                         (cp >= 0xe000 && cp <= 0xfffd) || cp >= 0x10000;
+        if (!printable)
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s:%d:%d: invalid YAML: character U+%04X is not allowed", what,
+                                line, col, (unsigned)cp);
         if (cp == '\n') {
             line++;
             col = 1;
@@ -264,7 +273,7 @@ static mg_status check_utf8(const char *buf, size_t len, const char *what, mg_er
 
 static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **out, mg_error *err) {
     *out = NULL;
-    if (check_utf8(buf, len, what, err)) return MG_ERR_INVALID;
+    if (check_text(buf, len, what, err)) return MG_ERR_INVALID;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;

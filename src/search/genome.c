@@ -195,6 +195,20 @@ mg_status mg_genome_parse(const mg_yaml *node, const char *what, const char *bas
                           node->line, mm->text);
         goto fail;
     }
+    // Every candidate must be a valid merge: the merge engine wants a model
+    // besides the base for these methods (fuzzing: models: [B], base_model: B).
+    if (g->base_model && (g->method == MG_GENOME_TIES || g->method == MG_GENOME_DARE_TIES ||
+                          g->method == MG_GENOME_TASK_ARITHMETIC)) {
+        size_t others = 0;
+        for (size_t i = 0; i < g->n_models; i++)
+            others += strcmp(g->models[i], g->base_model) != 0;
+        if (others == 0) {
+            st = mg_error_set(err, MG_ERR_INVALID,
+                              "%s:%d: genome: %s needs a model besides the base_model", what,
+                              models->line, mm->text);
+            goto fail;
+        }
+    }
 
     const mg_yaml *ts = mg_yaml_get(node, "tokenizer_source");
     if (ts && ts->kind != MG_YAML_NULL) {

@@ -12,8 +12,7 @@
 int mg_fuzz_evolve_config(const uint8_t *data, size_t size);
 
 int mg_fuzz_evolve_config(const uint8_t *data, size_t size) {
-    static const char *const models[] = {"tiny-llama", "tiny-llama3", "tiny-qwen2",
-                                         "tiny-qwen3"};
+    static const char *const models[] = {"tiny-llama", "tiny-llama3", "tiny-qwen2", "tiny-qwen3"};
     char dir[600], path[1024];
     mg_fuzz_dir("evolve_config", dir, sizeof dir);
     for (size_t i = 0; i < sizeof models / sizeof *models; i++) {

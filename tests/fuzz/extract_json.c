@@ -30,8 +30,7 @@ int mg_fuzz_extract_json(const uint8_t *data, size_t size) {
     mg_extract_reason r = mg_extract_questions(reply, &x);
     if (r < MG_EXTRACT_OK || r >= MG_EXTRACT_REASONS || !mg_extract_reason_name(r)) abort();
     if ((r == MG_EXTRACT_OK) != (x.n > 0)) {
-        fprintf(stderr, "extract_json: reason %s with %zu items\n", mg_extract_reason_name(r),
-                x.n);
+        fprintf(stderr, "extract_json: reason %s with %zu items\n", mg_extract_reason_name(r), x.n);
         abort();
     }
     for (size_t i = 0; i < x.n; i++) {

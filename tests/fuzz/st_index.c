@@ -17,9 +17,11 @@ int mg_fuzz_st_index(const uint8_t *data, size_t size) {
     size_t np = mg_fuzz_split(data, size, parts, 3);
     char path[1024], ipath[1024];
     mg_fuzz_clear_dir("st_index");
-    mg_fuzz_write("st_index", "model.safetensors.index.json", parts[0].p, parts[0].n, ipath, sizeof ipath);
+    mg_fuzz_write("st_index", "model.safetensors.index.json", parts[0].p, parts[0].n, ipath,
+                  sizeof ipath);
     for (size_t i = 1; i < np; i++)
-        mg_fuzz_write("st_index", st_index_shards[i - 1], parts[i].p, parts[i].n, path, sizeof path);
+        mg_fuzz_write("st_index", st_index_shards[i - 1], parts[i].p, parts[i].n, path,
+                      sizeof path);
 
     mg_error err = {0};
     mg_st_file **shards = NULL;

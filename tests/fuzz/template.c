@@ -19,8 +19,8 @@ int mg_fuzz_template(const uint8_t *data, size_t size) {
     size_t np = mg_fuzz_split(data, size, parts, 2);
     mg_error err = {0};
     mg_template *t = NULL;
-    mg_status st = mg_template_parse((const char *)parts[0].p, parts[0].n, "chat_template", &t,
-                                     &err);
+    mg_status st =
+        mg_template_parse((const char *)parts[0].p, parts[0].n, "chat_template", &t, &err);
     mg_fuzz_check_err("template", st, &err);
     if (st != MG_OK) return 0;
 
@@ -33,8 +33,8 @@ int mg_fuzz_template(const uint8_t *data, size_t size) {
         ctx = json_object();
         if (!json_is_array(j)) {
             json_decref(j);
-            j = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "Be brief.",
-                          "role", "user", "content", "Hi!");
+            j = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "Be brief.", "role",
+                          "user", "content", "Hi!");
         }
         json_object_set_new(ctx, "messages", j);
         json_object_set_new(ctx, "add_generation_prompt", json_true());

@@ -22,8 +22,7 @@ static void tokenizer_roundtrip(const char *target, const mg_tokenizer *t, const
         size_t vocab = mg_tokenizer_vocab_size(t);
         for (size_t i = 0; i < n; i++) {
             if (ids[i] < 0 || (size_t)ids[i] >= vocab) {
-                fprintf(stderr, "%s: id %d outside the vocab (%zu)\n", target, (int)ids[i],
-                        vocab);
+                fprintf(stderr, "%s: id %d outside the vocab (%zu)\n", target, (int)ids[i], vocab);
                 abort();
             }
             (void)mg_tokenizer_id_to_piece(t, ids[i]);
@@ -56,8 +55,8 @@ int mg_fuzz_tokenizer(const uint8_t *data, size_t size) {
         mg_tokenizer_free(t);
     }
     mg_gguf_vocab v = {0};
-    st = mg_gguf_vocab_load(mg_fuzz_dir("tokenizer", dir, sizeof dir), "llama", 320, NULL, &v,
-                            &err);
+    st =
+        mg_gguf_vocab_load(mg_fuzz_dir("tokenizer", dir, sizeof dir), "llama", 320, NULL, &v, &err);
     mg_fuzz_check_err("tokenizer", st, &err);
     mg_gguf_vocab_free(&v);
     return 0;
