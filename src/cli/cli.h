@@ -27,6 +27,7 @@ bool mg_cli_parse_double(const char *s, double *out);
 
 int mg_cmd_inspect(int argc, char **argv);
 int mg_cmd_lab(int argc, char **argv);
+int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_tokenize(int argc, char **argv);
 int mg_cmd_chat_template(int argc, char **argv);
 int mg_cmd_merge(int argc, char **argv);
