@@ -1,8 +1,9 @@
 /* bench/train.c - trainer throughput: tokens/s of forward + backward + AdamW
- * on the lab's model sizes, random tokens, full-sequence loss.
+ * on the lab's model sizes (lab/recipe.c), random tokens, full-sequence loss.
  *   bench_train [tiny|small] [steps] [seq_len] [batch] [threads]
- * Prints one line per configuration with tokens/s and the time split between
- * forward+backward (mg_nn_grad_batch) and the whole step. */
+ * Prints one line with tokens/s. On a machine shared with other busy
+ * processes run it with OMP_WAIT_POLICY=passive (spinning OpenMP threads that
+ * get descheduled stall every barrier). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,9 @@ int main(int argc, char **argv) {
     bool tiny = !strcmp(size, "tiny");
     json_t *c = json_pack("{s:[s], s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}", "architectures",
                           "LlamaForCausalLM", "vocab_size", tiny ? 1024 : 3072, "hidden_size",
-                          tiny ? 64 : 256, "intermediate_size", tiny ? 192 : 768,
-                          "num_hidden_layers", tiny ? 2 : 6, "num_attention_heads", tiny ? 4 : 8,
-                          "num_key_value_heads", tiny ? 2 : 4, "max_position_embeddings", 1024,
+                          tiny ? 64 : 192, "intermediate_size", tiny ? 192 : 512,
+                          "num_hidden_layers", tiny ? 2 : 4, "num_attention_heads", tiny ? 4 : 6,
+                          "num_key_value_heads", 2, "max_position_embeddings", 1024,
                           "rms_norm_eps", 1e-5, "tie_word_embeddings", 1);
     mg_arch a;
     mg_error err;

@@ -54,7 +54,7 @@ static const size_cfg SIZES[2] = {
     [MG_WORLD_SMALL] = {.vocab = 3072, .hidden = 192, .layers = 4, .heads = 6, .kv_heads = 2,
                         .ffn = 512, .max_seq = 640,
                         .b = {{3, 32, 4, 2e-3, 30}, {3, 32, 4, 1e-3, 10}, {4, 32, 4, 1e-3, 10},
-                              {4, 32, 4, 1e-3, 10}, {1.5, 32, 4, 1e-3, 10}, {1, 32, 4, 1e-3, 10}}},
+                              {4, 32, 4, 1e-3, 10}, {2, 32, 4, 1.5e-3, 10}, {1, 32, 4, 1.5e-3, 10}}},
 };
 
 char *mg_lab_cache_dir(mg_world_size size, uint64_t seed) {
@@ -214,6 +214,10 @@ static mg_status make_arch(const size_cfg *c, const mg_tokenizer *tok, mg_arch *
     return st;
 }
 
+static double budget_scale(const mg_lab_build_opts *o) {
+    return o->budget_scale > 0 ? o->budget_scale : 1.0;
+}
+
 static mg_status read_build_json(const char *out, const mg_lab_build_opts *o, json_t **doc,
                                  mg_error *err) {
     char *p = mg_path_join(out, "build.json");
@@ -226,11 +230,14 @@ static mg_status read_build_json(const char *out, const mg_lab_build_opts *o, js
             long long seed = json_integer_value(json_object_get(d, "seed"));
             const char *size = str_of(d, "size");
             long long ver = json_integer_value(json_object_get(d, "recipe_version"));
+            double scale = json_number_value(json_object_get(d, "budget_scale"));
+            if (scale <= 0) scale = 1.0;
             if ((uint64_t)seed != o->seed || !size || strcmp(size, mg_world_size_name(o->size)) ||
-                ver != MG_LAB_RECIPE_VERSION)
+                ver != MG_LAB_RECIPE_VERSION || scale != budget_scale(o))
                 st = mg_error_set(err, MG_ERR_EXISTS,
-                                  "%s holds a build with seed %lld, size %s, recipe v%lld (asked "
-                                  "for seed %llu, size %s, v%d): use --force to rebuild it",
+                                  "%s holds a build with seed %lld, size %s, recipe v%lld or "
+                                  "another budget (asked for seed %llu, size %s, v%d): use "
+                                  "--force to rebuild it",
                                   out, seed, size ? size : "?", ver,
                                   (unsigned long long)o->seed, mg_world_size_name(o->size),
                                   MG_LAB_RECIPE_VERSION);
@@ -288,7 +295,7 @@ static mg_status train_model(const char *out, int mi, const size_cfg *c, const m
     const budget *b = &c->b[mi];
     mg_train_opts to = mg_train_opts_default();
     to.seed = mg_rng_key(o->seed, name);
-    to.epochs = b->epochs;
+    to.epochs = b->epochs * budget_scale(o);
     to.batch_seqs = b->batch;
     to.accum = b->accum;
     to.max_seq = c->max_seq;
@@ -296,8 +303,8 @@ static mg_status train_model(const char *out, int mi, const size_cfg *c, const m
     to.min_lr = b->lr / 10;
     to.warmup = b->warmup;
     to.label = name;
-    mg_log_info("lab build: training %s on %zu sequences (%zu tokens), %.0f epochs", name, set.n,
-                set.tokens, b->epochs);
+    mg_log_info("lab build: training %s on %zu sequences (%zu tokens), %.2g epochs", name, set.n,
+                set.tokens, to.epochs);
     mg_train_stats ts;
     st = mg_train(m, &set, &to, &ts, err);
     if (st) goto done;
@@ -340,9 +347,10 @@ mg_status mg_lab_build(const char *out, const mg_lab_build_opts *o, mg_error *er
     if (!st) st = read_build_json(out, o, &doc, err);
     if (st) goto done;
     if (!doc) {
-        doc = json_pack("{s:s, s:i, s:I, s:s, s:{}}", "format", "mergeguard-lab-build",
+        doc = json_pack("{s:s, s:i, s:I, s:s, s:f, s:{}}", "format", "mergeguard-lab-build",
                         "recipe_version", MG_LAB_RECIPE_VERSION, "seed", (json_int_t)o->seed,
-                        "size", mg_world_size_name(o->size), "models");
+                        "size", mg_world_size_name(o->size), "budget_scale", budget_scale(o),
+                        "models");
         st = mg_mkdir_p(out, err);
         if (!st) st = save_build_json(out, doc, err);
         if (st) goto done;
