@@ -27,9 +27,7 @@ static const command COMMANDS[] = {
     {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
     {"cocktail", mg_cmd_cocktail, "LM-Cocktail: merge weights from per-model losses on data"},
     {"grid", mg_cmd_grid, "grid-search merge hyperparameters, each point merged in memory and scored"},
-    {"logits", mg_cmd_logits, "run token ids through a model and print or save the logits"},
-    {"tokenize", mg_cmd_tokenize, "encode text to token ids with a model's tokenizer, or decode"},
-    {"chat-template", mg_cmd_chat_template, "render a conversation with a model's chat template"},
+    {"gen-data", mg_cmd_gen_data, "synthetic safety and domain data from the models (paper 4)"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,114 @@
+/* synth.h - what the synthetic-data pipelines (synth_safety, synth_domain;
+ * paper section 4) share: a model with its tokenizer, chat-prompt encoding,
+ * batched generation to text, the vocabulary check of a pool, the dedup set,
+ * and the resumable output (records appended and fsync'd one by one, a state
+ * summary rewritten atomically after each batch).
+ *
+ * Resume: the output JSONL is the source of truth. On open, a last line
+ * without its newline (a record cut by a crash or SIGKILL) is cut off the
+ * file, the complete records are loaded (their prompts seed the dedup set),
+ * and the summary next to the output ("X.jsonl" -> "X.summary.json") gives
+ * the counters and the next generation call. The summary is rewritten only
+ * after a batch's records are on disk, so after a crash it may lag by one
+ * batch: the rerun repeats those calls, gets the same questions (generation is
+ * a function of (seed, call)), and the dedup set skips the ones already
+ * written, so the file ends as an uninterrupted run would have left it.
+ *
+ * Ownership: mg_synth_model borrows everything; mg_synth_out and mg_synth_seen
+ * own their contents (_close/_free). Thread-safety: one pipeline per output;
+ * generation runs its sequences in parallel (mg_nn_generate_many). */
+#ifndef MG_DATA_SYNTH_H
+#define MG_DATA_SYNTH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/error.h"
+#include "data/extract_json.h"
+#include "data/jsonl.h"
+#include "nn/model.h"
+#include "text/tokenizer.h"
+
+typedef struct mg_synth_model {
+    const char *name;         // for "source" and messages
+    const mg_nn_model *model; // borrowed
+    const mg_tokenizer *tok;  // borrowed; needs a chat template
+    const int32_t *stop_ids;  // borrowed; NULL = the tokenizer's stop ids
+    size_t n_stop;
+} mg_synth_model;
+
+/* "path/to/model/" -> "model" (the last path component). Owned. */
+char *mg_synth_model_name(const char *path);
+
+/* MG_ERR_INVALID unless a and b have the same vocabulary: the same size and
+ * the same token string for every id (a pool is merged, so its models must
+ * share one tokenizer). The message names both models and the first
+ * difference. */
+mg_status mg_synth_same_vocab(const mg_synth_model *a, const mg_synth_model *b, mg_error *err);
+
+/* The ids of [system?, user] through m's chat template with the generation
+ * prompt (no extra special tokens, as apply_chat_template), followed by the
+ * raw text prefix (may be NULL; the paper's JSON-forcing prefix). A template
+ * that rejects a system turn gets system + "\n\n" + user as one user turn.
+ * *ids owned. */
+mg_status mg_synth_encode(const mg_synth_model *m, const char *system, const char *user,
+                          const char *prefix, int32_t **ids, size_t *n, mg_error *err);
+
+/* Generates for n prompts in parallel and decodes (special tokens and ids
+ * past the vocabulary skipped). temperature 0 = greedy; prompt i samples with
+ * stream `stream + i` under `seed`. texts[i] owned; ntok (may be NULL) gets
+ * the generated token counts. On error nothing is kept. */
+mg_status mg_synth_generate(const mg_synth_model *m, int32_t *const *prompts, const size_t *lens,
+                            size_t n, double temperature, uint64_t seed, uint64_t stream,
+                            int max_new_tokens, char **texts, int *ntok, mg_error *err);
+
+/* Whether a prompt of n tokens leaves room for one generated token. */
+bool mg_synth_fits(const mg_synth_model *m, size_t n);
+
+/* Replaces every "{name}" in tmpl by val. Owned. */
+char *mg_synth_subst(const char *tmpl, const char *name, const char *val);
+
+/* ---- Dedup set (normalized questions, mg_extract_normalize) ---- */
+typedef struct mg_synth_seen mg_synth_seen;
+mg_synth_seen *mg_synth_seen_new(void);
+void mg_synth_seen_free(mg_synth_seen *s); // NULL-safe
+/* True when q (normalized) was already added; otherwise adds it. */
+bool mg_synth_seen_add(mg_synth_seen *s, const char *q);
+bool mg_synth_seen_has(const mg_synth_seen *s, const char *q);
+
+/* ---- Resumable output ---- */
+typedef struct mg_synth_out {
+    char *path;         // owned
+    char *summary_path; // owned: X.summary.json next to X.jsonl
+    FILE *f;            // open for appending
+    mg_jsonl done;      // complete records found at open
+    json_t *state;      // the previous summary, or NULL (owned)
+} mg_synth_out;
+
+/* Opens path for appending (creating it), after cutting an incomplete last
+ * line and loading the complete records. force: start over (the file and its
+ * summary are emptied). A summary of another kind ("safety"/"domain") or seed
+ * is refused (MG_ERR_INVALID), as mixing two runs in one file breaks
+ * determinism; so is a record without a "prompt" string. */
+mg_status mg_synth_out_open(const char *path, const char *kind, uint64_t seed, bool force,
+                            mg_synth_out *o, mg_error *err);
+/* Appends one record (compact line) and fsyncs it. */
+mg_status mg_synth_out_append(mg_synth_out *o, const json_t *rec, mg_error *err);
+/* Writes the summary atomically (replacing the previous one). */
+mg_status mg_synth_out_summary(mg_synth_out *o, const json_t *summary, mg_error *err);
+void mg_synth_out_close(mg_synth_out *o); // NULL-safe, leaves o empty
+
+/* Integer counter `key` of the previous state (0 when absent). */
+uint64_t mg_synth_state_u64(const json_t *state, const char *key);
+
+/* "failures": {reason: count} for the extraction reasons (OK skipped). Owned. */
+json_t *mg_synth_failures_json(const uint64_t fail[MG_EXTRACT_REASONS]);
+/* Reads it back from a previous state. */
+void mg_synth_failures_load(const json_t *state, uint64_t fail[MG_EXTRACT_REASONS]);
+/* "no_json 12, truncated 3" for messages (into buf). */
+void mg_synth_failures_str(const uint64_t fail[MG_EXTRACT_REASONS], char *buf, size_t cap);
+
+#endif // MG_DATA_SYNTH_H
