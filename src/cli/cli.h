@@ -44,5 +44,6 @@ int mg_cmd_gen_data(int argc, char **argv);
 int mg_cmd_evolve(int argc, char **argv);
 int mg_cmd_cocktail(int argc, char **argv);
 int mg_cmd_grid(int argc, char **argv);
+int mg_cmd_demo(int argc, char **argv);
 
 #endif // MG_CLI_CLI_H
