@@ -52,6 +52,12 @@ int mg_cmd_demo(int argc, char **argv) {
             o.force = true;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
             o.out_dir = argv[++i];
+        } else if (!strcmp(a, "--fevals") && i + 1 < argc) {
+            long long v;
+            if (!mg_cli_parse_int(argv[++i], 1, 100000, &v))
+                return mg_cli_usage_error("demo", "--fevals expects an integer >= 1, got '%s'",
+                                          argv[i]);
+            o.fevals = (int)v;
         } else if (!strcmp(a, "--world") && i + 1 < argc) {
             o.world_dir = argv[++i];
         } else if (!strcmp(a, "--seed") && i + 1 < argc) {

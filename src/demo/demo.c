@@ -18,9 +18,11 @@
 
 #define N_STEPS 25
 
-/* Budgets. Full: the paper's grids and K scaled to the small world (K = 200
- * where the paper has 1000), EvoMM at the paper's 100 evaluations. Quick: the
- * tiny world, two values per grid axis, two CMA-ES generations. */
+/* Budgets. Full: the small world, the paper's grids, K = 100 (the paper's
+ * 1000 scaled down with the world) and 60 EvoMM evaluations per run (the
+ * paper: 100; o->fevals overrides), so that the twelve EvoMM runs, the grids
+ * and the evaluations fit in about 30 minutes on 2 cores. Quick: the tiny
+ * world, two values per grid axis, two CMA-ES generations. */
 static void budget_init(demo_budget *b, bool quick) {
     memset(b, 0, sizeof *b);
     static const double DT_W[3] = {0.25, 0.5, 1.0}, DT_D[3] = {0.25, 0.5, 1.0};
@@ -40,12 +42,12 @@ static void budget_init(demo_budget *b, bool quick) {
         return;
     }
     b->size = MG_WORLD_SMALL;
-    b->k = 200;
+    b->k = 100;
     b->answer_tokens = 48;
     b->gen_tokens = 160;
-    b->evo_fevals = 100;
-    b->evo_fevals3 = 100;
-    b->cocktail_samples = 200;
+    b->evo_fevals = 60;
+    b->evo_fevals3 = 60;
+    b->cocktail_samples = 100;
     memcpy(b->dt_w, DT_W, sizeof DT_W), b->n_dt_w = 3;
     memcpy(b->dt_d, DT_D, sizeof DT_D), b->n_dt_d = 3;
     memcpy(b->dt_w3, DT_W3, sizeof DT_W3), b->n_dt_w3 = 5;
@@ -361,6 +363,7 @@ static mg_status write_report(demo_ctx *c, json_t *settings, mg_error *err) {
 mg_status mg_demo_run(const mg_demo_opts *o, mg_error *err) {
     demo_ctx c = {.o = o, .t0 = mg_now_seconds(), .n_steps = N_STEPS};
     budget_init(&c.b, o->quick);
+    if (o->fevals > 0) c.b.evo_fevals = c.b.evo_fevals3 = o->fevals;
     if (!o->out_dir || !*o->out_dir)
         return mg_error_set(err, MG_ERR_USAGE, "demo: an output folder is required");
     c.world = o->world_dir ? mg_strdup(o->world_dir) : mg_lab_cache_dir(c.b.size, o->seed);

@@ -38,6 +38,7 @@ typedef struct mg_demo_opts {
     uint64_t seed;         // lab world seed, data and search seeds (default 1)
     const char *world_dir; // a built lab folder; NULL = the cache (mg_lab_cache_dir)
     bool force;            // discard the previous results in out_dir
+    int fevals;            // EvoMM evaluations per run (0 = the budget's: 60 full, 20 quick)
 } mg_demo_opts;
 
 /* Runs (or resumes) the demo; progress goes to the log (stderr). */
