@@ -24,12 +24,12 @@ int main(int argc, char **argv) {
     mg_set_threads(threads);
     mg_log_set_level(MG_LOG_WARN);
     bool tiny = !strcmp(size, "tiny");
-    json_t *c = json_pack("{s:[s], s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}", "architectures",
-                          "LlamaForCausalLM", "vocab_size", tiny ? 1024 : 3072, "hidden_size",
-                          tiny ? 64 : 192, "intermediate_size", tiny ? 192 : 512,
-                          "num_hidden_layers", tiny ? 2 : 4, "num_attention_heads", tiny ? 4 : 6,
-                          "num_key_value_heads", 2, "max_position_embeddings", 1024,
-                          "rms_norm_eps", 1e-5, "tie_word_embeddings", 1);
+    json_t *c =
+        json_pack("{s:[s], s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}", "architectures",
+                  "LlamaForCausalLM", "vocab_size", tiny ? 1024 : 3072, "hidden_size",
+                  tiny ? 64 : 192, "intermediate_size", tiny ? 192 : 512, "num_hidden_layers",
+                  tiny ? 2 : 4, "num_attention_heads", tiny ? 4 : 6, "num_key_value_heads", 2,
+                  "max_position_embeddings", 1024, "rms_norm_eps", 1e-5, "tie_word_embeddings", 1);
     mg_arch a;
     mg_error err;
     mg_nn_model *m = NULL;
@@ -43,7 +43,8 @@ int main(int argc, char **argv) {
     uint64_t k = mg_rng_key(1, "bench");
     int32_t *ids = malloc(sizeof(int32_t) * seq);
     for (int s = 0; s < batch * steps; s++) {
-        for (int t = 0; t < seq; t++) ids[t] = (int32_t)(mg_rng_u32(k, (uint64_t)s * seq + t) % a.vocab);
+        for (int t = 0; t < seq; t++)
+            ids[t] = (int32_t)(mg_rng_u32(k, (uint64_t)s * seq + t) % a.vocab);
         mg_train_set_add(&set, ids, seq, 1, 0);
     }
     free(ids);

@@ -27,13 +27,20 @@ void mg_yaml_free(mg_yaml *y) {
 
 const char *mg_yaml_kind_name(mg_yaml_kind k) {
     switch (k) {
-    case MG_YAML_NULL: return "null";
-    case MG_YAML_BOOL: return "a boolean";
-    case MG_YAML_INT: return "an integer";
-    case MG_YAML_FLOAT: return "a number";
-    case MG_YAML_STR: return "a string";
-    case MG_YAML_SEQ: return "a list";
-    case MG_YAML_MAP: return "a mapping";
+    case MG_YAML_NULL:
+        return "null";
+    case MG_YAML_BOOL:
+        return "a boolean";
+    case MG_YAML_INT:
+        return "an integer";
+    case MG_YAML_FLOAT:
+        return "a number";
+    case MG_YAML_STR:
+        return "a string";
+    case MG_YAML_SEQ:
+        return "a list";
+    case MG_YAML_MAP:
+        return "a mapping";
     }
     return "?";
 }
@@ -61,10 +68,10 @@ static bool in_list(const char *s, const char *const *list) {
 
 /* Types a plain scalar following PyYAML's YAML 1.1 implicit resolvers. */
 static void type_plain(mg_yaml *y) {
-    static const char *const TRUES[] = {"yes", "Yes", "YES", "true", "True", "TRUE",
-                                        "on",  "On",  "ON",  NULL};
-    static const char *const FALSES[] = {"no",    "No",    "NO",  "false", "False",
-                                         "FALSE", "off",   "Off", "OFF",   NULL};
+    static const char *const TRUES[] = {"yes",  "Yes", "YES", "true", "True",
+                                        "TRUE", "on",  "On",  "ON",   NULL};
+    static const char *const FALSES[] = {"no",    "No",  "NO",  "false", "False",
+                                         "FALSE", "off", "Off", "OFF",   NULL};
     static const char *const NULLS[] = {"", "~", "null", "Null", "NULL", NULL};
     const char *s = y->text;
     y->kind = MG_YAML_STR;
@@ -104,15 +111,20 @@ static void type_plain(mg_yaml *y) {
     }
     int base = 10;
     const char *digits = p;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) base = 16, digits = p + 2;
-    else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B')) base = 2, digits = p + 2;
-    else if (p[0] == '0' && p[1] && isdigit((unsigned char)p[1])) base = 8, digits = p + 1;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        base = 16, digits = p + 2;
+    else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B'))
+        base = 2, digits = p + 2;
+    else if (p[0] == '0' && p[1] && isdigit((unsigned char)p[1]))
+        base = 8, digits = p + 1;
     if (*digits) {
         bool ok = true;
         for (const char *q = digits; *q && ok; q++) {
             int c = (unsigned char)*q;
-            ok = base == 16 ? isxdigit(c) : base == 2 ? (c == '0' || c == '1')
-                             : base == 8 ? (c >= '0' && c <= '7') : isdigit(c);
+            ok = base == 16  ? isxdigit(c)
+                 : base == 2 ? (c == '0' || c == '1')
+                 : base == 8 ? (c >= '0' && c <= '7')
+                             : isdigit(c);
         }
         if (ok) {
             errno = 0;
@@ -155,8 +167,10 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
         if (l) y->line = l;
         size_t tlen = 0;
         const char *tag = fy_node_get_tag(fn, &tlen);
-        if (fy_node_get_style(fn) == FYNS_PLAIN && !tag) type_plain(y);
-        else y->kind = MG_YAML_STR;
+        if (fy_node_get_style(fn) == FYNS_PLAIN && !tag)
+            type_plain(y);
+        else
+            y->kind = MG_YAML_STR;
         return MG_OK;
     }
     case FYNT_SEQUENCE: {
@@ -197,8 +211,9 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
             int kl = k ? token_line(fy_node_get_scalar_token(k)) : 0;
             y->key_lines[i] = kl ? kl : y->line;
             if (!k || fy_node_get_type(k) != FYNT_SCALAR)
-                return mg_error_set(err, MG_ERR_INVALID, "%s:%d: mapping keys must be plain strings",
-                                    what, y->key_lines[i]);
+                return mg_error_set(err, MG_ERR_INVALID,
+                                    "%s:%d: mapping keys must be plain strings", what,
+                                    y->key_lines[i]);
             size_t len;
             const char *s = fy_node_get_scalar(k, &len);
             y->keys[i] = mg_strndup(s ? s : "", s ? len : 0);
@@ -222,8 +237,7 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
     return mg_error_set(err, MG_ERR_INVALID, "%s: unsupported YAML node", what);
 }
 
-static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **out,
-                      mg_error *err) {
+static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **out, mg_error *err) {
     *out = NULL;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
@@ -242,7 +256,7 @@ static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **o
         struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
         if (!e) goto done; // an empty document: no node, no error
         st = mg_error_set(err, MG_ERR_INVALID, "%s:%d:%d: invalid YAML: %s", what, e->line + 1,
-                              e->column + 1, e->msg ? e->msg : "syntax error");
+                          e->column + 1, e->msg ? e->msg : "syntax error");
         goto done;
     }
     struct fy_node *root = fy_document_root(doc);
@@ -266,8 +280,7 @@ mg_status mg_yaml_load_buffer(const char *buf, size_t len, const char *what, mg_
 
 mg_status mg_yaml_load_file(const char *path, mg_yaml **out, mg_error *err) {
     *out = NULL;
-    if (!mg_path_exists(path))
-        return mg_error_set(err, MG_ERR_NOT_FOUND, "%s: no such file", path);
+    if (!mg_path_exists(path)) return mg_error_set(err, MG_ERR_NOT_FOUND, "%s: no such file", path);
     char *buf = NULL;
     size_t len = 0;
     mg_status st = mg_file_read_all(path, 16u << 20, &buf, &len, err);

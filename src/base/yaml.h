@@ -33,15 +33,15 @@ typedef enum mg_yaml_kind {
 typedef struct mg_yaml mg_yaml;
 struct mg_yaml {
     mg_yaml_kind kind;
-    int line;          // 1-based source line (0 when unknown)
-    char *text;        // scalar source text (all scalar kinds), NULL for collections
-    double num;        // INT and FLOAT (INT also exact in `ival`), BOOL as 0/1
+    int line;   // 1-based source line (0 when unknown)
+    char *text; // scalar source text (all scalar kinds), NULL for collections
+    double num; // INT and FLOAT (INT also exact in `ival`), BOOL as 0/1
     long long ival;
     bool b;
-    size_t n;          // items (SEQ) or pairs (MAP)
-    mg_yaml **items;   // SEQ items, MAP values
-    char **keys;       // MAP keys (scalar keys only; others are rejected)
-    int *key_lines;    // MAP key lines
+    size_t n;        // items (SEQ) or pairs (MAP)
+    mg_yaml **items; // SEQ items, MAP values
+    char **keys;     // MAP keys (scalar keys only; others are rejected)
+    int *key_lines;  // MAP key lines
 };
 
 /* Parses a file / buffer. Errors are MG_ERR_INVALID "PATH:LINE:COL: message"

@@ -31,16 +31,16 @@ int mg_cmd_logits(int argc, char **argv);
 int mg_cmd_tokenize(int argc, char **argv);
 int mg_cmd_chat_template(int argc, char **argv);
 int mg_cmd_merge(int argc, char **argv);
-int mg_cmd_export_gguf(int argc, char **argv);
-/* `mergeguard inspect FILE.gguf` (in export_gguf.c): prints a GGUF file's
- * metadata and tensor table; returns the exit code. */
-int mg_gguf_inspect_cli(const char *path);
 int mg_cmd_eval(int argc, char **argv);
 int mg_cmd_generate(int argc, char **argv);
 int mg_cmd_chat(int argc, char **argv);
 int mg_cmd_perplexity(int argc, char **argv);
 int mg_cmd_score(int argc, char **argv);
 int mg_cmd_gen_data(int argc, char **argv);
+int mg_cmd_export_gguf(int argc, char **argv);
+/* `mergeguard inspect FILE.gguf` (in export_gguf.c): prints a GGUF file's
+ * metadata and tensor table; returns the exit code. */
+int mg_gguf_inspect_cli(const char *path);
 int mg_cmd_evolve(int argc, char **argv);
 int mg_cmd_cocktail(int argc, char **argv);
 int mg_cmd_grid(int argc, char **argv);

@@ -112,17 +112,28 @@ static int parse(int argc, char **argv, const char *mode, gd_opts *o) {
             if (o->n_experts == MAX_MODELS)
                 return mg_cli_usage_error(cmd, "at most %d experts", MAX_MODELS);
             o->experts[o->n_experts++] = argv[++i];
-        } else if (!strcmp(a, "--generator") && has) o->generator = argv[++i];
-        else if (!strcmp(a, "--judge") && has) o->judge = argv[++i];
-        else if (!strcmp(a, "--refusal-phrases") && has) o->refusal_file = argv[++i];
-        else if (!strcmp(a, "--topic") && has) o->topic = argv[++i];
-        else if (!strcmp(a, "--examples") && has) o->examples = argv[++i];
-        else if (!strcmp(a, "-o") && has) o->out = argv[++i];
-        else if (!strcmp(a, "--system-prompt") && has) o->system_file = argv[++i];
-        else if (!strcmp(a, "--user-prompt") && has) o->user_file = argv[++i];
-        else if (!strcmp(a, "--json-prefix") && has) o->json_prefix = argv[++i];
-        else if (!strcmp(a, "--force")) o->force = true;
-        else if (!strcmp(a, "--shuffle")) o->shuffle = true;
+        } else if (!strcmp(a, "--generator") && has)
+            o->generator = argv[++i];
+        else if (!strcmp(a, "--judge") && has)
+            o->judge = argv[++i];
+        else if (!strcmp(a, "--refusal-phrases") && has)
+            o->refusal_file = argv[++i];
+        else if (!strcmp(a, "--topic") && has)
+            o->topic = argv[++i];
+        else if (!strcmp(a, "--examples") && has)
+            o->examples = argv[++i];
+        else if (!strcmp(a, "-o") && has)
+            o->out = argv[++i];
+        else if (!strcmp(a, "--system-prompt") && has)
+            o->system_file = argv[++i];
+        else if (!strcmp(a, "--user-prompt") && has)
+            o->user_file = argv[++i];
+        else if (!strcmp(a, "--json-prefix") && has)
+            o->json_prefix = argv[++i];
+        else if (!strcmp(a, "--force"))
+            o->force = true;
+        else if (!strcmp(a, "--shuffle"))
+            o->shuffle = true;
         else if (!strcmp(a, "--temperature") && has) {
             if (!mg_cli_parse_double(argv[++i], &o->temperature) || !(o->temperature >= 0))
                 return mg_cli_usage_error(cmd, "--temperature expects a number >= 0");
@@ -133,15 +144,24 @@ static int parse(int argc, char **argv, const char *mode, gd_opts *o) {
                    has) {
             bool seed = !strcmp(a, "--seed");
             if (!mg_cli_parse_int(argv[++i], seed ? 0 : 1, seed ? INT64_MAX : 100000000, &v))
-                return mg_cli_usage_error(cmd, "%s expects an integer %s", a, seed ? ">= 0" : ">= 1");
-            if (!strcmp(a, "--n")) o->n = v;
-            else if (seed) o->seed = v;
-            else if (!strcmp(a, "--batch")) o->batch = v;
-            else if (!strcmp(a, "--max-calls")) o->max_calls = v;
-            else if (!strcmp(a, "--max-new-tokens")) o->ans_max = v;
-            else if (!strcmp(a, "--gen-max-new-tokens")) o->gen_max = v;
-            else if (!strcmp(a, "--guard-max-new-tokens")) o->guard_max = v;
-            else o->per_type = v;
+                return mg_cli_usage_error(cmd, "%s expects an integer %s", a,
+                                          seed ? ">= 0" : ">= 1");
+            if (!strcmp(a, "--n"))
+                o->n = v;
+            else if (seed)
+                o->seed = v;
+            else if (!strcmp(a, "--batch"))
+                o->batch = v;
+            else if (!strcmp(a, "--max-calls"))
+                o->max_calls = v;
+            else if (!strcmp(a, "--max-new-tokens"))
+                o->ans_max = v;
+            else if (!strcmp(a, "--gen-max-new-tokens"))
+                o->gen_max = v;
+            else if (!strcmp(a, "--guard-max-new-tokens"))
+                o->guard_max = v;
+            else
+                o->per_type = v;
         } else if (!strcmp(mode, "mix") && a[0] != '-') {
             if (o->n_inputs == 256) return mg_cli_usage_error(cmd, "at most 256 inputs");
             o->inputs[o->n_inputs++] = a;
@@ -229,7 +249,8 @@ static mg_status judge_fn(void *ctx, const char *const *prompts, const char *con
                           size_t n, bool *refusal, mg_error *err) {
     judge_ctx *j = ctx;
     if (j->refusal) {
-        for (size_t i = 0; i < n; i++) refusal[i] = mg_refusal_match(j->refusal, responses[i], NULL);
+        for (size_t i = 0; i < n; i++)
+            refusal[i] = mg_refusal_match(j->refusal, responses[i], NULL);
         return MG_OK;
     }
     mg_guard_result *r = mg_calloc(n, sizeof *r);
@@ -254,7 +275,8 @@ static int run_safety(gd_opts *o) {
         return mg_cli_usage_error("gen-data", "safety needs --generator, --pool, --judge and -o");
     judge_ctx jc = {.guard_max = o->guard_max ? (int)o->guard_max : 100};
     const char *guard_path = NULL;
-    if (!strncmp(o->judge, "guard:", 6) && o->judge[6]) guard_path = o->judge + 6;
+    if (!strncmp(o->judge, "guard:", 6) && o->judge[6])
+        guard_path = o->judge + 6;
     else if (strcmp(o->judge, "refusal") != 0)
         return mg_cli_usage_error("gen-data", "--judge expects guard:PATH or refusal, not '%s'",
                                   o->judge);
@@ -273,7 +295,8 @@ static int run_safety(gd_opts *o) {
     if (rc == MG_OK) rc = load_models(o->pool, o->n_pool, pool, &err);
     if (rc == MG_OK) {
         pm = mg_calloc(o->n_pool, sizeof *pm);
-        for (size_t i = 0; i < o->n_pool; i++) pm[i] = pool[i].m;
+        for (size_t i = 0; i < o->n_pool; i++)
+            pm[i] = pool[i].m;
         mg_synth_safety_opts so;
         mg_synth_safety_opts_init(&so);
         so.out_path = o->out;
@@ -319,7 +342,8 @@ static int run_domain(gd_opts *o) {
     if (rc == MG_OK) rc = load_models(o->experts, o->n_experts, experts, &err);
     if (rc == MG_OK) {
         em = mg_calloc(o->n_experts, sizeof *em);
-        for (size_t i = 0; i < o->n_experts; i++) em[i] = experts[i].m;
+        for (size_t i = 0; i < o->n_experts; i++)
+            em[i] = experts[i].m;
         mg_synth_domain_opts so;
         mg_synth_domain_opts_init(&so);
         so.out_path = o->out;

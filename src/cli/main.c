@@ -24,11 +24,11 @@ static const command COMMANDS[] = {
     {"chat", mg_cmd_chat, "chat with a model interactively"},
     {"perplexity", mg_cmd_perplexity, "a model's perplexity on a text file"},
     {"score", mg_cmd_score, "response cross-entropy of {prompt, response} records"},
+    {"gen-data", mg_cmd_gen_data, "synthetic safety and domain data from the models (paper 4)"},
     {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
     {"cocktail", mg_cmd_cocktail, "LM-Cocktail: merge weights from per-model losses on data"},
     {"grid", mg_cmd_grid, "grid-search merge hyperparameters, each point merged in memory and scored"},
     {"demo", mg_cmd_demo, "the paper's study end to end on the lab world (tables, claims)"},
-    {"gen-data", mg_cmd_gen_data, "synthetic safety and domain data from the models (paper 4)"},
 };
 
 static void usage(FILE *out) {

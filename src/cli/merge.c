@@ -46,16 +46,20 @@ int mg_cmd_merge(int argc, char **argv) {
             if (bad) return 2;
             continue;
         }
-        if (!strcmp(a, "--force")) force = true;
-        else if (!strcmp(a, "--dry-run")) dry = true;
-        else if (!strcmp(a, "--json")) json = true;
+        if (!strcmp(a, "--force"))
+            force = true;
+        else if (!strcmp(a, "--dry-run"))
+            dry = true;
+        else if (!strcmp(a, "--json"))
+            json = true;
         else if (!strcmp(a, "--out-shard-size") || !strcmp(a, "--seed")) {
             if (i + 1 >= argc) return mg_cli_usage_error("merge", "%s needs a value", a);
             const char *v = argv[++i];
             if (!strcmp(a, "--seed")) {
                 long long s;
                 if (!mg_cli_parse_int(v, 0, 0x7fffffffffffffffLL, &s))
-                    return mg_cli_usage_error("merge", "--seed expects a non-negative integer, got '%s'", v);
+                    return mg_cli_usage_error("merge",
+                                              "--seed expects a non-negative integer, got '%s'", v);
                 seed = (uint64_t)s;
             } else {
                 mg_error e = {0};
@@ -64,9 +68,12 @@ int mg_cmd_merge(int argc, char **argv) {
             }
         } else if (a[0] == '-' && a[1]) {
             return mg_cli_usage_error("merge", "unknown option '%s'", a);
-        } else if (!cfg_path) cfg_path = a;
-        else if (!out) out = a;
-        else return mg_cli_usage_error("merge", "unexpected argument '%s'", a);
+        } else if (!cfg_path)
+            cfg_path = a;
+        else if (!out)
+            out = a;
+        else
+            return mg_cli_usage_error("merge", "unexpected argument '%s'", a);
     }
     if (!cfg_path) return mg_cli_usage_error("merge", "missing CONFIG.yml");
     if (!out && !dry) return mg_cli_usage_error("merge", "missing OUT_DIR");
@@ -80,7 +87,8 @@ int mg_cmd_merge(int argc, char **argv) {
     int rc = 0;
     mg_status st = mg_merge_config_load(cfg_path, &cfg, &err);
     if (st) return mg_cli_fail(&err);
-    for (size_t i = 0; i < cfg->n_warnings; i++) mg_log_warn("%s", cfg->warnings[i]);
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        mg_log_warn("%s", cfg->warnings[i]);
     st = mg_plan_build(cfg, seed, &plan, &err);
     if (st) {
         rc = mg_cli_fail(&err);
@@ -90,7 +98,8 @@ int mg_cmd_merge(int argc, char **argv) {
         mg_plan_print(plan, stdout, json);
         goto done;
     }
-    mg_merge_opts o = {.shard_size = shard, .force = force,
+    mg_merge_opts o = {.shard_size = shard,
+                       .force = force,
                        .progress = !json && mg_log_get_level() >= MG_LOG_INFO};
     mg_merge_stats stats = {0};
     st = mg_merge_execute(plan, out, &o, &stats, &err);
@@ -105,8 +114,9 @@ int mg_cmd_merge(int argc, char **argv) {
                (unsigned long long)stats.bytes_in, (unsigned long long)stats.bytes_out,
                stats.seconds, mg_get_threads());
     else
-        mg_log_info("merged %zu tensors (%s) into %s: %zu shard(s), %.2f GB in %.2f s", plan->n_tensors,
-                    cfg->method->name, out, stats.shards, (double)stats.bytes_out / 1e9, stats.seconds);
+        mg_log_info("merged %zu tensors (%s) into %s: %zu shard(s), %.2f GB in %.2f s",
+                    plan->n_tensors, cfg->method->name, out, stats.shards,
+                    (double)stats.bytes_out / 1e9, stats.seconds);
 done:
     mg_plan_free(plan);
     mg_merge_config_free(cfg);

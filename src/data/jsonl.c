@@ -46,8 +46,10 @@ static mg_status load(const char *path, bool tail, mg_jsonl *out, mg_error *err)
         size_t end = nl ? (size_t)(nl - buf) : len;
         if (!nl && tail) break; // an interrupted append: drop it
         size_t a = pos, b = end;
-        while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r')) a++;
-        while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' || buf[b - 1] == '\r')) b--;
+        while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r'))
+            a++;
+        while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' || buf[b - 1] == '\r'))
+            b--;
         pos = end + 1;
         if (a == b) continue;
         json_error_t je;
@@ -87,7 +89,8 @@ mg_status mg_jsonl_load_tail(const char *path, mg_jsonl *out, mg_error *err) {
 
 void mg_jsonl_free(mg_jsonl *j) {
     if (!j) return;
-    for (size_t i = 0; i < j->n; i++) json_decref(j->recs[i]);
+    for (size_t i = 0; i < j->n; i++)
+        json_decref(j->recs[i]);
     free(j->recs);
     free(j->lines);
     free(j->path);
@@ -121,8 +124,8 @@ mg_status mg_jsonl_str(const mg_jsonl *j, size_t i, const char *key, bool requir
     return MG_OK;
 }
 
-mg_status mg_jsonl_int(const mg_jsonl *j, size_t i, const char *key, bool required,
-                       long long *out, mg_error *err) {
+mg_status mg_jsonl_int(const mg_jsonl *j, size_t i, const char *key, bool required, long long *out,
+                       mg_error *err) {
     json_t *v = field(j, i, key);
     if (!v || json_is_null(v)) {
         if (!required) return MG_OK;
@@ -142,8 +145,9 @@ mg_status mg_jsonl_str_array(const mg_jsonl *j, size_t i, const char *key, size_
         return mg_jsonl_error(j, i, err, MG_ERR_INVALID, "field '%s' must be an array of strings",
                               key);
     if (json_array_size(v) < min_items)
-        return mg_jsonl_error(j, i, err, MG_ERR_INVALID, "field '%s' needs at least %zu items, has %zu",
-                              key, min_items, json_array_size(v));
+        return mg_jsonl_error(j, i, err, MG_ERR_INVALID,
+                              "field '%s' needs at least %zu items, has %zu", key, min_items,
+                              json_array_size(v));
     for (size_t k = 0; k < json_array_size(v); k++)
         if (!json_is_string(json_array_get(v, k)))
             return mg_jsonl_error(j, i, err, MG_ERR_INVALID, "field '%s' item %zu is not a string",

@@ -23,7 +23,7 @@ typedef struct mg_jsonl {
     json_t **recs; // [n] owned JSON objects
     int *lines;    // [n] 1-based line numbers
     size_t n;
-    char *path;    // owned copy, for messages
+    char *path; // owned copy, for messages
 } mg_jsonl;
 
 /* Reads every record of path. Errors: a missing file (MG_ERR_NOT_FOUND), a
@@ -39,8 +39,8 @@ void mg_jsonl_free(mg_jsonl *j); // NULL-safe; leaves j empty
  * A missing optional field leaves *out untouched. Strings borrowed. */
 mg_status mg_jsonl_str(const mg_jsonl *j, size_t i, const char *key, bool required,
                        const char **out, mg_error *err);
-mg_status mg_jsonl_int(const mg_jsonl *j, size_t i, const char *key, bool required,
-                       long long *out, mg_error *err);
+mg_status mg_jsonl_int(const mg_jsonl *j, size_t i, const char *key, bool required, long long *out,
+                       mg_error *err);
 /* An array of strings: *out borrowed JSON array (every item checked). */
 mg_status mg_jsonl_str_array(const mg_jsonl *j, size_t i, const char *key, size_t min_items,
                              json_t **out, mg_error *err);

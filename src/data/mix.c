@@ -78,8 +78,7 @@ mg_status mg_mix_run(const char *const *inputs, size_t n_inputs, const char *out
         free(s);
         written++;
     }
-    if (rc == MG_OK && written == 0)
-        rc = mg_error_set(err, MG_ERR_INVALID, "no records to write");
+    if (rc == MG_OK && written == 0) rc = mg_error_set(err, MG_ERR_INVALID, "no records to write");
     if (rc == MG_OK) rc = mg_write_file_atomic(out_path, buf, blen, o->force, err);
     if (rc == MG_OK && summary) {
         json_t *s = json_object();
@@ -90,7 +89,8 @@ mg_status mg_mix_run(const char *const *inputs, size_t n_inputs, const char *out
         json_t *bt = json_object(), *sh = json_array();
         for (int t = 0; t < N_TYPES; t++) {
             json_object_set_new(bt, TYPES[t], json_integer((json_int_t)by[t]));
-            if (o->per_type && by[t] < o->per_type) json_array_append_new(sh, json_string(TYPES[t]));
+            if (o->per_type && by[t] < o->per_type)
+                json_array_append_new(sh, json_string(TYPES[t]));
         }
         json_object_set_new(s, "by_type", bt);
         json_object_set_new(s, "short_types", sh);
@@ -99,7 +99,8 @@ mg_status mg_mix_run(const char *const *inputs, size_t n_inputs, const char *out
     free(buf);
     free(recs);
     mg_strmap_free(seen);
-    for (size_t f = 0; f < n_inputs; f++) mg_jsonl_free(&files[f]);
+    for (size_t f = 0; f < n_inputs; f++)
+        mg_jsonl_free(&files[f]);
     free(files);
     return rc;
 }

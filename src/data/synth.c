@@ -16,9 +16,11 @@
 
 char *mg_synth_model_name(const char *path) {
     size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
     size_t b = n;
-    while (b > 0 && path[b - 1] != '/') b--;
+    while (b > 0 && path[b - 1] != '/')
+        b--;
     return b < n ? mg_strndup(path + b, n - b) : mg_strndup(path, n);
 }
 
@@ -41,8 +43,8 @@ mg_status mg_synth_same_vocab(const mg_synth_model *a, const mg_synth_model *b, 
     return MG_OK;
 }
 
-static mg_status render(const mg_synth_model *m, const char *system, const char *user,
-                        char **text, mg_error *err) {
+static mg_status render(const mg_synth_model *m, const char *system, const char *user, char **text,
+                        mg_error *err) {
     json_t *msgs = json_array();
     if (system && *system)
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", system));
@@ -96,7 +98,8 @@ bool mg_synth_fits(const mg_synth_model *m, size_t n) {
 mg_status mg_synth_generate(const mg_synth_model *m, int32_t *const *prompts, const size_t *lens,
                             size_t n, double temperature, uint64_t seed, uint64_t stream,
                             int max_new_tokens, char **texts, int *ntok, mg_error *err) {
-    for (size_t i = 0; i < n; i++) texts[i] = NULL;
+    for (size_t i = 0; i < n; i++)
+        texts[i] = NULL;
     if (n == 0) return MG_OK;
     size_t n_stop = m->n_stop;
     const int32_t *stop = m->stop_ids;
@@ -111,16 +114,18 @@ mg_status mg_synth_generate(const mg_synth_model *m, int32_t *const *prompts, co
     size_t V = mg_tokenizer_vocab_size(m->tok);
     if (V > 0 && V < (size_t)m->model->arch.vocab) p.vocab_limit = (int)V;
     int *il = mg_malloc_array(n, sizeof *il);
-    for (size_t i = 0; i < n; i++) il[i] = (int)lens[i];
+    for (size_t i = 0; i < n; i++)
+        il[i] = (int)lens[i];
     mg_gen_result *res = mg_calloc(n, sizeof *res);
-    mg_status rc = mg_nn_generate_many(m->model, (const int32_t *const *)prompts, il, n, &p, res,
-                                       err);
+    mg_status rc =
+        mg_nn_generate_many(m->model, (const int32_t *const *)prompts, il, n, &p, res, err);
     for (size_t i = 0; i < n && rc == MG_OK; i++) {
         size_t len = 0;
         rc = mg_tokenizer_decode(m->tok, res[i].ids, (size_t)res[i].n, true, &texts[i], &len, err);
         if (ntok) ntok[i] = res[i].n;
     }
-    for (size_t i = 0; i < n; i++) mg_gen_result_free(&res[i]);
+    for (size_t i = 0; i < n; i++)
+        mg_gen_result_free(&res[i]);
     free(res);
     free(il);
     if (rc != MG_OK) {
@@ -143,7 +148,8 @@ char *mg_synth_subst(const char *tmpl, const char *name, const char *val) {
         size_t take = hit ? (size_t)(hit - s) : strlen(s);
         size_t need = n + take + (hit ? lv : 0) + 1;
         if (need > cap) {
-            while (cap < need) cap *= 2;
+            while (cap < need)
+                cap *= 2;
             out = mg_realloc(out, cap);
         }
         memcpy(out + n, s, take);
@@ -209,7 +215,8 @@ static mg_status cut_partial_line(const char *path, mg_error *err) {
     mg_status rc = mg_file_read_all(path, 0, &data, &len, err);
     if (rc != MG_OK) return rc;
     size_t keep = len;
-    while (keep > 0 && data[keep - 1] != '\n') keep--;
+    while (keep > 0 && data[keep - 1] != '\n')
+        keep--;
     free(data);
     if (keep == len) return MG_OK;
     mg_log_warn("%s: dropping an incomplete last record (%zu bytes) left by an interrupted run",
@@ -260,7 +267,8 @@ mg_status mg_synth_out_open(const char *path, const char *kind, uint64_t seed, b
             rc = mg_error_set(err, MG_ERR_INVALID,
                               "%s: started with seed %llu, not %llu; a resumed run must use the "
                               "same seed (or --force to start over)",
-                              path, json_is_integer(s) ? (unsigned long long)json_integer_value(s) : 0ULL,
+                              path,
+                              json_is_integer(s) ? (unsigned long long)json_integer_value(s) : 0ULL,
                               (unsigned long long)seed);
             goto fail;
         }

@@ -49,7 +49,8 @@ void mg_synth_domain_opts_init(mg_synth_domain_opts *o) {
 }
 
 void mg_synth_examples_free(char **ex, size_t n) {
-    for (size_t i = 0; ex && i < n; i++) free(ex[i]);
+    for (size_t i = 0; ex && i < n; i++)
+        free(ex[i]);
     free(ex);
 }
 
@@ -78,7 +79,8 @@ mg_status mg_synth_examples_load(const char *path, char ***out, size_t *n, mg_er
                                 "an example record needs a 'question' or 'prompt' string");
             break;
         }
-        while (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r') q++;
+        while (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r')
+            q++;
         size_t len = strlen(q);
         while (len && (q[len - 1] == ' ' || q[len - 1] == '\n' || q[len - 1] == '\t' ||
                        q[len - 1] == '\r'))
@@ -144,7 +146,8 @@ static json_t *make_summary(const ecount *ec, const mg_synth_model *ex, size_t n
         t.calls += ec[e].calls;
         t.parsed += ec[e].parsed;
         t.questions += ec[e].questions;
-        for (int r = 0; r < MG_EXTRACT_REASONS; r++) t.fail[r] += ec[e].fail[r];
+        for (int r = 0; r < MG_EXTRACT_REASONS; r++)
+            t.fail[r] += ec[e].fail[r];
         t.duplicates += ec[e].duplicates;
         t.copied += ec[e].copied;
         t.too_long += ec[e].too_long;
@@ -182,7 +185,8 @@ static void pick3(uint64_t key, uint64_t call, size_t n, size_t out[3]) {
         for (uint64_t t = 0;; t++) {
             out[j] = mg_rng_u32(key, call * 64 + (uint64_t)j * 16 + t) % n;
             bool dup = false;
-            for (int k = 0; k < j; k++) dup |= out[k] == out[j];
+            for (int k = 0; k < j; k++)
+                dup |= out[k] == out[j];
             if (!dup || t > 1000) break;
         }
 }
@@ -251,8 +255,10 @@ static mg_status expert_batch(run_ctx *x, size_t e, size_t nb, mg_error *err) {
         mg_extracted ex = {0};
         mg_extract_reason r = mg_extract_questions(full, &ex);
         free(full);
-        if (r != MG_EXTRACT_OK) c->fail[r]++;
-        else c->parsed++;
+        if (r != MG_EXTRACT_OK)
+            c->fail[r]++;
+        else
+            c->parsed++;
         for (size_t j = 0; j < ex.n; j++) {
             c->questions++;
             const char *q = ex.items[j].question;
@@ -315,7 +321,8 @@ static mg_status expert_batch(run_ctx *x, size_t e, size_t nb, mg_error *err) {
         free(aids[i]);
         free(ans[i]);
     }
-    for (size_t i = 0; i < nq; i++) free(qs[i]);
+    for (size_t i = 0; i < nq; i++)
+        free(qs[i]);
     free(qs);
     free(aids);
     free(alen);
@@ -340,8 +347,7 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
                             "the example pool holds %zu question(s); the expert prompt shows 3",
                             n_examples);
     if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1)
-        return mg_error_set(err, MG_ERR_USAGE,
-                            "temperature must be >= 0 and max new tokens >= 1");
+        return mg_error_set(err, MG_ERR_USAGE, "temperature must be >= 0 and max new tokens >= 1");
     mg_status rc = MG_OK;
     for (size_t e = 0; e < n_experts && rc == MG_OK; e++) {
         int32_t *ids = NULL;
@@ -360,7 +366,8 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         return rc;
     ecount *ec = mg_calloc(n_experts, sizeof *ec);
     mg_synth_seen *seen = mg_synth_seen_new(), *pool_seen = mg_synth_seen_new();
-    for (size_t i = 0; i < n_examples; i++) mg_synth_seen_add(pool_seen, examples[i]);
+    for (size_t i = 0; i < n_examples; i++)
+        mg_synth_seen_add(pool_seen, examples[i]);
     const json_t *st_ex = json_object_get(out.state, "experts");
     uint64_t records = 0;
     for (size_t e = 0; e < n_experts; e++) {
@@ -401,6 +408,15 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         uint64_t max_calls = o->max_calls ? o->max_calls : 20 * c->target + 100;
         uint64_t early = max_calls < 64 + 2 * batch ? max_calls : 64 + 2 * batch;
         while (rc == MG_OK && c->records < c->target) {
+            if (c->parsed == 0 && c->calls >= early) {
+                mg_synth_failures_str(c->fail, fails, sizeof fails);
+                rc = mg_error_set(err, MG_ERR_RUNTIME,
+                                  "gen-data domain: expert '%s' wrote no usable JSON in %llu "
+                                  "replies (%s); check the model, or pass --system-prompt, "
+                                  "--user-prompt or --json-prefix",
+                                  experts[e].name, (unsigned long long)c->calls, fails);
+                break;
+            }
             if (c->calls >= max_calls) {
                 mg_synth_failures_str(c->fail, fails, sizeof fails);
                 rc = mg_error_set(err, MG_ERR_RUNTIME,
@@ -409,18 +425,8 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
                                   "duplicates, %llu copies of examples; extraction failures: %s)",
                                   experts[e].name, (unsigned long long)max_calls,
                                   (unsigned long long)c->records, (unsigned long long)c->target,
-                                  (unsigned long long)c->parsed,
-                                  (unsigned long long)c->duplicates,
+                                  (unsigned long long)c->parsed, (unsigned long long)c->duplicates,
                                   (unsigned long long)c->copied, fails);
-                break;
-            }
-            if (c->parsed == 0 && c->calls >= early) {
-                mg_synth_failures_str(c->fail, fails, sizeof fails);
-                rc = mg_error_set(err, MG_ERR_RUNTIME,
-                                  "gen-data domain: expert '%s' wrote no usable JSON in %llu "
-                                  "replies (%s); check the model, or pass --system-prompt, "
-                                  "--user-prompt or --json-prefix",
-                                  experts[e].name, (unsigned long long)c->calls, fails);
                 break;
             }
             size_t nb = (size_t)(max_calls - c->calls < batch ? max_calls - c->calls : batch);
@@ -440,8 +446,10 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
             if (err) *err = e2;
             rc = e2.status;
         }
-        if (summary) *summary = s;
-        else json_decref(s);
+        if (summary)
+            *summary = s;
+        else
+            json_decref(s);
     }
     free(ec);
     mg_synth_seen_free(seen);

@@ -43,9 +43,9 @@ mg_status mg_synth_examples_load(const char *path, char ***out, size_t *n, mg_er
 void mg_synth_examples_free(char **ex, size_t n);
 
 typedef struct mg_synth_domain_opts {
-    const char *out_path;      // required
-    const char *topic;         // required: "biology"
-    size_t n;                  // records wanted, across experts
+    const char *out_path; // required
+    const char *topic;    // required: "biology"
+    size_t n;             // records wanted, across experts
     uint64_t seed;
     double temperature;        // 0.8
     int gen_max_new_tokens;    // question reply (512)

@@ -21,8 +21,8 @@
 #include "text/chat.h"
 #include "text/tokenizer.h"
 
-static const char *const MODELS[] = {"base", "instruct", "bio-expert", "chem-expert", "generator",
-                                     "guard"};
+static const char *const MODELS[] = {"base",        "instruct",  "bio-expert",
+                                     "chem-expert", "generator", "guard"};
 
 const char *const *mg_lab_model_names(int *n) {
     *n = (int)(sizeof MODELS / sizeof MODELS[0]);
@@ -47,24 +47,46 @@ typedef struct size_cfg {
 // passes over each model's data; the guard and generator records share long
 // fixed prompts (the guard's is ~400 tokens), so they get the fewest passes.
 static const size_cfg SIZES[2] = {
-    [MG_WORLD_TINY] = {.vocab = 1024, .hidden = 64, .layers = 2, .heads = 4, .kv_heads = 2,
-                       .ffn = 192, .max_seq = 640,
-                       .b = {{3, 16, 2, 3e-3, 10}, {3, 16, 2, 2e-3, 5}, {4, 16, 2, 2e-3, 5},
-                             {4, 16, 2, 2e-3, 5}, {1, 16, 2, 2e-3, 5}, {0.5, 16, 2, 2e-3, 5}}},
-    [MG_WORLD_SMALL] = {.vocab = 3072, .hidden = 192, .layers = 4, .heads = 6, .kv_heads = 2,
-                        .ffn = 512, .max_seq = 640,
-                        .b = {{3, 32, 4, 2e-3, 30}, {3, 32, 4, 1e-3, 10}, {4, 32, 4, 1e-3, 10},
-                              {4, 32, 4, 1e-3, 10}, {2, 32, 4, 1.5e-3, 10}, {1, 32, 4, 1.5e-3, 10}}},
+    [MG_WORLD_TINY] = {.vocab = 1024,
+                       .hidden = 64,
+                       .layers = 2,
+                       .heads = 4,
+                       .kv_heads = 2,
+                       .ffn = 192,
+                       .max_seq = 640,
+                       .b = {{3, 16, 2, 3e-3, 10},
+                             {3, 16, 2, 2e-3, 5},
+                             {4, 16, 2, 2e-3, 5},
+                             {4, 16, 2, 2e-3, 5},
+                             {1, 16, 2, 2e-3, 5},
+                             {0.5, 16, 2, 2e-3, 5}}},
+    [MG_WORLD_SMALL] = {.vocab = 3072,
+                        .hidden = 192,
+                        .layers = 4,
+                        .heads = 6,
+                        .kv_heads = 2,
+                        .ffn = 512,
+                        .max_seq = 640,
+                        .b = {{3, 32, 4, 2e-3, 30},
+                              {3, 32, 4, 1e-3, 10},
+                              {4, 32, 4, 1e-3, 10},
+                              {4, 32, 4, 1e-3, 10},
+                              {2, 32, 4, 1.5e-3, 10},
+                              {1, 32, 4, 1.5e-3, 10}}},
 };
 
 char *mg_lab_cache_dir(mg_world_size size, uint64_t seed) {
     const char *env = getenv("MERGEGUARD_CACHE"), *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
     char base[4096];
-    if (env && *env) snprintf(base, sizeof base, "%s", env);
-    else if (xdg && *xdg) snprintf(base, sizeof base, "%s/mergeguard", xdg);
-    else if (home && *home) snprintf(base, sizeof base, "%s/.cache/mergeguard", home);
-    else return NULL;
+    if (env && *env)
+        snprintf(base, sizeof base, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(base, sizeof base, "%s/mergeguard", xdg);
+    else if (home && *home)
+        snprintf(base, sizeof base, "%s/.cache/mergeguard", home);
+    else
+        return NULL;
     char out[4400];
     snprintf(out, sizeof out, "%s/lab/%s-seed%llu-v%d", base, mg_world_size_name(size),
              (unsigned long long)seed, MG_LAB_RECIPE_VERSION);
@@ -97,8 +119,10 @@ mg_status mg_lab_read_jsonl(const char *path, json_t **out, mg_error *err) {
         json_array_append_new(arr, v);
     }
     free(buf);
-    if (st) json_decref(arr);
-    else *out = arr;
+    if (st)
+        json_decref(arr);
+    else
+        *out = arr;
     return st;
 }
 
@@ -156,7 +180,8 @@ static mg_status load_set(const char *path, data_kind kind, const mg_tokenizer *
         if (kind == DATA_TEXT) {
             const char *t = str_of(o, "text");
             if (!t) {
-                st = mg_error_set(err, MG_ERR_INVALID, "%s: record %zu has no \"text\"", path, i + 1);
+                st = mg_error_set(err, MG_ERR_INVALID, "%s: record %zu has no \"text\"", path,
+                                  i + 1);
                 break;
             }
             // Documents are <|begin_of_text|> text <|end_of_text|> (guard
@@ -168,16 +193,20 @@ static mg_status load_set(const char *path, data_kind kind, const mg_tokenizer *
             st = mg_tokenizer_encode(tok, doc, strlen(doc), false, &ids, &n, err);
             free(doc);
         } else if (!prompt || !resp) {
-            st = mg_error_set(err, MG_ERR_INVALID, "%s: record %zu lacks \"prompt\" or "
-                              "\"response\"", path, i + 1);
+            st = mg_error_set(err, MG_ERR_INVALID,
+                              "%s: record %zu lacks \"prompt\" or "
+                              "\"response\"",
+                              path, i + 1);
         } else if (kind == DATA_CHAT) {
             st = mg_chat_encode_pair(tok, prompt, resp, str_of(o, "system"), &ids, &n, &start, err);
         } else {
             st = mg_lab_encode_guard(tok, prompt, resp, str_of(o, "label"), &ids, &n, &start, err);
         }
         if (st) break;
-        if (kind != DATA_TEXT && n > (size_t)max_seq) skipped++;
-        else mg_train_set_add(s, ids, (int)n, (int)start, max_seq);
+        if (kind != DATA_TEXT && n > (size_t)max_seq)
+            skipped++;
+        else
+            mg_train_set_add(s, ids, (int)n, (int)start, max_seq);
         free(ids);
     }
     json_decref(arr);
@@ -238,13 +267,14 @@ static mg_status read_build_json(const char *out, const mg_lab_build_opts *o, js
                                   "%s holds a build with seed %lld, size %s, recipe v%lld or "
                                   "another budget (asked for seed %llu, size %s, v%d): use "
                                   "--force to rebuild it",
-                                  out, seed, size ? size : "?", ver,
-                                  (unsigned long long)o->seed, mg_world_size_name(o->size),
-                                  MG_LAB_RECIPE_VERSION);
+                                  out, seed, size ? size : "?", ver, (unsigned long long)o->seed,
+                                  mg_world_size_name(o->size), MG_LAB_RECIPE_VERSION);
         }
     } else if (mg_path_exists(out)) {
-        st = mg_error_set(err, MG_ERR_EXISTS, "%s exists and is not a lab build: use --force to "
-                          "replace it", out);
+        st = mg_error_set(err, MG_ERR_EXISTS,
+                          "%s exists and is not a lab build: use --force to "
+                          "replace it",
+                          out);
     }
     free(p);
     if (st) {
@@ -264,10 +294,10 @@ static mg_status save_build_json(const char *out, json_t *doc, mg_error *err) {
 static mg_status train_model(const char *out, int mi, const size_cfg *c, const mg_arch *arch,
                              const mg_lab_build_opts *o, const mg_tokenizer *chat,
                              const mg_tokenizer *guard, json_t *doc, mg_error *err) {
-    static const char *const DATA[] = {"world/pretrain/train.jsonl", "world/sft/instruct.train.jsonl",
-                                       "world/sft/bio_expert.train.jsonl",
-                                       "world/sft/chem_expert.train.jsonl",
-                                       "world/sft/generator.train.jsonl", "world/sft/guard.train.jsonl"};
+    static const char *const DATA[] = {
+        "world/pretrain/train.jsonl",       "world/sft/instruct.train.jsonl",
+        "world/sft/bio_expert.train.jsonl", "world/sft/chem_expert.train.jsonl",
+        "world/sft/generator.train.jsonl",  "world/sft/guard.train.jsonl"};
     const char *name = MODELS[mi];
     char rel[64];
     snprintf(rel, sizeof rel, "models/%s", name);
@@ -316,11 +346,12 @@ static mg_status train_model(const char *out, int mi, const size_cfg *c, const m
                 ts.seconds, tps);
     json_t *models = json_object_get(doc, "models");
     json_object_set_new(models, name,
-                        json_pack("{s:i, s:f, s:f, s:I, s:I, s:f, s:f, s:i, s:I}", "steps", ts.steps,
-                                  "first_loss", ts.first_loss, "last_loss", ts.last_loss, "tokens",
-                                  (json_int_t)ts.tokens, "target_tokens", (json_int_t)ts.targets,
-                                  "seconds", ts.seconds, "tokens_per_second", tps, "threads",
-                                  mg_get_threads(), "sequences", (json_int_t)set.n));
+                        json_pack("{s:i, s:f, s:f, s:I, s:I, s:f, s:f, s:i, s:I}", "steps",
+                                  ts.steps, "first_loss", ts.first_loss, "last_loss", ts.last_loss,
+                                  "tokens", (json_int_t)ts.tokens, "target_tokens",
+                                  (json_int_t)ts.targets, "seconds", ts.seconds,
+                                  "tokens_per_second", tps, "threads", mg_get_threads(),
+                                  "sequences", (json_int_t)set.n));
     st = save_build_json(out, doc, err);
 done:
     mg_train_set_free(&set);
@@ -347,10 +378,10 @@ mg_status mg_lab_build(const char *out, const mg_lab_build_opts *o, mg_error *er
     if (!st) st = read_build_json(out, o, &doc, err);
     if (st) goto done;
     if (!doc) {
-        doc = json_pack("{s:s, s:i, s:I, s:s, s:f, s:{}}", "format", "mergeguard-lab-build",
-                        "recipe_version", MG_LAB_RECIPE_VERSION, "seed", (json_int_t)o->seed,
-                        "size", mg_world_size_name(o->size), "budget_scale", budget_scale(o),
-                        "models");
+        doc =
+            json_pack("{s:s, s:i, s:I, s:s, s:f, s:{}}", "format", "mergeguard-lab-build",
+                      "recipe_version", MG_LAB_RECIPE_VERSION, "seed", (json_int_t)o->seed, "size",
+                      mg_world_size_name(o->size), "budget_scale", budget_scale(o), "models");
         st = mg_mkdir_p(out, err);
         if (!st) st = save_build_json(out, doc, err);
         if (st) goto done;
@@ -381,7 +412,8 @@ mg_status mg_lab_build(const char *out, const mg_lab_build_opts *o, mg_error *er
         st = train_model(out, mi, c, &arch, o, chat, guard, doc, err);
     if (st) goto done;
     double secs = mg_now_seconds() - t0;
-    mg_log_info("lab build: %s complete (%.1f s this run, %d threads)", out, secs, mg_get_threads());
+    mg_log_info("lab build: %s complete (%.1f s this run, %d threads)", out, secs,
+                mg_get_threads());
     if (o->measure) st = mg_lab_measure(out, o->seed, err);
 done:
     json_decref(doc);

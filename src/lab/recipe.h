@@ -37,8 +37,8 @@
 typedef struct mg_lab_build_opts {
     uint64_t seed;
     mg_world_size size;
-    bool force;    // rebuild OUT_DIR from scratch
-    bool measure;  // run the measurements after building (report.json)
+    bool force;          // rebuild OUT_DIR from scratch
+    bool measure;        // run the measurements after building (report.json)
     double budget_scale; // fraction of each model's training budget (0 = 1: the recipe);
                          // tests use a few percent. Recorded in build.json.
 } mg_lab_build_opts;

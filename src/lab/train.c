@@ -30,16 +30,28 @@ bool mg_train_set_add(mg_train_set *s, const int32_t *ids, int n, int loss_start
 }
 
 void mg_train_set_free(mg_train_set *s) {
-    for (size_t i = 0; i < s->n; i++) free(s->v[i].ids);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].ids);
     free(s->v);
     memset(s, 0, sizeof *s);
 }
 
 mg_train_opts mg_train_opts_default(void) {
-    return (mg_train_opts){.seed = 1, .steps = 0, .epochs = 1.0, .batch_seqs = 32, .accum = 1,
-                           .max_seq = 512, .lr = 1e-3, .min_lr = 1e-4, .warmup = 20,
-                           .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8,
-                           .clip = 1.0, .label = "train"};
+    return (mg_train_opts){.seed = 1,
+                           .steps = 0,
+                           .epochs = 1.0,
+                           .batch_seqs = 32,
+                           .accum = 1,
+                           .max_seq = 512,
+                           .lr = 1e-3,
+                           .min_lr = 1e-4,
+                           .warmup = 20,
+                           .weight_decay = 0.1,
+                           .beta1 = 0.9,
+                           .beta2 = 0.95,
+                           .eps = 1e-8,
+                           .clip = 1.0,
+                           .label = "train"};
 }
 
 double mg_train_lr(const mg_train_opts *o, int step, int steps) {
@@ -56,14 +68,16 @@ void mg_train_init_weights(mg_nn_model *m, uint64_t seed, double std) {
         mg_nn_tensor *T = &m->tensors[t];
         if (T->ndim == 1) { // norm weights 1, biases 0
             float v = strstr(T->name, "bias") ? 0.0f : 1.0f;
-            for (size_t i = 0; i < T->numel; i++) T->data[i] = v;
+            for (size_t i = 0; i < T->numel; i++)
+                T->data[i] = v;
             continue;
         }
         double s = std;
         if (strstr(T->name, "o_proj") || strstr(T->name, "down_proj")) s *= resid;
         uint64_t k = mg_rng_key(seed, T->name);
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < T->numel; i++) T->data[i] = (float)(s * mg_rng_normal(k, i));
+        for (size_t i = 0; i < T->numel; i++)
+            T->data[i] = (float)(s * mg_rng_normal(k, i));
     }
 }
 
@@ -75,11 +89,12 @@ static mg_status check_opts(const mg_nn_model *m, const mg_train_set *d, const m
                             "%s: batch of %d sequences must split into %d equal micro-batches",
                             o->label, o->batch_seqs, o->accum);
     if (!(o->lr > 0) || o->min_lr < 0 || o->min_lr > o->lr || o->warmup < 0 || o->clip < 0 ||
-        o->weight_decay < 0 || !(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) ||
-        !(o->eps > 0))
+        o->weight_decay < 0 || !(o->beta1 >= 0 && o->beta1 < 1) ||
+        !(o->beta2 >= 0 && o->beta2 < 1) || !(o->eps > 0))
         return mg_error_set(err, MG_ERR_USAGE,
                             "%s: optimizer options out of range (lr > 0, 0 <= min_lr <= lr, "
-                            "betas in [0,1), eps > 0, clip and weight decay >= 0)", o->label);
+                            "betas in [0,1), eps > 0, clip and weight decay >= 0)",
+                            o->label);
     if (o->steps < 0 || (o->steps == 0 && !(o->epochs > 0)))
         return mg_error_set(err, MG_ERR_USAGE, "%s: steps or epochs must be positive", o->label);
     if (o->max_seq < 2 || (int64_t)o->max_seq > m->arch.max_pos)
@@ -88,13 +103,16 @@ static mg_status check_opts(const mg_nn_model *m, const mg_train_set *d, const m
     for (size_t i = 0; i < d->n; i++) {
         const mg_train_example *e = &d->v[i];
         if (e->n > o->max_seq)
-            return mg_error_set(err, MG_ERR_INVALID, "%s: example %zu has %d tokens, more than "
-                                "max_seq %d", o->label, i, e->n, o->max_seq);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s: example %zu has %d tokens, more than "
+                                "max_seq %d",
+                                o->label, i, e->n, o->max_seq);
         for (int t = 0; t < e->n; t++)
             if (e->ids[t] < 0 || e->ids[t] >= m->arch.vocab)
-                return mg_error_set(err, MG_ERR_INVALID, "%s: example %zu: token %d outside "
-                                    "the vocabulary (0..%d)", o->label, i, e->ids[t],
-                                    m->arch.vocab - 1);
+                return mg_error_set(err, MG_ERR_INVALID,
+                                    "%s: example %zu: token %d outside "
+                                    "the vocabulary (0..%d)",
+                                    o->label, i, e->ids[t], m->arch.vocab - 1);
     }
     return MG_OK;
 }
@@ -112,7 +130,8 @@ static const mg_train_example *order_next(order *o) {
     long e = (long)(o->pos / o->d->n);
     size_t i = o->pos % o->d->n;
     if (e != o->epoch) {
-        for (size_t j = 0; j < o->d->n; j++) o->perm[j] = (int)j;
+        for (size_t j = 0; j < o->d->n; j++)
+            o->perm[j] = (int)j;
         uint64_t k = mg_rng_subkey(o->key, (uint64_t)e);
         for (size_t j = o->d->n - 1; j > 0; j--) {
             size_t r = mg_rng_u32(k, j) % (j + 1);
@@ -176,8 +195,8 @@ mg_status mg_train(mg_nn_model *m, const mg_train_set *data, const mg_train_opts
     memset(stats, 0, sizeof *stats);
     mg_status st = check_opts(m, data, o, err);
     if (st) return st;
-    const int steps = o->steps ? o->steps
-                               : (int)ceil(o->epochs * (double)data->n / (double)o->batch_seqs);
+    const int steps =
+        o->steps ? o->steps : (int)ceil(o->epochs * (double)data->n / (double)o->batch_seqs);
     const int micro = o->batch_seqs / o->accum;
     mg_nn_grad_ws *ws = NULL;
     mg_nn_model *g = NULL;
@@ -204,7 +223,8 @@ mg_status mg_train(mg_nn_model *m, const mg_train_set *data, const mg_train_opts
     // Progress over the tokens of every scheduled example (a dry run of the order).
     uint64_t total = 0;
     for (int s = 0; s < steps; s++)
-        for (int i = 0; i < o->batch_seqs; i++) total += (uint64_t)order_next(&ord)->n;
+        for (int i = 0; i < o->batch_seqs; i++)
+            total += (uint64_t)order_next(&ord)->n;
     ord.pos = 0;
     ord.epoch = -1;
     mg_progress prog;
@@ -222,9 +242,13 @@ mg_status mg_train(mg_nn_model *m, const mg_train_set *data, const mg_train_opts
         uint64_t toks = 0;
         for (int a = 0; a < o->accum && !st; a++) {
             pk.n_tok = pk.n_seq = 0;
-            for (int i = 0; i < micro; i++) pack(&pk, batch[a * micro + i]);
-            mg_nn_batch b = {.tokens = pk.tok, .targets = pk.tgt, .seq_start = pk.seq,
-                             .n_tokens = pk.n_tok, .n_seq = pk.n_seq};
+            for (int i = 0; i < micro; i++)
+                pack(&pk, batch[a * micro + i]);
+            mg_nn_batch b = {.tokens = pk.tok,
+                             .targets = pk.tgt,
+                             .seq_start = pk.seq,
+                             .n_tokens = pk.n_tok,
+                             .n_seq = pk.n_seq};
             double part;
             int cnt;
             st = mg_nn_grad_batch(m, g, ws, &b, 1.0 / step_targets, &part, &cnt, err);
@@ -238,8 +262,10 @@ mg_status mg_train(mg_nn_model *m, const mg_train_set *data, const mg_train_opts
         adamw_step(o, m, g, &opt, s + 1, lr, gscale);
         double loss = sum / step_targets;
         if (!isfinite(loss)) {
-            st = mg_error_set(err, MG_ERR_RUNTIME, "%s: loss became %g at step %d (lower the "
-                              "learning rate)", o->label, loss, s + 1);
+            st = mg_error_set(err, MG_ERR_RUNTIME,
+                              "%s: loss became %g at step %d (lower the "
+                              "learning rate)",
+                              o->label, loss, s + 1);
             break;
         }
         if (s == 0) stats->first_loss = loss;
@@ -300,8 +326,11 @@ mg_status mg_train_eval(const mg_nn_model *m, const mg_train_set *data, int max_
             pack(&pk, &data->v[j]);
         }
         if (st) break;
-        mg_nn_batch b = {.tokens = pk.tok, .targets = pk.tgt, .seq_start = pk.seq,
-                         .n_tokens = pk.n_tok, .n_seq = pk.n_seq};
+        mg_nn_batch b = {.tokens = pk.tok,
+                         .targets = pk.tgt,
+                         .seq_start = pk.seq,
+                         .n_tokens = pk.n_tok,
+                         .n_seq = pk.n_seq};
         double s;
         int c;
         st = mg_nn_loss_batch(m, ws, &b, &s, &c, err);

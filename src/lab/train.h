@@ -44,7 +44,7 @@ typedef struct mg_train_example {
 typedef struct mg_train_set {
     mg_train_example *v;
     size_t n, cap;
-    size_t tokens;  // sum of n
+    size_t tokens; // sum of n
 } mg_train_set;
 
 /* Copies ids[0..n); n is capped at max_len (0 = no cap) by dropping the tail.
@@ -63,8 +63,8 @@ typedef struct mg_train_opts {
     int warmup;          // linear warmup steps from 0
     double weight_decay; // decoupled, matrices only
     double beta1, beta2, eps;
-    double clip;         // max global gradient L2 norm; 0 = no clipping
-    const char *label;   // progress label ("base", ...)
+    double clip;       // max global gradient L2 norm; 0 = no clipping
+    const char *label; // progress label ("base", ...)
 } mg_train_opts;
 
 /* lr 1e-3 -> 1e-4, warmup 20, wd 0.1, betas 0.9/0.95, eps 1e-8, clip 1,
@@ -73,10 +73,10 @@ mg_train_opts mg_train_opts_default(void);
 
 typedef struct mg_train_stats {
     int steps;
-    double first_loss;    // mean NLL of the first step
-    double last_loss;     // mean NLL over the last tenth of the steps
-    uint64_t tokens;      // tokens processed (prompt and response)
-    uint64_t targets;     // tokens with loss
+    double first_loss; // mean NLL of the first step
+    double last_loss;  // mean NLL over the last tenth of the steps
+    uint64_t tokens;   // tokens processed (prompt and response)
+    uint64_t targets;  // tokens with loss
     double seconds;
 } mg_train_stats;
 

@@ -45,7 +45,8 @@ json_t *mg_train_config_json(const mg_arch *a, mg_dtype dtype) {
         json_object_set_new(c, "eos_token_id", json_integer(a->eos_ids[0]));
     } else if (a->n_eos > 1) {
         json_t *e = json_array();
-        for (int i = 0; i < a->n_eos; i++) json_array_append_new(e, json_integer(a->eos_ids[i]));
+        for (int i = 0; i < a->n_eos; i++)
+            json_array_append_new(e, json_integer(a->eos_ids[i]));
         json_object_set_new(c, "eos_token_id", e);
     }
     json_object_set_new(c, "torch_dtype", json_string(mg_dtype_torch_name(dtype)));
@@ -57,7 +58,8 @@ static json_t *generation_config(const mg_arch *a) {
     json_t *g = json_object();
     if (a->bos_id >= 0) json_object_set_new(g, "bos_token_id", json_integer(a->bos_id));
     json_t *e = json_array();
-    for (int i = 0; i < a->n_eos; i++) json_array_append_new(e, json_integer(a->eos_ids[i]));
+    for (int i = 0; i < a->n_eos; i++)
+        json_array_append_new(e, json_integer(a->eos_ids[i]));
     json_object_set_new(g, "eos_token_id", e);
     json_object_set_new(g, "do_sample", json_false());
     return g;
@@ -88,15 +90,17 @@ static mg_status write_weights(const mg_nn_model *m, const char *dir, mg_dtype d
     mg_tensor_spec *specs = mg_calloc(m->n_tensors, sizeof *specs);
     for (size_t i = 0; i < m->n_tensors; i++) {
         const mg_nn_tensor *t = &m->tensors[i];
-        specs[i] = (mg_tensor_spec){.name = t->name, .dtype = dtype, .ndim = t->ndim,
-                                    .shape = {t->shape[0], t->shape[1]}};
+        specs[i] = (mg_tensor_spec){
+            .name = t->name, .dtype = dtype, .ndim = t->ndim, .shape = {t->shape[0], t->shape[1]}};
     }
     mg_st_writer *w = NULL;
     mg_status st = mg_st_writer_open(dir, specs, m->n_tensors, 0, &w, err);
     for (size_t i = 0; i < m->n_tensors && !st; i++)
         st = mg_st_writer_write_f32(w, i, m->tensors[i].data, err);
-    if (!st) st = mg_st_writer_finish(w, err);
-    else mg_st_writer_free(w);
+    if (!st)
+        st = mg_st_writer_finish(w, err);
+    else
+        mg_st_writer_free(w);
     free(specs);
     return st;
 }

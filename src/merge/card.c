@@ -14,16 +14,20 @@
 /* A ChatML template written for mergeguard (the format is public: OpenAI ChatML). */
 static const char CHATML[] =
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
-    "+ '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' "
+    "+ '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ "
+    "'<|im_start|>assistant\\n' "
     "}}{% endif %}";
 static const char LLAMA3[] =
     "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
     "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if "
-    "add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+    "add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif "
+    "%}";
 static const char ALPACA[] =
     "{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] + "
-    "'\\n\\n' }}{% elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + "
-    "'\\n\\n' }}{% elif message['role'] == 'assistant' %}{{ '### Response:\\n' + message['content'] "
+    "'\\n\\n' }}{% elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] "
+    "+ "
+    "'\\n\\n' }}{% elif message['role'] == 'assistant' %}{{ '### Response:\\n' + "
+    "message['content'] "
     "+ eos_token + '\\n\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '### "
     "Response:\\n' }}{% endif %}";
 static const char MISTRAL[] =
@@ -36,8 +40,10 @@ static mg_status write_text(const char *dir, const char *name, const char *data,
     char *path = mg_path_join(dir, name);
     FILE *f = fopen(path, "wb");
     mg_status st = MG_OK;
-    if (!f || fwrite(data, 1, len, f) != len) st = mg_error_set(err, MG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (f && fclose(f) && !st) st = mg_error_set(err, MG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (!f || fwrite(data, 1, len, f) != len)
+        st = mg_error_set(err, MG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (f && fclose(f) && !st)
+        st = mg_error_set(err, MG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     free(path);
     return st;
 }
@@ -66,8 +72,10 @@ static mg_status write_config(const mg_plan *p, const char *dir, mg_error *err) 
     json_t *j = dc->json ? json_deep_copy(dc->json) : json_object();
     const mg_merge_config *c = p->cfg;
     mg_dtype od = p->n_tensors ? p->tensors[0].out_dtype : MG_DTYPE_F32;
-    if (c->has_out_dtype) od = c->out_dtype;
-    else if (c->has_dtype) od = c->dtype;
+    if (c->has_out_dtype)
+        od = c->out_dtype;
+    else if (c->has_dtype)
+        od = c->dtype;
     json_object_set_new(j, "torch_dtype", json_string(mg_dtype_torch_name(od)));
     if (json_object_get(j, "num_hidden_layers") || c->slices_form)
         json_object_set_new(j, "num_hidden_layers", json_integer(p->out_layers));
@@ -89,10 +97,12 @@ static mg_status write_card(const mg_plan *p, const char *dir, const char *title
     size_t n = 0;
 #define ADD(...) n += (size_t)snprintf(s + n, cap - n, __VA_ARGS__)
     ADD("---\nbase_model:\n");
-    for (size_t i = 0; i < c->n_models; i++) ADD("- %s\n", c->models[i].ref);
+    for (size_t i = 0; i < c->n_models; i++)
+        ADD("- %s\n", c->models[i].ref);
     ADD("library_name: transformers\ntags:\n- merge\n- mergeguard\n---\n# %s\n\n", title);
     ADD("This is a merge of pre-trained language models created with mergeguard.\n\n");
-    ADD("## Merge details\n\n### Merge method\n\nThis model was merged using the **%s** merge method",
+    ADD("## Merge details\n\n### Merge method\n\nThis model was merged using the **%s** merge "
+        "method",
         c->method->name);
     if (c->base >= 0 && strcmp(c->method->name, "slerp"))
         ADD(" using `%s` as the base", c->models[c->base].ref);
@@ -102,7 +112,8 @@ static mg_status write_card(const mg_plan *p, const char *dir, const char *title
     ADD("\n### Output\n\n%zu tensors, %lld layers, config.json from `%s`, tokenizer from `%s`.\n",
         p->n_tensors, (long long)p->out_layers, c->models[p->donor].ref,
         c->models[p->tokenizer_donor].ref);
-    ADD("\n### Configuration\n\nThe following YAML configuration was used to produce this model:\n\n```yaml\n");
+    ADD("\n### Configuration\n\nThe following YAML configuration was used to produce this "
+        "model:\n\n```yaml\n");
 #undef ADD
     mg_status st = write_text(dir, "README.md", s, n, err);
     free(s);
@@ -126,10 +137,16 @@ mg_status mg_merge_write_metadata(const mg_plan *p, const char *dir, const char 
     if (!st) st = write_text(dir, "mergeguard_config.yml", c->text, strlen(c->text), err);
     if (!st) st = write_card(p, dir, title, err);
     // Tokenizer files from the tokenizer source (mergekit merge.py's list).
-    static const char *const TOK[] = {"tokenizer_config.json", "special_tokens_map.json",
-                                      "tokenizer.json", "tokenizer.model", "added_tokens.json",
-                                      "merges.txt", "vocab.json", "chat_template.jinja",
-                                      "chat_template.json", NULL};
+    static const char *const TOK[] = {"tokenizer_config.json",
+                                      "special_tokens_map.json",
+                                      "tokenizer.json",
+                                      "tokenizer.model",
+                                      "added_tokens.json",
+                                      "merges.txt",
+                                      "vocab.json",
+                                      "chat_template.jinja",
+                                      "chat_template.json",
+                                      NULL};
     const mg_model *tm = p->models[p->tokenizer_donor];
     const char *tmpl = template_text(c);
     for (const char *const *t = TOK; *t && !st; t++) {
@@ -145,7 +162,8 @@ mg_status mg_merge_write_metadata(const mg_plan *p, const char *dir, const char 
                 free(dst);
                 json_decref(j);
             }
-        } else if (!(tmpl && (!strcmp(*t, "chat_template.jinja") || !strcmp(*t, "chat_template.json")))) {
+        } else if (!(tmpl &&
+                     (!strcmp(*t, "chat_template.jinja") || !strcmp(*t, "chat_template.json")))) {
             st = copy_file(src, dir, *t, err);
         }
         free(src);

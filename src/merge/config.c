@@ -11,10 +11,20 @@
 #include "base/alloc.h"
 #include "base/file.h"
 
-static const char *const TOP_KEYS[] = {"merge_method", "models", "slices", "modules",
-                                       "base_model", "parameters", "dtype", "out_dtype",
-                                       "tokenizer_source", "tokenizer", "chat_template",
-                                       "residual_weight", "name", NULL};
+static const char *const TOP_KEYS[] = {"merge_method",
+                                       "models",
+                                       "slices",
+                                       "modules",
+                                       "base_model",
+                                       "parameters",
+                                       "dtype",
+                                       "out_dtype",
+                                       "tokenizer_source",
+                                       "tokenizer",
+                                       "chat_template",
+                                       "residual_weight",
+                                       "name",
+                                       NULL};
 static const char *const CHAT_BUILTINS[] = {"chatml", "llama3", "alpaca", "mistral", NULL};
 
 static void warn(mg_merge_config *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -39,8 +49,10 @@ static int edit_distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 40 || lb > 40) return 99;
     int d[41][41];
-    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
             int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
@@ -93,13 +105,15 @@ static char *dir_of(const char *path) {
 }
 
 /* Adds (or finds) a model by reference; resolves its path. */
-static mg_status add_model(mg_merge_config *c, const mg_yaml *node, const char *base_dir,
-                           int *idx, mg_error *err) {
+static mg_status add_model(mg_merge_config *c, const mg_yaml *node, const char *base_dir, int *idx,
+                           mg_error *err) {
     const mg_yaml *ref = node;
     if (node && node->kind == MG_YAML_MAP) {
         ref = mg_yaml_get(node, "model");
         if (mg_yaml_get(node, "lora"))
-            return mg_error_set(err, MG_ERR_UNSUPPORTED, "%s:%d: LoRA model references are not supported; merge the adapter into its model first",
+            return mg_error_set(err, MG_ERR_UNSUPPORTED,
+                                "%s:%d: LoRA model references are not supported; merge the adapter "
+                                "into its model first",
                                 c->path, node->line);
     }
     if (!ref || ref->kind != MG_YAML_STR || !ref->text[0])
@@ -117,11 +131,14 @@ static mg_status add_model(mg_merge_config *c, const mg_yaml *node, const char *
             return MG_OK;
         }
     char *path = NULL;
-    if (mg_path_exists(s)) path = mg_strdup(s);
+    if (mg_path_exists(s))
+        path = mg_strdup(s);
     else if (s[0] != '/' && base_dir) {
         char *p = mg_path_join(base_dir, s);
-        if (mg_path_exists(p)) path = p;
-        else free(p);
+        if (mg_path_exists(p))
+            path = p;
+        else
+            free(p);
     }
     if (!path)
         return mg_error_set(err, MG_ERR_NOT_FOUND,
@@ -150,7 +167,8 @@ static mg_status add_model(mg_merge_config *c, const mg_yaml *node, const char *
 static mg_status check_setting(const mg_merge_config *c, const mg_param_def *d, const mg_yaml *v,
                                bool in_filter, mg_error *err) {
     switch (v->kind) {
-    case MG_YAML_NULL: return MG_OK; // None: falls through to the default
+    case MG_YAML_NULL:
+        return MG_OK; // None: falls through to the default
     case MG_YAML_BOOL:
     case MG_YAML_INT:
     case MG_YAML_FLOAT:
@@ -163,7 +181,8 @@ static mg_status check_setting(const mg_merge_config *c, const mg_param_def *d, 
         if (d->type == MG_PT_RESCALE && !strcmp(v->text, "inverse")) return MG_OK;
         return mg_error_set(err, MG_ERR_INVALID, "%s:%d: parameter '%s' = '%s' is not a number%s",
                             c->path, v->line, d->name, v->text,
-                            d->type == MG_PT_RESCALE ? " (rescale takes true, false or inverse)" : "");
+                            d->type == MG_PT_RESCALE ? " (rescale takes true, false or inverse)"
+                                                     : "");
     case MG_YAML_MAP:
         return mg_error_set(err, MG_ERR_INVALID,
                             "%s:%d: parameter '%s': a {filter, value} entry must be inside a list "
@@ -177,8 +196,9 @@ static mg_status check_setting(const mg_merge_config *c, const mg_param_def *d, 
             const mg_yaml *it = v->items[i];
             if (it->kind == MG_YAML_MAP) {
                 if (in_filter)
-                    return mg_error_set(err, MG_ERR_INVALID, "%s:%d: parameter '%s': nested filter lists",
-                                        c->path, it->line, d->name);
+                    return mg_error_set(err, MG_ERR_INVALID,
+                                        "%s:%d: parameter '%s': nested filter lists", c->path,
+                                        it->line, d->name);
                 for (size_t k = 0; k < it->n; k++)
                     if (strcmp(it->keys[k], "filter") && strcmp(it->keys[k], "value"))
                         return mg_error_set(err, MG_ERR_INVALID,
@@ -187,11 +207,13 @@ static mg_status check_setting(const mg_merge_config *c, const mg_param_def *d, 
                                             c->path, it->key_lines[k], d->name, it->keys[k]);
                 const mg_yaml *val = mg_yaml_get(it, "value"), *f = mg_yaml_get(it, "filter");
                 if (!val)
-                    return mg_error_set(err, MG_ERR_INVALID, "%s:%d: parameter '%s': filter entry without 'value'",
+                    return mg_error_set(err, MG_ERR_INVALID,
+                                        "%s:%d: parameter '%s': filter entry without 'value'",
                                         c->path, it->line, d->name);
                 if (f && f->kind != MG_YAML_STR && f->kind != MG_YAML_NULL)
-                    return mg_error_set(err, MG_ERR_INVALID, "%s:%d: parameter '%s': filter must be a string",
-                                        c->path, f->line, d->name);
+                    return mg_error_set(err, MG_ERR_INVALID,
+                                        "%s:%d: parameter '%s': filter must be a string", c->path,
+                                        f->line, d->name);
                 mg_status st = check_setting(c, d, val, true, err);
                 if (st) return st;
             } else if (it->kind == MG_YAML_SEQ) {
@@ -221,8 +243,9 @@ static mg_status check_params(mg_merge_config *c, const mg_yaml *p, int level, m
             continue;
         }
         if (level == 2 && !d->per_model)
-            warn(c, "%s:%d: parameter '%s' of %s is global; set under a model it is ignored (put "
-                    "it in the top-level or slice 'parameters')",
+            warn(c,
+                 "%s:%d: parameter '%s' of %s is global; set under a model it is ignored (put "
+                 "it in the top-level or slice 'parameters')",
                  c->path, p->key_lines[i], p->keys[i], c->method->name);
         mg_status st = check_setting(c, d, p->items[i], false, err);
         if (st) return st;
@@ -241,9 +264,10 @@ static mg_status parse_range(const mg_merge_config *c, const mg_yaml *r, mg_merg
     s->layer_begin = r->items[0]->ival;
     s->layer_end = r->items[1]->ival;
     if (s->layer_begin < 0 || s->layer_end <= s->layer_begin)
-        return mg_error_set(err, MG_ERR_INVALID,
-                            "%s:%d: layer_range [%lld, %lld] is empty or negative (end is exclusive)",
-                            c->path, r->line, (long long)s->layer_begin, (long long)s->layer_end);
+        return mg_error_set(
+            err, MG_ERR_INVALID,
+            "%s:%d: layer_range [%lld, %lld] is empty or negative (end is exclusive)", c->path,
+            r->line, (long long)s->layer_begin, (long long)s->layer_end);
     return MG_OK;
 }
 
@@ -251,9 +275,10 @@ static mg_status parse_dtype(const mg_merge_config *c, const mg_yaml *y, const c
                              mg_dtype *out, mg_error *err) {
     if (y->kind != MG_YAML_STR || !mg_dtype_parse_torch(y->text, out) ||
         !(*out == MG_DTYPE_BF16 || *out == MG_DTYPE_F16 || *out == MG_DTYPE_F32))
-        return mg_error_set(err, MG_ERR_INVALID,
-                            "%s:%d: %s '%s' is not supported (expected bfloat16, float16 or float32)",
-                            c->path, y->line, key, y->text ? y->text : "");
+        return mg_error_set(
+            err, MG_ERR_INVALID,
+            "%s:%d: %s '%s' is not supported (expected bfloat16, float16 or float32)", c->path,
+            y->line, key, y->text ? y->text : "");
     return MG_OK;
 }
 
@@ -285,8 +310,10 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
                             mg_yaml_get(r, "modules")->line);
     const mg_yaml *models = mg_yaml_get(r, "models"), *slices = mg_yaml_get(r, "slices");
     if ((models && slices) || (!models && !slices))
-        return mg_error_set(err, MG_ERR_INVALID, "%s: the config needs exactly one of 'models' or "
-                            "'slices'%s%s", c->path, models ? " (both given)" : "",
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: the config needs exactly one of 'models' or "
+                            "'slices'%s%s",
+                            c->path, models ? " (both given)" : "",
                             typo_hint(r, models ? "slices" : "models", hint, sizeof hint));
     mg_status st;
     const mg_yaml *bm = mg_yaml_get(r, "base_model");
@@ -305,7 +332,8 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
     }
     static const char *const SRC_KEYS[] = {"model", "layer_range", "parameters", NULL};
     static const char *const MODEL_KEYS[] = {"model", "parameters", NULL};
-    static const char *const SLICE_KEYS[] = {"sources", "base_model", "parameters", "residual_weight", NULL};
+    static const char *const SLICE_KEYS[] = {"sources", "base_model", "parameters",
+                                             "residual_weight", NULL};
     if (models) {
         if (models->kind != MG_YAML_SEQ || models->n == 0)
             return mg_error_set(err, MG_ERR_INVALID, "%s:%d: 'models' must be a non-empty list",
@@ -323,12 +351,14 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
             if (m->kind == MG_YAML_MAP) {
                 check_keys(c, m, MODEL_KEYS, "a models entry");
                 if (mg_yaml_get(m, "layer_range"))
-                    return mg_error_set(err, MG_ERR_INVALID,
-                                        "%s:%d: layer_range belongs in 'slices' sources, not in 'models'",
-                                        c->path, mg_yaml_get(m, "layer_range")->line);
+                    return mg_error_set(
+                        err, MG_ERR_INVALID,
+                        "%s:%d: layer_range belongs in 'slices' sources, not in 'models'", c->path,
+                        mg_yaml_get(m, "layer_range")->line);
                 if (!mg_yaml_get(m, "model"))
-                    return mg_error_set(err, MG_ERR_INVALID, "%s:%d: models entry without 'model'%s",
-                                        c->path, m->line, typo_hint(m, "model", hint, sizeof hint));
+                    return mg_error_set(err, MG_ERR_INVALID,
+                                        "%s:%d: models entry without 'model'%s", c->path, m->line,
+                                        typo_hint(m, "model", hint, sizeof hint));
                 src->params = mg_yaml_get(m, "parameters");
                 if ((st = check_params(c, src->params, 2, err))) return st;
             }
@@ -336,10 +366,11 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
         }
         if (c->base >= 0) {
             bool listed = false;
-            for (size_t i = 0; i < s->n_sources; i++) listed |= s->sources[i].model == c->base;
+            for (size_t i = 0; i < s->n_sources; i++)
+                listed |= s->sources[i].model == c->base;
             if (!listed)
-                s->sources[s->n_sources++] = (mg_merge_source){.model = c->base, .line = bm->line,
-                                                               .appended_base = true};
+                s->sources[s->n_sources++] =
+                    (mg_merge_source){.model = c->base, .line = bm->line, .appended_base = true};
         }
     } else {
         c->slices_form = true;
@@ -353,13 +384,15 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
             s->line = sl->line;
             s->base = c->base;
             if (sl->kind != MG_YAML_MAP)
-                return mg_error_set(err, MG_ERR_INVALID, "%s:%d: a slice must be a mapping with 'sources'",
-                                    c->path, sl->line);
+                return mg_error_set(err, MG_ERR_INVALID,
+                                    "%s:%d: a slice must be a mapping with 'sources'", c->path,
+                                    sl->line);
             check_keys(c, sl, SLICE_KEYS, "a slice");
             const mg_yaml *srcs = mg_yaml_get(sl, "sources");
             if (!srcs || srcs->kind != MG_YAML_SEQ || srcs->n == 0)
-                return mg_error_set(err, MG_ERR_INVALID, "%s:%d: slice %zu needs a non-empty 'sources' list%s",
-                                    c->path, sl->line, i, typo_hint(sl, "sources", hint, sizeof hint));
+                return mg_error_set(err, MG_ERR_INVALID,
+                                    "%s:%d: slice %zu needs a non-empty 'sources' list%s", c->path,
+                                    sl->line, i, typo_hint(sl, "sources", hint, sizeof hint));
             const mg_yaml *sb = mg_yaml_get(sl, "base_model");
             if (sb && sb->kind != MG_YAML_NULL && (st = add_model(c, sb, base_dir, &s->base, err)))
                 return st;
@@ -371,8 +404,9 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
                 mg_merge_source *src = &s->sources[s->n_sources++];
                 src->line = m->line;
                 if (m->kind != MG_YAML_MAP || !mg_yaml_get(m, "model"))
-                    return mg_error_set(err, MG_ERR_INVALID, "%s:%d: a slice source needs 'model'%s",
-                                        c->path, m->line, typo_hint(m, "model", hint, sizeof hint));
+                    return mg_error_set(err, MG_ERR_INVALID,
+                                        "%s:%d: a slice source needs 'model'%s", c->path, m->line,
+                                        typo_hint(m, "model", hint, sizeof hint));
                 check_keys(c, m, SRC_KEYS, "a slice source");
                 if ((st = add_model(c, m, base_dir, &src->model, err))) return st;
                 if ((st = parse_range(c, mg_yaml_get(m, "layer_range"), src, err))) return st;
@@ -382,13 +416,13 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
                 if (src->has_range != s0->has_range ||
                     (src->has_range &&
                      src->layer_end - src->layer_begin != s0->layer_end - s0->layer_begin))
-                    return mg_error_set(err, MG_ERR_INVALID,
-                                        "%s:%d: slice %zu: sources span different numbers of layers "
-                                        "(%lld vs %lld); all sources of a slice must have equal-length "
-                                        "layer_range",
-                                        c->path, m->line, i,
-                                        (long long)(src->layer_end - src->layer_begin),
-                                        (long long)(s0->layer_end - s0->layer_begin));
+                    return mg_error_set(
+                        err, MG_ERR_INVALID,
+                        "%s:%d: slice %zu: sources span different numbers of layers "
+                        "(%lld vs %lld); all sources of a slice must have equal-length "
+                        "layer_range",
+                        c->path, m->line, i, (long long)(src->layer_end - src->layer_begin),
+                        (long long)(s0->layer_end - s0->layer_begin));
             }
         }
     }
@@ -397,32 +431,39 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
     for (size_t i = 0; i < c->n_slices; i++) {
         mg_merge_slice *s = &c->slices[i];
         size_t others = 0;
-        for (size_t j = 0; j < s->n_sources; j++) others += s->sources[j].model != s->base;
+        for (size_t j = 0; j < s->n_sources; j++)
+            others += s->sources[j].model != s->base;
         if (me->base == MG_BASE_REQUIRED && s->base < 0)
             return mg_error_set(err, MG_ERR_INVALID, "%s: %s needs a base_model%s", c->path,
                                 me->name, typo_hint(r, "base_model", hint, sizeof hint));
         if (!strcmp(me->name, "passthrough")) {
             if (s->n_sources != 1)
-                return mg_error_set(err, MG_ERR_INVALID,
-                                    "%s:%d: passthrough takes exactly one model per slice (found %zu)",
-                                    c->path, s->line, s->n_sources);
+                return mg_error_set(
+                    err, MG_ERR_INVALID,
+                    "%s:%d: passthrough takes exactly one model per slice (found %zu)", c->path,
+                    s->line, s->n_sources);
             continue;
         }
         size_t total = s->n_sources + (s->base >= 0 && others == s->n_sources ? 1 : 0);
         if (me->base == MG_BASE_REQUIRED || (me->base == MG_BASE_OPTIONAL && s->base >= 0)) {
-            if ((int)others < me->min_others || (me->max_others >= 0 && (int)others > me->max_others)) {
+            if ((int)others < me->min_others ||
+                (me->max_others >= 0 && (int)others > me->max_others)) {
                 char want[64];
-                if (me->max_others == me->min_others) snprintf(want, sizeof want, "exactly %d", me->min_others);
-                else if (me->max_others < 0) snprintf(want, sizeof want, "at least %d", me->min_others);
-                else snprintf(want, sizeof want, "%d to %d", me->min_others, me->max_others);
+                if (me->max_others == me->min_others)
+                    snprintf(want, sizeof want, "exactly %d", me->min_others);
+                else if (me->max_others < 0)
+                    snprintf(want, sizeof want, "at least %d", me->min_others);
+                else
+                    snprintf(want, sizeof want, "%d to %d", me->min_others, me->max_others);
                 return mg_error_set(err, MG_ERR_INVALID,
                                     "%s:%d: %s needs %s model(s) besides the base_model, found %zu",
                                     c->path, s->line, me->name, want, others);
             }
         } else if (!strcmp(me->name, "nuslerp") && total != 2) {
-            return mg_error_set(err, MG_ERR_INVALID,
-                                "%s:%d: nuslerp without a base_model needs exactly 2 models, found %zu",
-                                c->path, s->line, total);
+            return mg_error_set(
+                err, MG_ERR_INVALID,
+                "%s:%d: nuslerp without a base_model needs exactly 2 models, found %zu", c->path,
+                s->line, total);
         } else if (total < 1) {
             return mg_error_set(err, MG_ERR_INVALID, "%s:%d: no models", c->path, s->line);
         }
@@ -431,37 +472,44 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
     c->tokenizer_source = -1;
     const mg_yaml *ts = mg_yaml_get(r, "tokenizer_source"), *tk = mg_yaml_get(r, "tokenizer");
     if (ts && tk)
-        return mg_error_set(err, MG_ERR_INVALID, "%s:%d: set either tokenizer_source or tokenizer, not both",
-                            c->path, tk->line);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s:%d: set either tokenizer_source or tokenizer, not both", c->path,
+                            tk->line);
     if (tk && tk->kind == MG_YAML_MAP) {
         static const char *const TK_KEYS[] = {"source", "tokens", "pad_to_multiple_of", NULL};
         check_keys(c, tk, TK_KEYS, "tokenizer");
         if (mg_yaml_get(tk, "tokens") || mg_yaml_get(tk, "pad_to_multiple_of"))
-            return mg_error_set(err, MG_ERR_UNSUPPORTED,
-                                "%s:%d: tokenizer 'tokens' and 'pad_to_multiple_of' are not supported yet",
-                                c->path, tk->line);
+            return mg_error_set(
+                err, MG_ERR_UNSUPPORTED,
+                "%s:%d: tokenizer 'tokens' and 'pad_to_multiple_of' are not supported yet", c->path,
+                tk->line);
         ts = mg_yaml_get(tk, "source");
         if (!ts)
-            return mg_error_set(err, MG_ERR_UNSUPPORTED,
-                                "%s:%d: tokenizer source 'union' (the default of 'tokenizer:') is not "
-                                "supported; set source: base or a model",
-                                c->path, tk->line);
+            return mg_error_set(
+                err, MG_ERR_UNSUPPORTED,
+                "%s:%d: tokenizer source 'union' (the default of 'tokenizer:') is not "
+                "supported; set source: base or a model",
+                c->path, tk->line);
     } else if (tk) {
-        return mg_error_set(err, MG_ERR_INVALID, "%s:%d: 'tokenizer' must be a mapping", c->path, tk->line);
+        return mg_error_set(err, MG_ERR_INVALID, "%s:%d: 'tokenizer' must be a mapping", c->path,
+                            tk->line);
     }
     if (ts && ts->kind != MG_YAML_NULL) {
         if (ts->kind != MG_YAML_STR)
-            return mg_error_set(err, MG_ERR_INVALID, "%s:%d: tokenizer_source must be 'base' or a model",
-                                c->path, ts->line);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s:%d: tokenizer_source must be 'base' or a model", c->path,
+                                ts->line);
         if (!strcmp(ts->text, "union"))
-            return mg_error_set(err, MG_ERR_UNSUPPORTED,
-                                "%s:%d: tokenizer_source 'union' is not supported; use 'base' or one "
-                                "of the models",
-                                c->path, ts->line);
+            return mg_error_set(
+                err, MG_ERR_UNSUPPORTED,
+                "%s:%d: tokenizer_source 'union' is not supported; use 'base' or one "
+                "of the models",
+                c->path, ts->line);
         if (!strcmp(ts->text, "base")) {
             if (c->base < 0)
                 return mg_error_set(err, MG_ERR_INVALID,
-                                    "%s:%d: tokenizer_source 'base' needs a base_model", c->path, ts->line);
+                                    "%s:%d: tokenizer_source 'base' needs a base_model", c->path,
+                                    ts->line);
             c->tokenizer_source = c->base;
         } else if ((st = add_model(c, ts, base_dir, &c->tokenizer_source, err))) {
             return st;
@@ -470,9 +518,12 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
     const mg_yaml *ct = mg_yaml_get(r, "chat_template");
     if (ct && ct->kind != MG_YAML_NULL) {
         if (ct->kind != MG_YAML_STR)
-            return mg_error_set(err, MG_ERR_INVALID, "%s:%d: chat_template must be a string", c->path, ct->line);
-        if (in_list(ct->text, CHAT_BUILTINS)) c->chat_template_name = mg_strdup(ct->text);
-        else if (strlen(ct->text) >= 20 && strchr(ct->text, '{')) c->chat_template = mg_strdup(ct->text);
+            return mg_error_set(err, MG_ERR_INVALID, "%s:%d: chat_template must be a string",
+                                c->path, ct->line);
+        if (in_list(ct->text, CHAT_BUILTINS))
+            c->chat_template_name = mg_strdup(ct->text);
+        else if (strlen(ct->text) >= 20 && strchr(ct->text, '{'))
+            c->chat_template = mg_strdup(ct->text);
         else
             return mg_error_set(err, MG_ERR_INVALID,
                                 "%s:%d: chat_template '%s' is neither a built-in (chatml, llama3, "
@@ -516,11 +567,14 @@ mg_status mg_merge_config_load(const char *path, mg_merge_config **out, mg_error
 
 void mg_merge_config_free(mg_merge_config *c) {
     if (!c) return;
-    for (size_t i = 0; i < c->n_slices; i++) free(c->slices[i].sources);
+    for (size_t i = 0; i < c->n_slices; i++)
+        free(c->slices[i].sources);
     free(c->slices);
-    for (size_t i = 0; i < c->n_models; i++) free(c->models[i].ref), free(c->models[i].path);
+    for (size_t i = 0; i < c->n_models; i++)
+        free(c->models[i].ref), free(c->models[i].path);
     free(c->models);
-    for (size_t i = 0; i < c->n_warnings; i++) free(c->warnings[i]);
+    for (size_t i = 0; i < c->n_warnings; i++)
+        free(c->warnings[i]);
     free(c->warnings);
     mg_yaml_free(c->root);
     free(c->path);
@@ -563,9 +617,11 @@ mg_status mg_setting_eval(const mg_yaml *v, const mg_param_def *d, const char *t
         for (size_t i = 0; i < v->n; i++) {
             const mg_yaml *e = v->items[i];
             const mg_yaml *f = mg_yaml_get(e, "filter");
-            bool match = !f || f->kind == MG_YAML_NULL ||
-                         (f->kind == MG_YAML_STR && (!strcmp(f->text, "*") || strstr(tensor, f->text)));
-            if (match) return mg_setting_eval(mg_yaml_get(e, "value"), d, tensor, t, out, found, err);
+            bool match =
+                !f || f->kind == MG_YAML_NULL ||
+                (f->kind == MG_YAML_STR && (!strcmp(f->text, "*") || strstr(tensor, f->text)));
+            if (match)
+                return mg_setting_eval(mg_yaml_get(e, "value"), d, tensor, t, out, found, err);
         }
         return MG_OK; // no match: the next level decides
     }

@@ -31,43 +31,43 @@
 #include "merge/method.h"
 
 typedef struct mg_merge_source {
-    int model;              // index into mg_merge_config.models
+    int model; // index into mg_merge_config.models
     bool has_range;
     int64_t layer_begin, layer_end; // [begin, end)
-    const mg_yaml *params;  // may be NULL
+    const mg_yaml *params;          // may be NULL
     int line;
-    bool appended_base;     // the unlisted base_model added by normalisation
+    bool appended_base; // the unlisted base_model added by normalisation
 } mg_merge_source;
 
 typedef struct mg_merge_slice {
     mg_merge_source *sources;
     size_t n_sources;
-    int base;               // model index of the slice's base (slice, then top level), -1 none
+    int base; // model index of the slice's base (slice, then top level), -1 none
     const mg_yaml *params;
     int line;
 } mg_merge_slice;
 
 typedef struct mg_merge_model {
-    char *ref;              // as written in the config
-    char *path;             // resolved local path
+    char *ref;  // as written in the config
+    char *path; // resolved local path
 } mg_merge_model;
 
 typedef struct mg_merge_config {
     mg_yaml *root;
-    char *path;             // config file ("<string>" for buffers)
-    char *text;             // the config as given (copied into the output)
+    char *path; // config file ("<string>" for buffers)
+    char *text; // the config as given (copied into the output)
     const mg_method *method;
-    int base;               // top-level base_model index, -1 none
+    int base; // top-level base_model index, -1 none
     bool slices_form;
     mg_merge_slice *slices;
     size_t n_slices;
     const mg_yaml *params;
     bool has_dtype, has_out_dtype;
     mg_dtype dtype, out_dtype;
-    int tokenizer_source;   // -1: donor default; otherwise a model index
-    char *chat_template;    // literal template text or NULL
+    int tokenizer_source;     // -1: donor default; otherwise a model index
+    char *chat_template;      // literal template text or NULL
     char *chat_template_name; // built-in name or NULL
-    mg_merge_model *models; // distinct models in config order
+    mg_merge_model *models;   // distinct models in config order
     size_t n_models;
     char **warnings;
     size_t n_warnings;

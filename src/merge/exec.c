@@ -1,6 +1,8 @@
 /* exec.c - see exec.h. */
 #include "merge/exec.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,18 +22,88 @@ typedef struct outbuf {
 static void out_write(void *user, uint64_t begin, uint64_t count, const float *src) {
     outbuf *o = user;
     switch (o->dt) {
-    case MG_DTYPE_F32: memcpy((float *)o->data + begin, src, count * 4); break;
-    case MG_DTYPE_BF16: mg_f32_to_bf16_array(src, (uint16_t *)o->data + begin, count); break;
-    case MG_DTYPE_F16: mg_f32_to_f16_array(src, (uint16_t *)o->data + begin, count); break;
-    default: break;
+    case MG_DTYPE_F32:
+        memcpy((float *)o->data + begin, src, count * 4);
+        break;
+    case MG_DTYPE_BF16:
+        mg_f32_to_bf16_array(src, (uint16_t *)o->data + begin, count);
+        break;
+    case MG_DTYPE_F16:
+        mg_f32_to_f16_array(src, (uint16_t *)o->data + begin, count);
+        break;
+    default:
+        break;
     }
+}
+
+/* A one-slot hand-off to a writer thread: tensor i is written while tensor
+ * i + 1 is computed, so the shard writes overlap the merge (two output
+ * buffers at most). */
+typedef struct wq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    mg_st_writer *w;
+    bool has, quit;
+    size_t idx;
+    void *buf;
+    mg_status st;
+    mg_error err;
+} wq;
+
+static void *writer_main(void *arg) {
+    wq *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->has && !q->quit)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->has) break;
+        size_t i = q->idx;
+        void *buf = q->buf;
+        pthread_mutex_unlock(&q->mu);
+        mg_error e = {0};
+        mg_status st = q->st ? MG_OK : mg_st_writer_write(q->w, i, buf, &e);
+        free(buf);
+        pthread_mutex_lock(&q->mu);
+        if (st && !q->st) q->st = st, q->err = e;
+        q->has = false;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* Queues buf (taken) for tensor i; waits while the previous one is written. */
+static mg_status wq_push(wq *q, size_t i, void *buf) {
+    pthread_mutex_lock(&q->mu);
+    while (q->has)
+        pthread_cond_wait(&q->cv, &q->mu);
+    q->idx = i, q->buf = buf, q->has = true;
+    mg_status st = q->st;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return st;
+}
+
+/* Waits for the last write and stops the thread; returns the first error. */
+static mg_status wq_finish(wq *q, pthread_t th, mg_error *err) {
+    pthread_mutex_lock(&q->mu);
+    while (q->has)
+        pthread_cond_wait(&q->cv, &q->mu);
+    q->quit = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(th, NULL);
+    if (q->st && err) *err = q->err;
+    return q->st;
 }
 
 static const char *base_name(const char *path) {
     size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
     const char *s = path + n;
-    while (s > path && s[-1] != '/') s--;
+    while (s > path && s[-1] != '/')
+        s--;
     return s;
 }
 
@@ -58,15 +130,28 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
     mg_progress prog;
     if (o->progress) mg_progress_begin(&prog, "merge", p->out_bytes, "B");
     uint64_t bytes_in = 0;
+    wq q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .w = w};
+    pthread_t th;
+    if (pthread_create(&th, NULL, writer_main, &q)) {
+        st = mg_error_set(err, MG_ERR_RUNTIME, "cannot start the writer thread");
+        goto done;
+    }
     for (size_t i = 0; i < p->n_tensors && !st; i++) {
         const mg_plan_tensor *T = &p->tensors[i];
         size_t nb = (size_t)T->numel * mg_dtype_size(T->out_dtype);
         outbuf ob = {mg_aligned_alloc(nb ? nb : 1), T->out_dtype};
         st = mg_plan_run_tensor(p, i, out_write, &ob, err);
-        if (!st) st = mg_st_writer_write(w, i, ob.data, err);
-        free(ob.data);
-        for (size_t q = 0; q < T->n_inputs; q++) bytes_in += T->inputs[q].view->nbytes;
+        if (st) free(ob.data);
+        else if ((st = wq_push(&q, i, ob.data))) break;
+        for (size_t k = 0; k < T->n_inputs; k++)
+            bytes_in += T->inputs[k].view->nbytes;
         if (o->progress) mg_progress_add(&prog, nb);
+    }
+    mg_error werr = {0};
+    mg_status wst = wq_finish(&q, th, &werr);
+    if (!st && wst) {
+        st = wst;
+        if (err) *err = werr;
     }
     if (o->progress) mg_progress_end(&prog);
     if (st) goto done;

@@ -41,9 +41,9 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
         for (size_t i = 0; i < c->n; i++)
             if (!o->load || o->load[i]) x[i] = mg_aligned_alloc(ch * sizeof(float));
         float *out = o->write ? mg_aligned_alloc(ch * sizeof(float)) : NULL;
-        float *scratch =
-            o->scratch_per_elem ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
-                                : NULL;
+        float *scratch = o->scratch_per_elem
+                             ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
+                             : NULL;
         mg_error e = {0};
 #pragma omp for schedule(dynamic, 1)
         for (uint64_t ci = 0; ci < nch; ci++) {
@@ -65,7 +65,8 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
                 }
             }
         }
-        for (size_t i = 0; i < c->n; i++) free(x[i]);
+        for (size_t i = 0; i < c->n; i++)
+            free(x[i]);
         free(x);
         free(out);
         free(scratch);
@@ -77,16 +78,18 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
     return MG_OK;
 }
 
-void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width,
-                  double *out) {
-    for (size_t k = 0; k < width; k++) out[k] = 0;
+void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width, double *out) {
+    for (size_t k = 0; k < width; k++)
+        out[k] = 0;
     for (uint64_t ci = 0; ci < nchunks; ci++)
-        for (size_t k = 0; k < width; k++) out[k] += parts[ci * stride + k];
+        for (size_t k = 0; k < width; k++)
+            out[k] += parts[ci * stride + k];
 }
 
 double mg_kernel_l2sq(const float *x, uint64_t n) {
     double s = 0;
-    for (uint64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    for (uint64_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
     return s;
 }
 
@@ -102,12 +105,19 @@ typedef struct sel_state {
     size_t nsel;
     mg_key_fn fn;
     void *user;
-    int phase;             // 0: high 16 bits, 1: low 16 bits within hi[j], 2: tie counts
-    uint64_t *hist;        // [threads][nsel][65536]
-    uint32_t *hi, *thr;    // per selection
-    bool *active;          // selection needs this phase
-    uint64_t *tie_counts;  // [nchunks][nsel]
+    int phase;            // 0: high 16 bits, 1: low 16 bits within hi[j], 2: tie counts,
+                          // 3: collect the elements of bin hi[j] (index << 16 | low bits)
+    uint64_t *hist;       // [threads][nsel][65536]
+    uint32_t *hi, *thr;   // per selection
+    bool *active;         // selection needs this phase
+    uint64_t *tie_counts; // [nchunks][nsel]
+    uint64_t **cand;      // phase 3: [nchunks][nsel] candidate lists
+    uint64_t *ncand;      // their lengths
 } sel_state;
+
+/* Candidates of one bin are collected when there are at most this many: then
+ * one pass finds the exact threshold and tie cut instead of two. */
+uint64_t mg_select_collect_max = (uint64_t)8 << 20;
 
 static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
@@ -119,13 +129,30 @@ static mg_status sel_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
         if (s->phase == 2) {
             uint64_t cnt = 0;
             uint32_t t = s->thr[j];
-            for (uint64_t i = 0; i < ch->count; i++) cnt += fbits(keys[i]) == t;
+            for (uint64_t i = 0; i < ch->count; i++)
+                cnt += fbits(keys[i]) == t;
             s->tie_counts[ch->index * s->nsel + j] = cnt;
             continue;
         }
+        if (s->phase == 3) {
+            uint32_t hi = s->hi[j];
+            uint64_t cnt = 0;
+            for (uint64_t i = 0; i < ch->count; i++)
+                cnt += (fbits(keys[i]) >> 16) == hi;
+            uint64_t *v = mg_malloc_array(cnt + 1, sizeof(uint64_t)), m = 0;
+            for (uint64_t i = 0; i < ch->count; i++) {
+                uint32_t b = fbits(keys[i]);
+                if ((b >> 16) == hi) v[m++] = (ch->begin + i) << 16 | (b & 0xffffu);
+            }
+            s->cand[ch->index * s->nsel + j] = v;
+            s->ncand[ch->index * s->nsel + j] = m;
+            continue;
+        }
         uint64_t *h = s->hist + ((size_t)ch->thread * s->nsel + j) * 65536u;
+        const uint64_t cnt = ch->count;
         if (s->phase == 0) {
-            for (uint64_t i = 0; i < ch->count; i++) h[fbits(keys[i]) >> 16]++;
+            for (uint64_t i = 0; i < cnt; i++)
+                h[fbits(keys[i]) >> 16]++;
         } else {
             uint32_t hi = s->hi[j];
             for (uint64_t i = 0; i < ch->count; i++) {
@@ -152,6 +179,64 @@ static uint32_t find_bin(const uint64_t *h, uint64_t k, uint64_t *above) {
     return 0;
 }
 
+/* Phase 3 for the selections whose bin hi[j] is small enough: collects the
+ * bin's elements in one pass and resolves threshold and tie cut in memory
+ * (candidates come out in index order: chunks in order, each in order). */
+static mg_status collect(const mg_kernel_ctx *c, sel_state *s, uint64_t nch, uint64_t *need,
+                         mg_select *out, mg_kpass_opts o, mg_error *err) {
+    size_t nsel = s->nsel;
+    bool *was = mg_calloc(nsel, sizeof(bool)), any = false;
+    for (size_t j = 0; j < nsel; j++) {
+        was[j] = s->active[j];
+        if (!s->active[j]) continue;
+        uint64_t binc = s->hist[j * 65536u + s->hi[j]];
+        s->active[j] = binc <= mg_select_collect_max;
+        any |= s->active[j];
+    }
+    mg_status st = MG_OK;
+    if (!any) goto restore;
+    s->cand = mg_calloc(nch * nsel, sizeof *s->cand);
+    s->ncand = mg_calloc(nch * nsel, sizeof *s->ncand);
+    s->phase = 3;
+    st = mg_kpass(c, &o, sel_pass, s, err);
+    s->phase = 0;
+    uint64_t *h = mg_malloc(65536u * sizeof(uint64_t));
+    for (size_t j = 0; j < nsel && !st; j++) {
+        if (!s->active[j]) continue;
+        memset(h, 0, 65536u * sizeof(uint64_t));
+        for (uint64_t ci = 0; ci < nch; ci++)
+            for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++)
+                h[s->cand[ci * nsel + j][q] & 0xffffu]++;
+        uint64_t above;
+        uint32_t lo = find_bin(h, need[j], &above);
+        uint32_t thr = s->hi[j] << 16 | lo;
+        uint64_t m = need[j] - above; // ties at thr to keep, in index order
+        out[j] = (mg_select){thr, UINT64_MAX};
+        if (m < h[lo]) {
+            for (uint64_t ci = 0; ci < nch && m; ci++) {
+                const uint64_t *v = s->cand[ci * nsel + j];
+                for (uint64_t q = 0; q < s->ncand[ci * nsel + j]; q++)
+                    if ((v[q] & 0xffffu) == lo && --m == 0) {
+                        out[j].tie_cut = (v[q] >> 16) + 1;
+                        break;
+                    }
+            }
+        }
+        was[j] = false; // resolved
+    }
+    free(h);
+    for (uint64_t i = 0; i < nch * nsel; i++)
+        free(s->cand[i]);
+    free(s->cand);
+    free(s->ncand);
+    s->cand = NULL;
+restore:
+    for (size_t j = 0; j < nsel; j++)
+        s->active[j] = was[j];
+    free(was);
+    return st;
+}
+
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
                          void *user, const bool *load, mg_select *out, mg_error *err) {
     uint64_t nch = mg_kpass_chunks(c, false, NULL);
@@ -167,9 +252,12 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
     mg_status st = MG_OK;
     size_t nactive = 0;
     for (size_t j = 0; j < nsel; j++) {
-        if (k[j] == 0) out[j] = (mg_select){UINT32_MAX, 0};
-        else if (k[j] > c->numel) out[j] = (mg_select){0, UINT64_MAX};
-        else s.active[j] = true, nactive++;
+        if (k[j] == 0)
+            out[j] = (mg_select){UINT32_MAX, 0};
+        else if (k[j] > c->numel)
+            out[j] = (mg_select){0, UINT64_MAX};
+        else
+            s.active[j] = true, nactive++;
     }
     if (!nactive) goto done;
     for (s.phase = 0; s.phase < 3; s.phase++) {
@@ -206,7 +294,8 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
                         if (fbits(keys[i]) == s.thr[j] && --left == 0) break;
                     out[j].tie_cut = b + i + 1;
                 }
-                for (size_t i = 0; i < c->n; i++) free(x[i]);
+                for (size_t i = 0; i < c->n; i++)
+                    free(x[i]);
                 free(x);
                 free(keys);
                 if (st) goto done;
@@ -215,7 +304,8 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
             uint64_t *h = s.hist + j * 65536u;
             for (int t = 1; t < nth; t++) {
                 const uint64_t *ht = s.hist + ((size_t)t * nsel + j) * 65536u;
-                for (size_t b = 0; b < 65536u; b++) h[b] += ht[b];
+                for (size_t b = 0; b < 65536u; b++)
+                    h[b] += ht[b];
             }
             uint64_t above;
             if (s.phase == 0) {
@@ -231,8 +321,13 @@ mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k,
                 }
             }
         }
+        if (s.phase == 0) {
+            st = collect(c, &s, nch, need, out, o, err);
+            if (st) goto done;
+        }
         bool any = false;
-        for (size_t j = 0; j < nsel; j++) any |= s.active[j];
+        for (size_t j = 0; j < nsel; j++)
+            any |= s.active[j];
         if (!any) break;
     }
 done:
@@ -245,7 +340,10 @@ done:
     return st;
 }
 
-typedef struct { float key; uint64_t idx; } kv;
+typedef struct {
+    float key;
+    uint64_t idx;
+} kv;
 
 static int kv_cmp(const void *a, const void *b) {
     const kv *x = a, *y = b;
@@ -258,7 +356,8 @@ mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k) {
     if (k == 0) return (mg_select){UINT32_MAX, 0};
     if (k >= n) return (mg_select){0, UINT64_MAX};
     kv *a = mg_malloc_array(n, sizeof *a);
-    for (uint64_t i = 0; i < n; i++) a[i] = (kv){keys[i], i};
+    for (uint64_t i = 0; i < n; i++)
+        a[i] = (kv){keys[i], i};
     qsort(a, n, sizeof *a, kv_cmp);
     mg_select s = {fbits(a[k - 1].key), a[k - 1].idx + 1};
     free(a);
@@ -274,8 +373,37 @@ void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out
         uint64_t idx = begin + i, blk = idx / 4;
         uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, w[4];
         mg_philox4x32_10(ctr, k2, w);
-        for (unsigned q = (unsigned)(idx % 4); q < 4 && i < count; q++) out[i++] = w[q];
+        for (unsigned q = (unsigned)(idx % 4); q < 4 && i < count; q++)
+            out[i++] = w[q];
     }
+}
+
+/* Philox4x32-10 on 16 consecutive counters at once, structure-of-arrays so
+ * the rounds vectorize; bit-identical to mg_philox4x32_10 (the tests check). */
+#define PB 16
+static void philox_batch(uint64_t key, uint64_t first, uint32_t out[4][PB]) {
+    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
+    for (int b = 0; b < PB; b++) {
+        uint64_t blk = first + (uint64_t)b;
+        c0[b] = (uint32_t)blk, c1[b] = (uint32_t)(blk >> 32), c2[b] = 0, c3[b] = 0;
+    }
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        for (int b = 0; b < PB; b++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[b];
+            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[b];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[b] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[b] ^ k1;
+            c1[b] = (uint32_t)p1, c3[b] = (uint32_t)p0, c0[b] = n0, c2[b] = n2;
+        }
+        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    }
+    memcpy(out[0], c0, sizeof c0), memcpy(out[1], c1, sizeof c1);
+    memcpy(out[2], c2, sizeof c2), memcpy(out[3], c3, sizeof c3);
+}
+
+void mg_philox_batch_check(uint64_t key, uint64_t first, uint32_t out[4][16]) {
+    philox_batch(key, first, out);
 }
 
 void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask) {
@@ -287,12 +415,34 @@ void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_
         memset(mask, 0, count);
         return;
     }
-    uint64_t thr = (uint64_t)(p * 4294967296.0);
-    uint32_t buf[256];
-    for (uint64_t i = 0; i < count; i += 256) {
-        uint64_t m = count - i < 256 ? count - i : 256;
-        mg_rng_u32_fill(key, begin + i, m, buf);
-        for (uint64_t j = 0; j < m; j++) mask[i + j] = buf[j] < thr;
+    // 16-bit uniforms, 8 per Philox block: element i uses half (i % 8) of
+    // block i / 8 (word (i % 8) / 2, low half first). Resolution 2^-16 is far
+    // below the sampling noise of any tensor worth sparsifying, and it halves
+    // the RNG cost.
+    uint32_t thr = (uint32_t)(p * 65536.0 + 0.5);
+    if (thr == 0) thr = 1; // p > 0 never means "drop everything"
+    uint32_t w[4][PB];
+    uint64_t i = 0;
+    // Fast path: whole batches starting on a block boundary.
+    while ((begin + i) % 8 == 0 && count - i >= 8 * PB) {
+        philox_batch(key, (begin + i) / 8, w);
+        uint8_t *m = mask + i;
+        for (int b = 0; b < PB; b++)
+            for (int q = 0; q < 4; q++) {
+                uint32_t v = w[q][b];
+                m[8 * b + 2 * q] = (v & 0xffffu) < thr;
+                m[8 * b + 2 * q + 1] = (v >> 16) < thr;
+            }
+        i += 8 * PB;
+    }
+    while (i < count) {
+        uint64_t idx = begin + i, blk = idx / 8;
+        philox_batch(key, blk, w);
+        for (uint64_t q = idx % 8; q < 8 * PB && i < count; q++, i++) {
+            uint64_t bq = q / 8, h = q % 8;
+            uint32_t u = (w[h / 2][bq] >> (16 * (h % 2))) & 0xffffu;
+            mask[i] = u < thr;
+        }
     }
 }
 
@@ -302,8 +452,7 @@ typedef struct gram_state {
     double *parts; // [nchunks][n*n]
 } gram_state;
 
-static mg_status gram_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                           mg_error *err) {
+static mg_status gram_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     gram_state *g = user;
     double *p = g->parts + ch->index * c->n * c->n;
@@ -311,7 +460,8 @@ static mg_status gram_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *
         for (size_t j = i; j < c->n; j++) {
             const float *a = ch->x[i], *b = ch->x[j];
             double s = 0;
-            for (uint64_t e = 0; e < ch->count; e++) s += (double)a[e] * b[e];
+            for (uint64_t e = 0; e < ch->count; e++)
+                s += (double)a[e] * b[e];
             p[i * c->n + j] = p[j * c->n + i] = s;
         }
     return MG_OK;
@@ -332,24 +482,26 @@ typedef struct comb_state {
     const double *coef;
 } comb_state;
 
-static mg_status comb_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                           mg_error *err) {
+static mg_status comb_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     const comb_state *s = user;
     float *o = ch->out;
-    for (uint64_t e = 0; e < ch->count; e++) o[e] = 0;
+    for (uint64_t e = 0; e < ch->count; e++)
+        o[e] = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (s->coef[i] == 0) continue;
         float w = (float)s->coef[i];
         const float *x = ch->x[i];
-        for (uint64_t e = 0; e < ch->count; e++) o[e] += w * x[e];
+        for (uint64_t e = 0; e < ch->count; e++)
+            o[e] += w * x[e];
     }
     return MG_OK;
 }
 
 mg_status mg_kernel_combine(const mg_kernel_ctx *c, const double *coef, mg_error *err) {
     bool *load = mg_calloc(c->n, sizeof(bool));
-    for (size_t i = 0; i < c->n; i++) load[i] = coef[i] != 0;
+    for (size_t i = 0; i < c->n; i++)
+        load[i] = coef[i] != 0;
     comb_state s = {coef};
     mg_kpass_opts o = {.write = true, .load = load};
     mg_status st = mg_kpass(c, &o, comb_pass, &s, err);

@@ -48,8 +48,7 @@ uint64_t mg_kpass_chunks(const mg_kernel_ctx *c, bool rows, uint64_t *chunk_elem
 mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn fn, void *user,
                    mg_error *err);
 /* Sums parts[ci*stride + k] over chunks in order into out[k] (k < width). */
-void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width,
-                  double *out);
+void mg_kpass_sum(const double *parts, uint64_t nchunks, size_t stride, size_t width, double *out);
 
 /* ---- top-k selection ---- */
 
@@ -76,6 +75,11 @@ typedef void (*mg_key_fn)(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
 mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
                          void *user, const bool *load, mg_select *out, mg_error *err);
 
+/* Bins with at most this many elements are resolved by collecting them (one
+ * pass) rather than by a second histogram and a tie-counting pass. Tests set
+ * it to 0 to exercise the two-pass path. */
+extern uint64_t mg_select_collect_max;
+
 /* Reference selection on an in-memory key array (tests and small inputs). */
 mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k);
 
@@ -83,8 +87,12 @@ mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k);
 
 /* RNG key of input `model` for a tensor (c->key already holds seed + name). */
 static inline uint64_t mg_mask_key(const mg_kernel_ctx *c, size_t model);
-/* mask[j] = 1 when element begin+j survives a Bernoulli(p) draw: u32 < p*2^32. */
+/* mask[j] = 1 when element begin+j survives a Bernoulli(p) draw: a 16-bit
+ * uniform (8 per Philox block) below round(p * 2^16). */
 void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask);
+/* Test hook: the batched Philox behind mg_bernoulli, 16 blocks from `first`
+ * (out[word][block]); must equal mg_philox4x32_10 block by block. */
+void mg_philox_batch_check(uint64_t key, uint64_t first, uint32_t out[4][16]);
 /* One u32 per element of [begin, begin+count), the mg_rng_u32 stream. */
 void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out);
 

@@ -10,7 +10,8 @@
 
 #define INF HUGE_VAL
 #define NONE NAN
-#define P(name, id, pm, req, type, def, lo, hi) {name, id, pm, req, type, def, lo, hi}
+#define P(name, id, pm, req, type, def, lo, hi)                                                    \
+    { name, id, pm, req, type, def, lo, hi }
 #define WEIGHT P("weight", MG_P_WEIGHT, true, true, MG_PT_NUM, NONE, -INF, INF)
 #define DENSITY P("density", MG_P_DENSITY, true, false, MG_PT_NUM, 1.0, 0, 1)
 #define GAMMA P("gamma", MG_P_GAMMA, true, false, MG_PT_NUM, 0.01, 0, 1)
@@ -37,9 +38,9 @@ static const mg_param_def P_TIES[] = {INT8, NORMALIZE(1), RESCALE(0), LAMBDA, WE
 static const mg_param_def P_DARE[] = {INT8, NORMALIZE(0), RESCALE(1), LAMBDA, WEIGHT, DENSITY};
 static const mg_param_def P_BREAD[] = {INT8,   NORMALIZE(0), RESCALE(0), LAMBDA,
                                        WEIGHT, DENSITY,      GAMMA};
-static const mg_param_def P_DELLA[] = {INT8,   NORMALIZE(1), RESCALE(1), LAMBDA,
+static const mg_param_def P_DELLA[] = {INT8,   NORMALIZE(1), RESCALE(1),   LAMBDA,
                                        WEIGHT, DENSITY,      EPSILON_DELLA};
-static const mg_param_def P_DELLA_LIN[] = {INT8,   NORMALIZE(0), RESCALE(1), LAMBDA,
+static const mg_param_def P_DELLA_LIN[] = {INT8,   NORMALIZE(0), RESCALE(1),   LAMBDA,
                                            WEIGHT, DENSITY,      EPSILON_DELLA};
 static const mg_param_def P_SCE[] = {
     INT8, P("select_topk", MG_P_SELECT_TOPK, false, false, MG_PT_NUM, 1.0, 0, 1)};
@@ -52,10 +53,11 @@ static const mg_param_def P_RAMPLUS[] = {
 static const mg_param_def P_STOCK[] = {
     P("filter_wise", MG_P_FILTER_WISE, false, false, MG_PT_BOOL, 0, 0, 1)};
 static const mg_param_def P_NEARSWAP[] = {P("t", MG_P_T, false, true, MG_PT_NUM, NONE, 0, INF)};
-static const mg_param_def P_PASS[] = {P("scale", MG_P_SCALE, true, false, MG_PT_NUM, NONE, -INF, INF)};
+static const mg_param_def P_PASS[] = {
+    P("scale", MG_P_SCALE, true, false, MG_PT_NUM, NONE, -INF, INF)};
 
-#define M(name, base, mn, mx, rect, gta, rnd, params, k) \
-    {name, base, mn, mx, rect, gta, rnd, params, N(params), k}
+#define M(name, base, mn, mx, rect, gta, rnd, params, k)                                           \
+    { name, base, mn, mx, rect, gta, rnd, params, N(params), k }
 
 static const mg_method METHODS[] = {
     M("linear", MG_BASE_NONE, 0, -1, true, false, false, P_LINEAR, mg_k_linear),
@@ -87,9 +89,13 @@ const mg_method *mg_method_find(const char *name) {
     return NULL;
 }
 
-size_t mg_method_count(void) { return N(METHODS); }
+size_t mg_method_count(void) {
+    return N(METHODS);
+}
 
-const mg_method *mg_method_at(size_t i) { return i < N(METHODS) ? &METHODS[i] : NULL; }
+const mg_method *mg_method_at(size_t i) {
+    return i < N(METHODS) ? &METHODS[i] : NULL;
+}
 
 const char *mg_method_names(void) {
     return "linear, slerp, nuslerp, multislerp, karcher, task_arithmetic, ties, dare_ties, "
@@ -104,9 +110,25 @@ const mg_param_def *mg_method_param(const mg_method *m, const char *name) {
 }
 
 const char *mg_param_name(mg_param_id id) {
-    static const char *const NAMES[MG_P_COUNT] = {
-        "weight", "density", "gamma", "epsilon", "scale", "t", "normalize", "rescale",
-        "lambda", "int8_mask", "nuslerp_row_wise", "nuslerp_flatten", "normalize_weights",
-        "eps", "max_iter", "tol", "select_topk", "r", "alpha", "filter_wise"};
+    static const char *const NAMES[MG_P_COUNT] = {"weight",
+                                                  "density",
+                                                  "gamma",
+                                                  "epsilon",
+                                                  "scale",
+                                                  "t",
+                                                  "normalize",
+                                                  "rescale",
+                                                  "lambda",
+                                                  "int8_mask",
+                                                  "nuslerp_row_wise",
+                                                  "nuslerp_flatten",
+                                                  "normalize_weights",
+                                                  "eps",
+                                                  "max_iter",
+                                                  "tol",
+                                                  "select_topk",
+                                                  "r",
+                                                  "alpha",
+                                                  "filter_wise"};
     return (unsigned)id < MG_P_COUNT ? NAMES[id] : "?";
 }

@@ -59,13 +59,13 @@ typedef enum mg_param_type {
 } mg_param_type;
 
 typedef struct mg_param_def {
-    const char *name;   // the YAML key
+    const char *name; // the YAML key
     mg_param_id id;
-    bool per_model;     // resolved per input model (weight, density, ...)
-    bool required;      // no default: must be given (except for the base model)
+    bool per_model; // resolved per input model (weight, density, ...)
+    bool required;  // no default: must be given (except for the base model)
     mg_param_type type;
-    double def;         // default (NaN = None)
-    double lo, hi;      // allowed closed range for numbers
+    double def;    // default (NaN = None)
+    double lo, hi; // allowed closed range for numbers
 } mg_param_def;
 
 typedef enum mg_base_rule {
@@ -76,13 +76,13 @@ typedef enum mg_base_rule {
 
 /* One tensor's merge: inputs and resolved parameters. */
 typedef struct mg_kernel_ctx {
-    size_t n;          // inputs (base included when there is one)
-    int base;          // index of the base input, -1 when none
+    size_t n; // inputs (base included when there is one)
+    int base; // index of the base input, -1 when none
     uint64_t numel;
     uint64_t rows, cols; // cols = last dim (numel for 1-D), rows = numel / cols
     double g[MG_P_COUNT];
     const double (*m)[MG_P_COUNT]; // m[i]: input i's per-model parameters
-    uint64_t key;      // RNG key for this tensor (seed, output tensor name)
+    uint64_t key;                  // RNG key for this tensor (seed, output tensor name)
     /* Fills dst[0..count) with input `model`'s elements [begin, begin+count).
      * Called concurrently from several threads for distinct chunks. */
     mg_status (*read)(void *user, size_t model, uint64_t begin, uint64_t count, float *dst,
@@ -92,7 +92,7 @@ typedef struct mg_kernel_ctx {
      * disjoint ranges. Every element is written exactly once. */
     void (*write)(void *user, uint64_t begin, uint64_t count, const float *src);
     void *write_user;
-    uint64_t chunk;    // preferred elements per chunk (0 = default); rounded to whole rows
+    uint64_t chunk; // preferred elements per chunk (0 = default); rounded to whole rows
 } mg_kernel_ctx;
 
 typedef mg_status (*mg_kernel_fn)(const mg_kernel_ctx *c, mg_error *err);

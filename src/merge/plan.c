@@ -58,7 +58,9 @@ static int64_t model_layers(const mg_model *m) {
     return mx + 1;
 }
 
-static const char *mname(const mg_plan *p, int model) { return p->cfg->models[model].ref; }
+static const char *mname(const mg_plan *p, int model) {
+    return p->cfg->models[model].ref;
+}
 
 void mg_plan_free(mg_plan *p) {
     if (!p) return;
@@ -74,7 +76,8 @@ void mg_plan_free(mg_plan *p) {
     free(p->fds);
     free(p->fd_paths);
     if (p->models)
-        for (size_t i = 0; i < p->cfg->n_models; i++) mg_model_close(p->models[i]);
+        for (size_t i = 0; i < p->cfg->n_models; i++)
+            mg_model_close(p->models[i]);
     free(p->models);
     free(p);
 }
@@ -147,7 +150,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
     const mg_yaml *glev[2] = {sl->params, c->params};
     bool passthrough = !strcmp(me->name, "passthrough");
     // Global parameters.
-    for (int i = 0; i < MG_P_COUNT; i++) T->g[i] = NAN;
+    for (int i = 0; i < MG_P_COUNT; i++)
+        T->g[i] = NAN;
     for (size_t k = 0; k < me->n_params; k++) {
         const mg_param_def *d = &me->params[k];
         if (d->per_model) continue;
@@ -156,8 +160,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         if (st) return st;
         if (!found && d->required)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "%s: missing required parameter '%s' of %s for tensor %s",
-                                c->path, d->name, me->name, out_name);
+                                "%s: missing required parameter '%s' of %s for tensor %s", c->path,
+                                d->name, me->name, out_name);
         if (found && d->type == MG_PT_NUM && !(T->g[d->id] >= d->lo && T->g[d->id] <= d->hi))
             return mg_error_set(err, MG_ERR_INVALID,
                                 "%s: parameter '%s' = %g for tensor %s is out of range (%g to %g)",
@@ -167,7 +171,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
     for (size_t j = 0; j < sl->n_sources; j++) {
         const mg_merge_source *src = &sl->sources[j];
         bool dup = false;
-        for (size_t q = 0; q < T->n_inputs; q++) dup |= T->inputs[q].model == src->model;
+        for (size_t q = 0; q < T->n_inputs; q++)
+            dup |= T->inputs[q].model == src->model;
         if (dup) continue; // mergekit keys inputs by model: the first source wins
         if (passthrough && src->appended_base) continue;
         mg_plan_input *in = &T->inputs[T->n_inputs];
@@ -179,9 +184,10 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
                                 "model '%s' has no tensor '%s' (needed for output %s)",
                                 mname(p, src->model), in_names[j], out_name);
         if (!mg_dtype_is_float(in->view->dtype))
-            return mg_error_set(err, MG_ERR_UNSUPPORTED,
-                                "model '%s': tensor '%s' has dtype %s; only float tensors can be merged",
-                                mname(p, src->model), in_names[j], mg_dtype_name(in->view->dtype));
+            return mg_error_set(
+                err, MG_ERR_UNSUPPORTED,
+                "model '%s': tensor '%s' has dtype %s; only float tensors can be merged",
+                mname(p, src->model), in_names[j], mg_dtype_name(in->view->dtype));
         bool is_base = src->model == sl->base;
         // Per-model parameters: the first source entry for this model, slice, top.
         const mg_yaml *srcp = NULL;
@@ -191,7 +197,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
                 break;
             }
         const mg_yaml *lev[3] = {srcp, sl->params, c->params};
-        for (int i = 0; i < MG_P_COUNT; i++) in->m[i] = NAN;
+        for (int i = 0; i < MG_P_COUNT; i++)
+            in->m[i] = NAN;
         for (size_t k = 0; k < me->n_params; k++) {
             const mg_param_def *d = &me->params[k];
             if (!d->per_model) continue;
@@ -204,18 +211,19 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
                                     c->path, mname(p, src->model), d->name, in_names[j], me->name);
             }
             if (found && d->type == MG_PT_NUM && !(in->m[d->id] >= d->lo && in->m[d->id] <= d->hi))
-                return mg_error_set(err, MG_ERR_INVALID,
-                                    "%s: model '%s': '%s' = %g for tensor %s is out of range (%g to %g)",
-                                    c->path, mname(p, src->model), d->name, in->m[d->id],
-                                    in_names[j], d->lo, d->hi);
+                return mg_error_set(
+                    err, MG_ERR_INVALID,
+                    "%s: model '%s': '%s' = %g for tensor %s is out of range (%g to %g)", c->path,
+                    mname(p, src->model), d->name, in->m[d->id], in_names[j], d->lo, d->hi);
         }
         if (!is_base && me->gta && !strncmp(me->name, "della", 5)) {
             double d = in->m[MG_P_DENSITY], e = in->m[MG_P_EPSILON];
             if (d > 0 && d < 1 && (d - e <= 0 || d + e >= 1))
-                return mg_error_set(err, MG_ERR_INVALID,
-                                    "%s: model '%s': della needs density - epsilon > 0 and density + "
-                                    "epsilon < 1, got density %g, epsilon %g (tensor %s)",
-                                    c->path, mname(p, src->model), d, e, in_names[j]);
+                return mg_error_set(
+                    err, MG_ERR_INVALID,
+                    "%s: model '%s': della needs density - epsilon > 0 and density + "
+                    "epsilon < 1, got density %g, epsilon %g (tensor %s)",
+                    c->path, mname(p, src->model), d, e, in_names[j]);
         }
         // linear: an unlisted base without a weight is not averaged in (mergekit
         // fails on it); every listed model needs one.
@@ -235,7 +243,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         if (!in->view)
             return mg_error_set(err, MG_ERR_NOT_FOUND, "base model '%s' has no tensor '%s'",
                                 mname(p, sl->base), in_names[0]);
-        for (int i = 0; i < MG_P_COUNT; i++) in->m[i] = NAN;
+        for (int i = 0; i < MG_P_COUNT; i++)
+            in->m[i] = NAN;
         T->base = (int)T->n_inputs++;
     }
     for (size_t q = 0; q < T->n_inputs; q++) {
@@ -250,16 +259,21 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
     for (size_t q = 0; q < T->n_inputs; q++) {
         const mg_tensor_view *v = T->inputs[q].view;
         bool same = v->ndim == ref->ndim;
-        for (int d = 0; same && d < v->ndim; d++) same = v->shape[d] == ref->shape[d];
+        for (int d = 0; same && d < v->ndim; d++)
+            same = v->shape[d] == ref->shape[d];
         if (same) continue;
         bool rows_only = v->ndim == 2 && ref->ndim == 2 && v->shape[1] == ref->shape[1];
         if (!(T->is_embed && rows_only)) {
             char a[64], bb[64];
-            snprintf(a, sizeof a, "[%lld%s", (long long)(v->ndim ? v->shape[0] : 1), v->ndim > 1 ? ", ...]" : "]");
-            snprintf(bb, sizeof bb, "[%lld%s", (long long)(ref->ndim ? ref->shape[0] : 1), ref->ndim > 1 ? ", ...]" : "]");
+            snprintf(a, sizeof a, "[%lld%s", (long long)(v->ndim ? v->shape[0] : 1),
+                     v->ndim > 1 ? ", ...]" : "]");
+            snprintf(bb, sizeof bb, "[%lld%s", (long long)(ref->ndim ? ref->shape[0] : 1),
+                     ref->ndim > 1 ? ", ...]" : "]");
             if (v->ndim == 2 && ref->ndim == 2)
-                snprintf(a, sizeof a, "[%lld, %lld]", (long long)v->shape[0], (long long)v->shape[1]),
-                    snprintf(bb, sizeof bb, "[%lld, %lld]", (long long)ref->shape[0], (long long)ref->shape[1]);
+                snprintf(a, sizeof a, "[%lld, %lld]", (long long)v->shape[0],
+                         (long long)v->shape[1]),
+                    snprintf(bb, sizeof bb, "[%lld, %lld]", (long long)ref->shape[0],
+                             (long long)ref->shape[1]);
             return mg_error_set(err, MG_ERR_INVALID,
                                 "shape mismatch in %s: model '%s' has %s, model '%s' has %s",
                                 out_name, mname(p, T->inputs[q].model), a,
@@ -288,7 +302,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         T->shape[0] = T->inputs[fill].view->shape[0];
     }
     T->numel = 1;
-    for (int d = 0; d < T->ndim; d++) T->numel *= (uint64_t)T->shape[d];
+    for (int d = 0; d < T->ndim; d++)
+        T->numel *= (uint64_t)T->shape[d];
     mg_dtype od = c->has_out_dtype ? c->out_dtype : c->has_dtype ? c->dtype : ref->dtype;
     if (!mg_dtype_is_float(od) || od == MG_DTYPE_F64) od = MG_DTYPE_F32;
     T->out_dtype = od;
@@ -330,7 +345,8 @@ static mg_status add_edge(builder *b, int s, bool pre, mg_error *err) {
     char **in = mg_calloc(sl->n_sources + 1, sizeof *in);
     mg_status st = MG_OK;
     for (size_t i = 0; i < nn && !st; i++) {
-        for (size_t j = 0; j < sl->n_sources; j++) in[j] = names[i];
+        for (size_t j = 0; j < sl->n_sources; j++)
+            in[j] = names[i];
         st = add_tensor(b, s, names[i], in, 0.0, false, err);
     }
     free(in);
@@ -358,10 +374,9 @@ mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out
         const mg_model_config *a = mg_model_config_of(p->models[0]);
         const mg_model_config *m = mg_model_config_of(p->models[i]);
         if (a->present && m->present && strcmp(a->architecture, m->architecture)) {
-            st = mg_error_set(err, MG_ERR_INVALID,
-                              "%s: architectures differ: '%s' is %s, '%s' is %s", cfg->path,
-                              cfg->models[0].ref, a->architecture, cfg->models[i].ref,
-                              m->architecture);
+            st = mg_error_set(
+                err, MG_ERR_INVALID, "%s: architectures differ: '%s' is %s, '%s' is %s", cfg->path,
+                cfg->models[0].ref, a->architecture, cfg->models[i].ref, m->architecture);
             goto fail;
         }
     }
@@ -375,12 +390,12 @@ mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out
             const mg_merge_source *src = &sl->sources[j];
             int64_t nl = model_layers(p->models[src->model]);
             if (src->has_range && src->layer_end > nl) {
-                st = mg_error_set(err, MG_ERR_INVALID,
-                                  "%s:%d: layer_range [%lld, %lld] is out of bounds: model '%s' has "
-                                  "%lld layers",
-                                  cfg->path, src->line, (long long)src->layer_begin,
-                                  (long long)src->layer_end, cfg->models[src->model].ref,
-                                  (long long)nl);
+                st = mg_error_set(
+                    err, MG_ERR_INVALID,
+                    "%s:%d: layer_range [%lld, %lld] is out of bounds: model '%s' has "
+                    "%lld layers",
+                    cfg->path, src->line, (long long)src->layer_begin, (long long)src->layer_end,
+                    cfg->models[src->model].ref, (long long)nl);
                 goto fail;
             }
             if (!src->has_range) {
@@ -403,8 +418,8 @@ mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out
     for (size_t s = 0; s < cfg->n_slices; s++) {
         const mg_merge_slice *sl = &cfg->slices[s];
         const mg_merge_source *s0 = &sl->sources[0];
-        int64_t len = s0->has_range ? s0->layer_end - s0->layer_begin
-                                    : model_layers(p->models[s0->model]);
+        int64_t len =
+            s0->has_range ? s0->layer_end - s0->layer_begin : model_layers(p->models[s0->model]);
         int refm = sl->base >= 0 ? sl->base : s0->model;
         // Reference source: the one reading the reference model (else the first).
         const mg_merge_source *rs = s0;
@@ -424,12 +439,14 @@ mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out
                 if (!split_layer(nm, &pl, &l, &sfx) || l != rl) continue;
                 for (size_t j = 0; j < sl->n_sources; j++) {
                     const mg_merge_source *src = &sl->sources[j];
-                    in[j] = layer_name(nm, pl, (long)((src->has_range ? src->layer_begin : 0) + k), sfx);
+                    in[j] = layer_name(nm, pl, (long)((src->has_range ? src->layer_begin : 0) + k),
+                                       sfx);
                 }
                 char *on = layer_name(nm, pl, (long)(out_layer + k), sfx);
                 st = add_tensor(&b, (int)s, on, in, t, true, err);
                 free(on);
-                for (size_t j = 0; j < sl->n_sources; j++) free(in[j]), in[j] = NULL;
+                for (size_t j = 0; j < sl->n_sources; j++)
+                    free(in[j]), in[j] = NULL;
             }
         }
         free(in);
@@ -441,94 +458,13 @@ mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out
     if (st) goto fail;
     const mg_model_config *dc = mg_model_config_of(p->models[p->donor]);
     for (size_t i = 0; i < p->n_tensors; i++)
-        if (!strcmp(p->tensors[i].name, "lm_head.weight") && dc->tie_word_embeddings) p->untie = true;
+        if (!strcmp(p->tensors[i].name, "lm_head.weight") && dc->tie_word_embeddings)
+            p->untie = true;
     *out = p;
     return MG_OK;
 fail:
     mg_plan_free(p);
     return st;
-}
-
-/* ---- printing ---- */
-
-static void print_num(FILE *f, double v, bool json) {
-    if (isnan(v)) fputs(json ? "null" : "-", f);
-    else fprintf(f, "%.9g", v);
-}
-
-static void print_params(FILE *f, const mg_method *me, const double *v, bool per_model, bool json) {
-    bool first = true;
-    for (size_t k = 0; k < me->n_params; k++) {
-        const mg_param_def *d = &me->params[k];
-        if (d->per_model != per_model) continue;
-        if (json) fprintf(f, "%s\"%s\": ", first ? "" : ", ", d->name);
-        else fprintf(f, " %s=", d->name);
-        if (d->type == MG_PT_BOOL && !isnan(v[d->id])) fputs(v[d->id] != 0 ? "true" : "false", f);
-        else if (d->type == MG_PT_RESCALE && !isnan(v[d->id]))
-            fprintf(f, json ? "\"%s\"" : "%s", v[d->id] == 2 ? "inverse" : v[d->id] != 0 ? "true" : "false");
-        else print_num(f, v[d->id], json);
-        first = false;
-    }
-}
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-void mg_plan_print(const mg_plan *p, FILE *f, bool json) {
-    const mg_merge_config *c = p->cfg;
-    const mg_method *me = c->method;
-    if (json) {
-        fprintf(f, "{\"method\": \"%s\", \"layers\": %lld, \"tensors_count\": %zu, \"output_bytes\": %llu, \"donor\": ",
-                me->name, (long long)p->out_layers, p->n_tensors, (unsigned long long)p->out_bytes);
-        json_str(f, c->models[p->donor].ref);
-        fputs(", \"tensors\": [\n", f);
-    } else {
-        fprintf(f, "merge_method %s: %zu models, %zu output tensors, %lld layers, %.1f MB; config.json from %s\n",
-                me->name, c->n_models, p->n_tensors, (long long)p->out_layers,
-                (double)p->out_bytes / 1e6, c->models[p->donor].ref);
-    }
-    for (size_t i = 0; i < p->n_tensors; i++) {
-        const mg_plan_tensor *T = &p->tensors[i];
-        if (json) {
-            fprintf(f, "  {\"name\": ");
-            json_str(f, T->name);
-            fputs(", \"shape\": [", f);
-            for (int d = 0; d < T->ndim; d++) fprintf(f, "%s%lld", d ? ", " : "", (long long)T->shape[d]);
-            fprintf(f, "], \"dtype\": \"%s\", \"t\": %.9g, \"params\": {", mg_dtype_name(T->out_dtype), T->t);
-            print_params(f, me, T->g, false, true);
-            fputs("}, \"inputs\": [", f);
-            for (size_t q = 0; q < T->n_inputs; q++) {
-                fprintf(f, "%s{\"model\": ", q ? ", " : "");
-                json_str(f, c->models[T->inputs[q].model].ref);
-                fputs(", \"tensor\": ", f);
-                json_str(f, T->inputs[q].view->name);
-                fprintf(f, ", \"base\": %s, \"params\": {", (int)q == T->base ? "true" : "false");
-                print_params(f, me, T->inputs[q].m, true, true);
-                fputs("}}", f);
-            }
-            fprintf(f, "]}%s\n", i + 1 < p->n_tensors ? "," : "");
-        } else {
-            fprintf(f, "%s [", T->name);
-            for (int d = 0; d < T->ndim; d++) fprintf(f, "%s%lld", d ? ", " : "", (long long)T->shape[d]);
-            fprintf(f, "] %s t=%.9g", mg_dtype_name(T->out_dtype), T->t);
-            print_params(f, me, T->g, false, false);
-            fputc('\n', f);
-            for (size_t q = 0; q < T->n_inputs; q++) {
-                fprintf(f, "  <- %s%s %s", c->models[T->inputs[q].model].ref,
-                        (int)q == T->base ? " (base)" : "", T->inputs[q].view->name);
-                print_params(f, me, T->inputs[q].m, true, false);
-                fputc('\n', f);
-            }
-        }
-    }
-    if (json) fputs("]}\n", f);
 }
 
 /* ---- running ---- */
@@ -568,9 +504,14 @@ static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint
         got += (size_t)r;
     }
     switch (v->dtype) {
-    case MG_DTYPE_F32: break;
-    case MG_DTYPE_BF16: mg_bf16_to_f32_array((const uint16_t *)(const void *)src, dst, count); break;
-    case MG_DTYPE_F16: mg_f16_to_f32_array((const uint16_t *)(const void *)src, dst, count); break;
+    case MG_DTYPE_F32:
+        break;
+    case MG_DTYPE_BF16:
+        mg_bf16_to_f32_array((const uint16_t *)(const void *)src, dst, count);
+        break;
+    case MG_DTYPE_F16:
+        mg_f16_to_f32_array((const uint16_t *)(const void *)src, dst, count);
+        break;
     case MG_DTYPE_F64:
         for (uint64_t i = 0; i < count; i++) {
             double d;
@@ -578,7 +519,8 @@ static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint
             dst[i] = (float)d;
         }
         break;
-    default: return MG_ERR_UNSUPPORTED;
+    default:
+        return MG_ERR_UNSUPPORTED;
     }
     return MG_OK;
 }
@@ -612,11 +554,19 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
     if (st)
         return mg_error_set(err, st, "%s: tensor %s: cannot read (%s)", v->file_path, v->name,
                             st == MG_ERR_IO ? strerror(errno) : mg_dtype_name(v->dtype));
-    // mergekit casts inputs to `dtype` on load; emulate the rounding.
+    // mergekit casts inputs to `dtype` on load; emulate the rounding (a no-op
+    // when the checkpoint already has that dtype).
+    if (v->dtype == MG_DTYPE_BF16 || v->dtype == MG_DTYPE_F16) {
+        if ((r->round_bf16 && v->dtype == MG_DTYPE_BF16) ||
+            (r->round_f16 && v->dtype == MG_DTYPE_F16))
+            return MG_OK;
+    }
     if (r->round_bf16)
-        for (uint64_t i = 0; i < count; i++) dst[i] = mg_bf16_to_f32(mg_f32_to_bf16(dst[i]));
+        for (uint64_t i = 0; i < count; i++)
+            dst[i] = mg_bf16_to_f32(mg_f32_to_bf16(dst[i]));
     else if (r->round_f16)
-        for (uint64_t i = 0; i < count; i++) dst[i] = mg_f16_to_f32(mg_f32_to_f16(dst[i]));
+        for (uint64_t i = 0; i < count; i++)
+            dst[i] = mg_f16_to_f32(mg_f32_to_f16(dst[i]));
     return MG_OK;
 }
 
@@ -635,12 +585,18 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
     }
-    double (*m)[MG_P_COUNT] = mg_calloc(T->n_inputs + 1, sizeof *m);
-    for (size_t q = 0; q < T->n_inputs; q++) memcpy(m[q], T->inputs[q].m, sizeof m[q]);
-    mg_kernel_ctx c = {.n = T->n_inputs, .base = T->base, .numel = T->numel,
-                       .m = (const double (*)[MG_P_COUNT])m,
-                       .key = mg_rng_key(p->seed, T->name), .read = run_read, .read_user = &r,
-                       .write = write, .write_user = user};
+    double(*m)[MG_P_COUNT] = mg_calloc(T->n_inputs + 1, sizeof *m);
+    for (size_t q = 0; q < T->n_inputs; q++)
+        memcpy(m[q], T->inputs[q].m, sizeof m[q]);
+    mg_kernel_ctx c = {.n = T->n_inputs,
+                       .base = T->base,
+                       .numel = T->numel,
+                       .m = (const double(*)[MG_P_COUNT])m,
+                       .key = mg_rng_key(p->seed, T->name),
+                       .read = run_read,
+                       .read_user = &r,
+                       .write = write,
+                       .write_user = user};
     c.cols = T->ndim ? (uint64_t)T->shape[T->ndim - 1] : 1;
     if (!c.cols) c.cols = 1;
     c.rows = T->numel / c.cols;

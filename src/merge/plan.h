@@ -36,40 +36,40 @@
 #include "merge/method.h"
 
 typedef struct mg_plan_input {
-    int model;                   // config model index
-    const mg_tensor_view *view;  // borrowed from the opened model
-    int fd;                      // read descriptor of view->file_path (owned by the plan)
-    double m[MG_P_COUNT];        // resolved per-model parameters (NaN = unset)
+    int model;                  // config model index
+    const mg_tensor_view *view; // borrowed from the opened model
+    int fd;                     // read descriptor of view->file_path (owned by the plan)
+    double m[MG_P_COUNT];       // resolved per-model parameters (NaN = unset)
 } mg_plan_input;
 
 typedef struct mg_plan_tensor {
-    char *name;                  // output name
+    char *name; // output name
     int ndim;
-    int64_t shape[MG_MAX_DIMS];  // output shape (embeddings may be rectified)
+    int64_t shape[MG_MAX_DIMS]; // output shape (embeddings may be rectified)
     uint64_t numel;
     mg_dtype out_dtype;
-    double t;                    // gradient position
-    int slice;                   // slice index (layer tensors), -1 for pre/post weights
+    double t;  // gradient position
+    int slice; // slice index (layer tensors), -1 for pre/post weights
     bool is_embed;
     mg_plan_input *inputs;
     size_t n_inputs;
-    int base;                    // index into inputs, -1 none
-    int fill;                    // input whose rows fill rows other inputs lack (-1 none)
-    double g[MG_P_COUNT];        // resolved global parameters
+    int base;             // index into inputs, -1 none
+    int fill;             // input whose rows fill rows other inputs lack (-1 none)
+    double g[MG_P_COUNT]; // resolved global parameters
 } mg_plan_tensor;
 
 typedef struct mg_plan {
-    const mg_merge_config *cfg;  // borrowed
-    mg_model **models;           // per config model, owned
+    const mg_merge_config *cfg; // borrowed
+    mg_model **models;          // per config model, owned
     mg_plan_tensor *tensors;
     size_t n_tensors;
-    int donor;                   // model whose config.json is the template
-    int tokenizer_donor;         // model whose tokenizer files are copied
+    int donor;           // model whose config.json is the template
+    int tokenizer_donor; // model whose tokenizer files are copied
     int64_t out_layers;
-    bool untie;                  // lm_head written although the donor ties embeddings
+    bool untie; // lm_head written although the donor ties embeddings
     uint64_t seed;
-    uint64_t out_bytes;          // total output tensor bytes
-    int *fds;                    // one per distinct input file (see mg_plan_input.fd)
+    uint64_t out_bytes; // total output tensor bytes
+    int *fds;           // one per distinct input file (see mg_plan_input.fd)
     char **fd_paths;
     size_t n_fds;
 } mg_plan;

@@ -22,8 +22,7 @@ static void wr(void *user, uint64_t begin, uint64_t count, const float *src) {
     memcpy(s->out + begin, src, count * sizeof(float));
 }
 
-void mg_tensor_merge_defaults(const mg_method *method, double g[MG_P_COUNT],
-                              double m[MG_P_COUNT]) {
+void mg_tensor_merge_defaults(const mg_method *method, double g[MG_P_COUNT], double m[MG_P_COUNT]) {
     for (int i = 0; i < MG_P_COUNT; i++) {
         if (g) g[i] = NAN;
         if (m) m[i] = NAN;
@@ -37,14 +36,22 @@ void mg_tensor_merge_defaults(const mg_method *method, double g[MG_P_COUNT],
 
 mg_status mg_merge_tensor_f32(const mg_tensor_merge *t, float *out, mg_error *err) {
     io s = {t, out};
-    mg_kernel_ctx c = {.n = t->n, .base = t->base, .numel = t->numel, .m = t->m, .key = t->key,
-                       .read = rd, .read_user = &s, .write = wr, .write_user = &s,
+    mg_kernel_ctx c = {.n = t->n,
+                       .base = t->base,
+                       .numel = t->numel,
+                       .m = t->m,
+                       .key = t->key,
+                       .read = rd,
+                       .read_user = &s,
+                       .write = wr,
+                       .write_user = &s,
                        .chunk = t->chunk};
     c.cols = t->cols ? t->cols : t->numel;
     if (c.cols == 0) c.cols = 1;
     c.rows = t->numel / c.cols;
     if (c.rows * c.cols != t->numel)
-        return mg_error_set(err, MG_ERR_INVALID, "tensor of %llu elements is not a multiple of %llu columns",
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "tensor of %llu elements is not a multiple of %llu columns",
                             (unsigned long long)t->numel, (unsigned long long)c.cols);
     memcpy(c.g, t->g, sizeof c.g);
     return t->method->kernel(&c, err);

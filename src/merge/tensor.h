@@ -12,20 +12,19 @@
 
 typedef struct mg_tensor_merge {
     const mg_method *method;
-    size_t n;                    // inputs
-    const float *const *inputs;  // inputs[i][numel], borrowed
-    int base;                    // index of the base input, -1 for none
+    size_t n;                   // inputs
+    const float *const *inputs; // inputs[i][numel], borrowed
+    int base;                   // index of the base input, -1 for none
     uint64_t numel;
-    uint64_t cols;               // last dimension (0 = numel, i.e. 1-D)
-    double g[MG_P_COUNT];        // global parameters (see method.h)
+    uint64_t cols;                 // last dimension (0 = numel, i.e. 1-D)
+    double g[MG_P_COUNT];          // global parameters (see method.h)
     const double (*m)[MG_P_COUNT]; // per-input parameters, m[i]
-    uint64_t key;                // RNG key: mg_rng_key(seed, tensor name)
-    uint64_t chunk;              // elements per chunk (0 = default)
+    uint64_t key;                  // RNG key: mg_rng_key(seed, tensor name)
+    uint64_t chunk;                // elements per chunk (0 = default)
 } mg_tensor_merge;
 
 /* Fills g with the method's defaults (NaN where there is none). */
-void mg_tensor_merge_defaults(const mg_method *method, double g[MG_P_COUNT],
-                              double m[MG_P_COUNT]);
+void mg_tensor_merge_defaults(const mg_method *method, double g[MG_P_COUNT], double m[MG_P_COUNT]);
 /* Runs the method; out[numel] is caller-provided and may not alias an input. */
 mg_status mg_merge_tensor_f32(const mg_tensor_merge *t, float *out, mg_error *err);
 

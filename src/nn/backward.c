@@ -12,9 +12,9 @@
 
 // Fixed block sizes: they depend on nothing but these constants, so every
 // output element is produced by the same BLAS call whatever the thread count.
-#define ROW_BLOCK 64    // rows of x / dx per call
-#define WROW_BLOCK 64   // weight rows per weight-gradient call
-#define COL_BLOCK 32    // columns per RMSNorm weight-gradient task
+#define ROW_BLOCK 64  // rows of x / dx per call
+#define WROW_BLOCK 64 // weight rows per weight-gradient call
+#define COL_BLOCK 32  // columns per RMSNorm weight-gradient task
 
 void mg_nn_matmul_rows(float *y, size_t ldy, const float *x, size_t ldx, const float *w, int M,
                        int N, int K, int accumulate) {
@@ -28,15 +28,15 @@ void mg_nn_matmul_rows(float *y, size_t ldy, const float *x, size_t ldx, const f
     }
 }
 
-void mg_nn_matmul_bwd_x(float *dx, size_t ldx, const float *dy, size_t ldy, const float *w,
-                        int M, int N, int K, int accumulate) {
+void mg_nn_matmul_bwd_x(float *dx, size_t ldx, const float *dy, size_t ldy, const float *w, int M,
+                        int N, int K, int accumulate) {
     const int nb = (M + ROW_BLOCK - 1) / ROW_BLOCK;
     const float beta = accumulate ? 1.0f : 0.0f;
 #pragma omp parallel for schedule(static) num_threads(mg_nn_team_size())
     for (int b = 0; b < nb; b++) {
         int r0 = b * ROW_BLOCK, m = M - r0 < ROW_BLOCK ? M - r0 : ROW_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, K, N, 1.0f,
-                    dy + (size_t)r0 * ldy, (int)ldy, w, K, beta, dx + (size_t)r0 * ldx, (int)ldx);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, K, N, 1.0f, dy + (size_t)r0 * ldy,
+                    (int)ldy, w, K, beta, dx + (size_t)r0 * ldx, (int)ldx);
     }
 }
 
@@ -57,7 +57,8 @@ void mg_nn_matmul_bwd_x_ref(float *dx, size_t ldx, const float *dy, size_t ldy, 
     for (int r = 0; r < M; r++)
         for (int k = 0; k < K; k++) {
             double s = 0;
-            for (int j = 0; j < N; j++) s += (double)dy[(size_t)r * ldy + j] * w[(size_t)j * K + k];
+            for (int j = 0; j < N; j++)
+                s += (double)dy[(size_t)r * ldy + j] * w[(size_t)j * K + k];
             float *o = &dx[(size_t)r * ldx + k];
             *o = (float)s + (accumulate ? *o : 0.0f);
         }
@@ -68,7 +69,8 @@ void mg_nn_matmul_bwd_w_ref(float *dw, const float *dy, size_t ldy, const float 
     for (int j = 0; j < N; j++)
         for (int k = 0; k < K; k++) {
             double s = 0;
-            for (int r = 0; r < M; r++) s += (double)dy[(size_t)r * ldy + j] * x[(size_t)r * ldx + k];
+            for (int r = 0; r < M; r++)
+                s += (double)dy[(size_t)r * ldy + j] * x[(size_t)r * ldx + k];
             dw[(size_t)j * K + k] += (float)s;
         }
 }
@@ -81,17 +83,20 @@ void mg_nn_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, co
     for (int r = 0; r < n_rows; r++) {
         const float *xr = x + (size_t)r * stride, *g = dy + (size_t)r * stride;
         double ss = 0.0;
-        for (int i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
+        for (int i = 0; i < dim; i++)
+            ss += (double)xr[i] * xr[i];
         // The forward's scale, computed the same way (mg_nn_rmsnorm).
         float scale = (float)(1.0 / sqrt(ss / dim + eps));
         rs[r] = scale;
         if (!dx) continue;
         double dot = 0.0;
-        for (int i = 0; i < dim; i++) dot += (double)w[i] * g[i] * xr[i];
+        for (int i = 0; i < dim; i++)
+            dot += (double)w[i] * g[i] * xr[i];
         // d/dx_i of w_i x_i r: r w_i dy_i - x_i r^3 / dim * sum_j w_j dy_j x_j
         float c = (float)(dot * scale * scale * scale / dim);
         float *o = dx + (size_t)r * stride;
-        for (int i = 0; i < dim; i++) o[i] += scale * w[i] * g[i] - xr[i] * c;
+        for (int i = 0; i < dim; i++)
+            o[i] += scale * w[i] * g[i] - xr[i] * c;
     }
     if (dw) {
         const int nb = (dim + COL_BLOCK - 1) / COL_BLOCK;
@@ -101,9 +106,11 @@ void mg_nn_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, co
             double acc[COL_BLOCK] = {0};
             for (int r = 0; r < n_rows; r++) {
                 const float *xr = x + (size_t)r * stride, *g = dy + (size_t)r * stride;
-                for (int i = c0; i < c1; i++) acc[i - c0] += (double)g[i] * (xr[i] * rs[r]);
+                for (int i = c0; i < c1; i++)
+                    acc[i - c0] += (double)g[i] * (xr[i] * rs[r]);
             }
-            for (int i = c0; i < c1; i++) dw[i] += (float)acc[i - c0];
+            for (int i = c0; i < c1; i++)
+                dw[i] += (float)acc[i - c0];
         }
     }
     free(rs);
@@ -168,11 +175,15 @@ void mg_nn_attention_bwd_group(const mg_nn_attn *a, const mg_nn_attn_grad *g, in
                     k, (int)a->kv_stride, 0.0f, P, n);
         for (int i = 0; i < n; i++) {
             float *s = P + (size_t)i * n, mx = -FLT_MAX, sum = 0.0f;
-            for (int j = 0; j <= i; j++) mx = s[j] > mx ? s[j] : mx;
-            for (int j = 0; j <= i; j++) sum += (s[j] = expf(s[j] - mx));
+            for (int j = 0; j <= i; j++)
+                mx = s[j] > mx ? s[j] : mx;
+            for (int j = 0; j <= i; j++)
+                sum += (s[j] = expf(s[j] - mx));
             float inv = 1.0f / sum;
-            for (int j = 0; j <= i; j++) s[j] *= inv;
-            for (int j = i + 1; j < n; j++) s[j] = 0.0f;
+            for (int j = 0; j <= i; j++)
+                s[j] *= inv;
+            for (int j = i + 1; j < n; j++)
+                s[j] = 0.0f;
         }
         // dV += P^T dO
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, P, n, dO,
@@ -184,10 +195,13 @@ void mg_nn_attention_bwd_group(const mg_nn_attn *a, const mg_nn_attn_grad *g, in
         for (int i = 0; i < n; i++) {
             const float *oi = o + (size_t)i * a->out_stride, *gi = dO + (size_t)i * g->dout_stride;
             double D = 0.0;
-            for (int t = 0; t < hd; t++) D += (double)oi[t] * gi[t];
+            for (int t = 0; t < hd; t++)
+                D += (double)oi[t] * gi[t];
             float *p = P + (size_t)i * n, *dp = dP + (size_t)i * n;
-            for (int j = 0; j <= i; j++) dp[j] = scale * p[j] * (dp[j] - (float)D);
-            for (int j = i + 1; j < n; j++) dp[j] = 0.0f;
+            for (int j = 0; j <= i; j++)
+                dp[j] = scale * p[j] * (dp[j] - (float)D);
+            for (int j = i + 1; j < n; j++)
+                dp[j] = 0.0f;
         }
         // dQ = dS K, dK += dS^T Q
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, dP, n, k,
@@ -212,12 +226,12 @@ void mg_nn_embedding_bwd(float *dembed, const int32_t *tokens, const float *dx, 
     for (int i = 0; i < n; i++) {
         float *d = dembed + (size_t)tokens[i] * dim;
         const float *s = dx + (size_t)i * stride;
-        for (int j = 0; j < dim; j++) d[j] += s[j];
+        for (int j = 0; j < dim; j++)
+            d[j] += s[j];
     }
 }
 
-double mg_nn_xent_bwd(float *logits, const int32_t *targets, int n_rows, int vocab,
-                      double weight) {
+double mg_nn_xent_bwd(float *logits, const int32_t *targets, int n_rows, int vocab, double weight) {
     double *loss = mg_malloc_array(n_rows > 0 ? (size_t)n_rows : 1, sizeof *loss);
 #pragma omp parallel for schedule(static) num_threads(mg_nn_team_size()) if (n_rows >= 8)
     for (int r = 0; r < n_rows; r++) {
@@ -230,11 +244,13 @@ double mg_nn_xent_bwd(float *logits, const int32_t *targets, int n_rows, int voc
         }
         double lse = mg_nn_logsumexp(row, vocab);
         loss[r] = lse - row[t];
-        for (int j = 0; j < vocab; j++) row[j] = (float)(weight * exp((double)row[j] - lse));
+        for (int j = 0; j < vocab; j++)
+            row[j] = (float)(weight * exp((double)row[j] - lse));
         row[t] -= (float)weight;
     }
     double sum = 0.0;
-    for (int r = 0; r < n_rows; r++) sum += loss[r];
+    for (int r = 0; r < n_rows; r++)
+        sum += loss[r];
     free(loss);
     return sum;
 }

@@ -36,8 +36,8 @@ void mg_nn_matmul_rows(float *y, size_t ldy, const float *x, size_t ldx, const f
 
 /* Input gradient of y = x . W^T: dx[M x K] (ldx) = dy[M x N] (ldy) . W[N x K]
  * (+ dx when accumulate). */
-void mg_nn_matmul_bwd_x(float *dx, size_t ldx, const float *dy, size_t ldy, const float *w,
-                        int M, int N, int K, int accumulate);
+void mg_nn_matmul_bwd_x(float *dx, size_t ldx, const float *dy, size_t ldy, const float *w, int M,
+                        int N, int K, int accumulate);
 /* Weight gradient: dw[N x K] += dy[M x N]^T . x[M x K]. */
 void mg_nn_matmul_bwd_w(float *dw, const float *dy, size_t ldy, const float *x, size_t ldx, int M,
                         int N, int K);
@@ -77,9 +77,9 @@ void mg_nn_swiglu_bwd(float *dgate, float *dup, const float *dout, size_t out_st
 typedef struct mg_nn_attn_grad {
     const float *dout; // [n x q_dim], rows dout_stride apart
     size_t dout_stride;
-    float *dq;         // [n x q_dim], rows dq_stride apart
+    float *dq; // [n x q_dim], rows dq_stride apart
     size_t dq_stride;
-    float *dk, *dv;    // [n x kv_dim], rows dkv_stride apart
+    float *dk, *dv; // [n x kv_dim], rows dkv_stride apart
     size_t dkv_stride;
 } mg_nn_attn_grad;
 
@@ -99,7 +99,6 @@ void mg_nn_embedding_bwd(float *dembed, const int32_t *tokens, const float *dx, 
  * row becomes its gradient times weight: weight * (softmax(row) - onehot).
  * Rows with target < 0 become zero. Returns the summed (unweighted) loss; the
  * per-row sums are added in row order. logits are overwritten in place. */
-double mg_nn_xent_bwd(float *logits, const int32_t *targets, int n_rows, int vocab,
-                      double weight);
+double mg_nn_xent_bwd(float *logits, const int32_t *targets, int n_rows, int vocab, double weight);
 
 #endif // MG_NN_BACKWARD_H

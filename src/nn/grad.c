@@ -18,27 +18,27 @@ struct mg_nn_grad_ws {
     int L, H, Q, KV, F, V, hd;
     size_t qkv_w;
     // Activation cache; layer l's slice starts at l * T * width.
-    float *res;  // [L+1][T][H] residual stream entering layer l; res[L] is the final one
-    float *xn1;  // [L][T][H] input_layernorm output
-    float *qkv;  // [L][T][qkv_w] q, k after RoPE, v
-    float *att;  // [L][T][Q] attention output (before o_proj)
-    float *mid;  // [L][T][H] residual after the attention block
-    float *xn2;  // [L][T][H] post_attention_layernorm output
-    float *gu;   // [L][T][2F] gate and up projections
+    float *res; // [L+1][T][H] residual stream entering layer l; res[L] is the final one
+    float *xn1; // [L][T][H] input_layernorm output
+    float *qkv; // [L][T][qkv_w] q, k after RoPE, v
+    float *att; // [L][T][Q] attention output (before o_proj)
+    float *mid; // [L][T][H] residual after the attention block
+    float *xn2; // [L][T][H] post_attention_layernorm output
+    float *gu;  // [L][T][2F] gate and up projections
     // Scratch.
-    float *h;    // [T][2F]: silu(gate) * up in the first F columns (stride 2F)
-    float *dres; // [T][H] gradient of the residual stream
-    float *dxn;  // [T][H]
-    float *dqkv; // [T][qkv_w]
-    float *datt; // [T][Q]
-    float *dgu;  // [T][2F]
-    float *dh;   // [T][F]
+    float *h;                   // [T][2F]: silu(gate) * up in the first F columns (stride 2F)
+    float *dres;                // [T][H] gradient of the residual stream
+    float *dxn;                 // [T][H]
+    float *dqkv;                // [T][qkv_w]
+    float *datt;                // [T][Q]
+    float *dgu;                 // [T][2F]
+    float *dh;                  // [T][F]
     float *rope_cos, *rope_sin; // [max_seq][hd/2]
     float *att_scratch;         // [att_slots][slot]
     int att_slots;
     size_t att_slot;
-    int *rows;        // [T] rows with a target
-    int32_t *tg;      // [T] their targets
+    int *rows;                             // [T] rows with a target
+    int32_t *tg;                           // [T] their targets
     float *lx, *lxn, *ldx, *ldxn, *logits; // [LOSS_CHUNK][H] x4, [LOSS_CHUNK][V]
     size_t bytes;
 };
@@ -102,7 +102,8 @@ mg_status mg_nn_grad_ws_new(const mg_arch *arch, int max_tokens, int max_seq, mg
     mg_arch_rope_inv_freq(a, inv_freq);
     mg_nn_rope_table(inv_freq, half, max_seq, ws->rope_cos, ws->rope_sin);
     free(inv_freq);
-    size_t fw = mg_nn_attention_scratch(max_seq, max_seq), bw = mg_nn_attention_bwd_scratch(max_seq);
+    size_t fw = mg_nn_attention_scratch(max_seq, max_seq),
+           bw = mg_nn_attention_bwd_scratch(max_seq);
     ws->att_slot = fw > bw ? fw : bw;
     ws->rows = mg_malloc_array(T, sizeof *ws->rows);
     ws->tg = mg_malloc_array(T, sizeof *ws->tg);
@@ -117,11 +118,12 @@ mg_status mg_nn_grad_ws_new(const mg_arch *arch, int max_tokens, int max_seq, mg
 
 void mg_nn_grad_ws_free(mg_nn_grad_ws *ws) {
     if (!ws) return;
-    float *bufs[] = {ws->res,  ws->xn1,  ws->qkv,      ws->att,      ws->mid,  ws->xn2,
-                     ws->gu,   ws->h,    ws->dres,     ws->dxn,      ws->dqkv, ws->datt,
-                     ws->dgu,  ws->dh,   ws->rope_cos, ws->rope_sin, ws->lx,   ws->lxn,
-                     ws->ldx,  ws->ldxn, ws->logits,   ws->att_scratch};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    float *bufs[] = {ws->res, ws->xn1,  ws->qkv,      ws->att,        ws->mid,  ws->xn2,
+                     ws->gu,  ws->h,    ws->dres,     ws->dxn,        ws->dqkv, ws->datt,
+                     ws->dgu, ws->dh,   ws->rope_cos, ws->rope_sin,   ws->lx,   ws->lxn,
+                     ws->ldx, ws->ldxn, ws->logits,   ws->att_scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
     free(ws->rows);
     free(ws->tg);
     free(ws);
@@ -134,24 +136,32 @@ size_t mg_nn_grad_ws_bytes(const mg_nn_grad_ws *ws) {
 mg_status mg_nn_batch_check(const mg_nn_grad_ws *ws, const mg_nn_batch *b, int vocab,
                             mg_error *err) {
     if (b->n_tokens <= 0 || b->n_tokens > ws->T || b->n_seq <= 0)
-        return mg_error_set(err, MG_ERR_INVALID, "batch of %d tokens in %d sequences: expected "
-                            "1..%d tokens", b->n_tokens, b->n_seq, ws->T);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "batch of %d tokens in %d sequences: expected "
+                            "1..%d tokens",
+                            b->n_tokens, b->n_seq, ws->T);
     if (b->seq_start[0] != 0 || b->seq_start[b->n_seq] != b->n_tokens)
         return mg_error_set(err, MG_ERR_INVALID, "batch: sequence starts must run from 0 to %d",
                             b->n_tokens);
     for (int s = 0; s < b->n_seq; s++) {
         int n = b->seq_start[s + 1] - b->seq_start[s];
         if (n <= 0 || n > ws->max_seq)
-            return mg_error_set(err, MG_ERR_INVALID, "batch: sequence %d has %d tokens, expected "
-                                "1..%d", s, n, ws->max_seq);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "batch: sequence %d has %d tokens, expected "
+                                "1..%d",
+                                s, n, ws->max_seq);
     }
     for (int i = 0; i < b->n_tokens; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= vocab)
-            return mg_error_set(err, MG_ERR_INVALID, "batch: token %d at row %d is outside the "
-                                "vocabulary (0..%d)", b->tokens[i], i, vocab - 1);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "batch: token %d at row %d is outside the "
+                                "vocabulary (0..%d)",
+                                b->tokens[i], i, vocab - 1);
         if (b->targets[i] < -1 || b->targets[i] >= vocab)
-            return mg_error_set(err, MG_ERR_INVALID, "batch: target %d at row %d is outside the "
-                                "vocabulary (0..%d, or -1)", b->targets[i], i, vocab - 1);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "batch: target %d at row %d is outside the "
+                                "vocabulary (0..%d, or -1)",
+                                b->targets[i], i, vocab - 1);
     }
     return MG_OK;
 }
@@ -179,11 +189,19 @@ static void ensure_slots(mg_nn_grad_ws *ws) {
 static mg_nn_attn seq_attn(const mg_nn_grad_ws *ws, int l, const mg_nn_batch *b, int s) {
     int s0 = b->seq_start[s], n = b->seq_start[s + 1] - s0;
     float *q = AT(ws->qkv, l, ws->qkv_w) + (size_t)s0 * ws->qkv_w;
-    return (mg_nn_attn){.q = q, .q_stride = ws->qkv_w, .k = q + ws->Q, .v = q + ws->Q + ws->KV,
-                        .kv_stride = ws->qkv_w, .out = AT(ws->att, l, ws->Q) + (size_t)s0 * ws->Q,
-                        .out_stride = (size_t)ws->Q, .n = n, .pos0 = 0,
-                        .n_heads = ws->a.n_heads, .n_kv_heads = ws->a.n_kv_heads,
-                        .head_dim = ws->hd, .window = 0};
+    return (mg_nn_attn){.q = q,
+                        .q_stride = ws->qkv_w,
+                        .k = q + ws->Q,
+                        .v = q + ws->Q + ws->KV,
+                        .kv_stride = ws->qkv_w,
+                        .out = AT(ws->att, l, ws->Q) + (size_t)s0 * ws->Q,
+                        .out_stride = (size_t)ws->Q,
+                        .n = n,
+                        .pos0 = 0,
+                        .n_heads = ws->a.n_heads,
+                        .n_kv_heads = ws->a.n_kv_heads,
+                        .head_dim = ws->hd,
+                        .window = 0};
 }
 
 static void forward(const mg_nn_model *m, mg_nn_grad_ws *ws, const mg_nn_batch *b) {
@@ -191,7 +209,8 @@ static void forward(const mg_nn_model *m, mg_nn_grad_ws *ws, const mg_nn_batch *
     const int T = b->n_tokens, H = ws->H, Q = ws->Q, F = ws->F;
     const size_t qw = ws->qkv_w, F2 = 2 * (size_t)F;
     for (int i = 0; i < T; i++)
-        memcpy(ws->res + (size_t)i * H, m->embed.f32 + (size_t)b->tokens[i] * H, (size_t)H * sizeof(float));
+        memcpy(ws->res + (size_t)i * H, m->embed.f32 + (size_t)b->tokens[i] * H,
+               (size_t)H * sizeof(float));
     for (int l = 0; l < ws->L; l++) {
         const mg_nn_layer *Lw = &m->layers[l];
         float *R = AT(ws->res, l, H), *xn1 = AT(ws->xn1, l, H), *qkv = AT(ws->qkv, l, qw);
@@ -250,7 +269,8 @@ static double head_loss(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_ws *
         for (int i = 0; i < n; i++) {
             float *d = ws->dres + (size_t)ws->rows[c0 + i] * H;
             const float *s = ws->ldx + (size_t)i * H;
-            for (int j = 0; j < H; j++) d[j] += s[j];
+            for (int j = 0; j < H; j++)
+                d[j] += s[j];
         }
     }
     return sum;
@@ -284,11 +304,15 @@ static void backward(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_ws *ws,
             int s = t / n_kv, g = t % n_kv, s0 = b->seq_start[s];
             mg_nn_attn at = seq_attn(ws, l, b, s);
             float *dq = ws->dqkv + (size_t)s0 * qw;
-            mg_nn_attn_grad ag = {.dout = ws->datt + (size_t)s0 * Q, .dout_stride = (size_t)Q,
-                                  .dq = dq, .dq_stride = qw, .dk = dq + Q, .dv = dq + Q + KV,
+            mg_nn_attn_grad ag = {.dout = ws->datt + (size_t)s0 * Q,
+                                  .dout_stride = (size_t)Q,
+                                  .dq = dq,
+                                  .dq_stride = qw,
+                                  .dk = dq + Q,
+                                  .dv = dq + Q + KV,
                                   .dkv_stride = qw};
-            mg_nn_attention_bwd_group(&at, &ag, g,
-                                      ws->att_scratch + ws->att_slot * (size_t)omp_get_thread_num());
+            mg_nn_attention_bwd_group(
+                &at, &ag, g, ws->att_scratch + ws->att_slot * (size_t)omp_get_thread_num());
         }
 #pragma omp parallel for schedule(dynamic) num_threads(ws->att_slots)
         for (int s = 0; s < b->n_seq; s++) {
@@ -310,7 +334,8 @@ mg_status mg_nn_grad_batch(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_w
     if (!same_arch(&m->arch, &ws->a) || !same_arch(&grad->arch, &ws->a) ||
         grad->block_bytes != m->block_bytes || m->matrix_dtype != MG_DTYPE_F32 ||
         grad->matrix_dtype != MG_DTYPE_F32)
-        return mg_error_set(err, MG_ERR_INVALID, "training: model, gradient and workspace "
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "training: model, gradient and workspace "
                             "architectures differ");
     mg_status st = mg_nn_batch_check(ws, b, ws->V, err);
     if (st) return st;
@@ -324,7 +349,8 @@ mg_status mg_nn_grad_batch(const mg_nn_model *m, mg_nn_model *grad, mg_nn_grad_w
 mg_status mg_nn_loss_batch(const mg_nn_model *m, mg_nn_grad_ws *ws, const mg_nn_batch *b,
                            double *sum_nll, int *count, mg_error *err) {
     if (!same_arch(&m->arch, &ws->a) || m->matrix_dtype != MG_DTYPE_F32)
-        return mg_error_set(err, MG_ERR_INVALID, "training: model and workspace architectures "
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "training: model and workspace architectures "
                             "differ, or the model's weights are not f32");
     mg_status st = mg_nn_batch_check(ws, b, ws->V, err);
     if (st) return st;

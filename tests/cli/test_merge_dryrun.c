@@ -43,13 +43,14 @@ static json_t *dry(const char *tmpl) {
         if (p[0] == '%' && (p[1] == 'B' || p[1] == 'A')) {
             o += (size_t)snprintf(cfg + o, sizeof cfg - o, "%s", p[1] == 'B' ? B4 : A4);
             p++;
-        } else cfg[o++] = *p;
+        } else
+            cfg[o++] = *p;
     }
     cfg[o] = 0;
     snprintf(path, sizeof path, "%s/c.yml", T);
     write_file(path, cfg);
-    snprintf(cmd, sizeof cmd, "%s merge %s --dry-run --json -q > %s/plan.json 2>%s/err.txt", MG_BINARY,
-             path, T, T);
+    snprintf(cmd, sizeof cmd, "%s merge %s --dry-run --json -q > %s/plan.json 2>%s/err.txt",
+             MG_BINARY, path, T, T);
     int rc = sh(cmd);
     CHECK_MSG(rc == 0, "dry run failed (exit %d) for:\n%s", rc, cfg);
     json_decref(plan_);
@@ -117,7 +118,8 @@ static void test_linear_gradient(void) {
     NEAR(json_number_value(json_object_get(tensor(L(2, "mlp.up_proj.weight")), "t")), 2.0 / 3);
     // lm_head: B has an untied head; A (tied) feeds its embedding matrix
     json_t *x = input("lm_head.weight", 'A');
-    CHECK(x && !strcmp(json_string_value(json_object_get(x, "tensor")), "model.embed_tokens.weight"));
+    CHECK(x &&
+          !strcmp(json_string_value(json_object_get(x, "tensor")), "model.embed_tokens.weight"));
     CHECK_EQ_INT(json_array_size(json_object_get(plan_, "tensors")), 4 * 9 + 3);
 }
 
@@ -126,7 +128,8 @@ static void test_slerp_filters(void) {
     if (!dry("merge_method: slerp\nbase_model: %B\nslices:\n  - sources:\n"
              "      - {model: %B, layer_range: [0, 4]}\n      - {model: %A, layer_range: [0, 4]}\n"
              "parameters:\n  t:\n    - {filter: self_attn, value: [0, 0.5, 0.3, 0.7, 1]}\n"
-             "    - {filter: mlp, value: [1, 0.5, 0.7, 0.3, 0]}\n    - {value: 0.5}\ndtype: bfloat16\n"))
+             "    - {filter: mlp, value: [1, 0.5, 0.7, 0.3, 0]}\n    - {value: 0.5}\ndtype: "
+             "bfloat16\n"))
         return;
     // layer 1: t = 1/3, s = 4/3: 0.5 + (0.3 - 0.5)/3 and 0.5 + (0.7 - 0.5)/3
     NEAR(gp(L(1, "self_attn.k_proj.weight"), "t"), 0.5 - 0.2 / 3);
@@ -137,7 +140,8 @@ static void test_slerp_filters(void) {
     // layer 2: t = 2/3, s = 8/3: 0.3 + (0.7 - 0.3) 2/3
     NEAR(gp(L(2, "self_attn.o_proj.weight"), "t"), 0.3 + 0.4 * 2 / 3);
     CHECK(json_is_true(json_object_get(input(L(2, "mlp.up_proj.weight"), 'B'), "base")));
-    CHECK_EQ_STR(json_string_value(json_object_get(tensor(L(2, "mlp.up_proj.weight")), "dtype")), "BF16");
+    CHECK_EQ_STR(json_string_value(json_object_get(tensor(L(2, "mlp.up_proj.weight")), "dtype")),
+                 "BF16");
 }
 
 static void test_ties_example(void) {
@@ -157,7 +161,8 @@ static void test_ties_example(void) {
     json_t *b = input(L(0, "mlp.up_proj.weight"), 'B');
     CHECK(b && json_is_true(json_object_get(b, "base")));
     CHECK(isnan(mp(L(0, "mlp.up_proj.weight"), 'B', "weight")));
-    CHECK_EQ_STR(json_string_value(json_object_get(tensor(L(0, "mlp.up_proj.weight")), "dtype")), "F16");
+    CHECK_EQ_STR(json_string_value(json_object_get(tensor(L(0, "mlp.up_proj.weight")), "dtype")),
+                 "F16");
 }
 
 static void test_fallthrough_and_precedence(void) {
@@ -191,7 +196,8 @@ static void test_slice_params(void) {
     NEAR(gp(L(3, "mlp.up_proj.weight"), "t"), 1.0); // k = 1 of 2 layers
     // output layer 3 reads B layer 3 and A layer 2
     json_t *x = input(L(3, "mlp.up_proj.weight"), 'A');
-    CHECK(x && !strcmp(json_string_value(json_object_get(x, "tensor")), L(2, "mlp.up_proj.weight")));
+    CHECK(x &&
+          !strcmp(json_string_value(json_object_get(x, "tensor")), L(2, "mlp.up_proj.weight")));
     NEAR(gp("model.embed_tokens.weight", "t"), 0.2); // pre weights: first slice
     NEAR(gp("model.norm.weight", "t"), 0.0);         // post weights: last slice, t = 0
 }
@@ -205,7 +211,8 @@ static void test_passthrough(void) {
         return;
     CHECK_EQ_INT(json_integer_value(json_object_get(plan_, "layers")), 5);
     json_t *x = input(L(3, "self_attn.o_proj.weight"), 'A');
-    CHECK(x && !strcmp(json_string_value(json_object_get(x, "tensor")), L(2, "self_attn.o_proj.weight")));
+    CHECK(x && !strcmp(json_string_value(json_object_get(x, "tensor")),
+                       L(2, "self_attn.o_proj.weight")));
     NEAR(mp(L(3, "self_attn.o_proj.weight"), 'A', "scale"), 0.5); // t = 1/2 of [1, 0]
     NEAR(mp(L(4, "self_attn.o_proj.weight"), 'A', "scale"), 0.0);
     NEAR(mp(L(2, "mlp.down_proj.weight"), 'A', "scale"), 0.5);
@@ -220,28 +227,35 @@ static void test_dtypes(void) {
     // 8. out_dtype beats dtype; no dtype keeps the checkpoint's (F32).
     if (dry("merge_method: linear\nmodels: [{model: %A, parameters: {weight: 1}}]\n"
             "dtype: bfloat16\nout_dtype: float16\n"))
-        CHECK_EQ_STR(json_string_value(json_object_get(tensor("model.norm.weight"), "dtype")), "F16");
+        CHECK_EQ_STR(json_string_value(json_object_get(tensor("model.norm.weight"), "dtype")),
+                     "F16");
     if (dry("merge_method: linear\nmodels: [{model: %A, parameters: {weight: 1}}]\n"))
-        CHECK_EQ_STR(json_string_value(json_object_get(tensor("model.norm.weight"), "dtype")), "F32");
+        CHECK_EQ_STR(json_string_value(json_object_get(tensor("model.norm.weight"), "dtype")),
+                     "F32");
 }
 
 static void test_defaults(void) {
     // 9. dare_ties / della defaults.
-    if (dry("merge_method: dare_ties\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1}}]\n")) {
+    if (dry("merge_method: dare_ties\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: "
+            "1}}]\n")) {
         NEAR(gp(L(0, "mlp.up_proj.weight"), "normalize"), 0);
-        json_t *r = json_object_get(json_object_get(tensor(L(0, "mlp.up_proj.weight")), "params"), "rescale");
+        json_t *r = json_object_get(json_object_get(tensor(L(0, "mlp.up_proj.weight")), "params"),
+                                    "rescale");
         CHECK(r && json_is_string(r) && !strcmp(json_string_value(r), "true"));
         NEAR(mp(L(0, "mlp.up_proj.weight"), 'A', "density"), 1);
     }
-    if (dry("merge_method: della\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1, density: 0.5}}]\n")) {
+    if (dry("merge_method: della\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1, "
+            "density: 0.5}}]\n")) {
         NEAR(mp(L(0, "mlp.up_proj.weight"), 'A', "epsilon"), 0.15);
         NEAR(gp(L(0, "mlp.up_proj.weight"), "normalize"), 1);
     }
     // 10. breadcrumbs gamma default; 11. rescale: inverse
-    if (dry("merge_method: breadcrumbs\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1}}]\n"
+    if (dry("merge_method: breadcrumbs\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: "
+            "1}}]\n"
             "parameters: {rescale: inverse}\n")) {
         NEAR(mp(L(0, "mlp.up_proj.weight"), 'A', "gamma"), 0.01);
-        json_t *r = json_object_get(json_object_get(tensor(L(0, "mlp.up_proj.weight")), "params"), "rescale");
+        json_t *r = json_object_get(json_object_get(tensor(L(0, "mlp.up_proj.weight")), "params"),
+                                    "rescale");
         CHECK(r && !strcmp(json_string_value(r), "inverse"));
     }
     // 12. nuslerp flags; 16. karcher defaults; 17. nearswap 1e-3 typed as a number
@@ -254,10 +268,12 @@ static void test_defaults(void) {
         NEAR(gp(L(0, "mlp.up_proj.weight"), "max_iter"), 10);
         NEAR(gp(L(0, "mlp.up_proj.weight"), "tol"), 1e-5);
     }
-    if (dry("merge_method: nearswap\nbase_model: %B\nmodels: [{model: %A}]\nparameters: {t: 1e-3}\n"))
+    if (dry("merge_method: nearswap\nbase_model: %B\nmodels: [{model: %A}]\nparameters: {t: "
+            "1e-3}\n"))
         NEAR(gp(L(0, "mlp.up_proj.weight"), "t"), 1e-3);
     // 19. PyYAML booleans: off / yes
-    if (dry("merge_method: sce\nbase_model: %B\nmodels: [{model: %A}]\nparameters: {int8_mask: yes}\n")) {
+    if (dry("merge_method: sce\nbase_model: %B\nmodels: [{model: %A}]\nparameters: {int8_mask: "
+            "yes}\n")) {
         NEAR(gp(L(0, "mlp.up_proj.weight"), "int8_mask"), 1);
         NEAR(gp(L(0, "mlp.up_proj.weight"), "select_topk"), 1);
     }
@@ -276,10 +292,11 @@ int main(void) {
     const char *dst[2] = {B4, A4};
     for (int i = 0; i < 2; i++) {
         char cfg[1024], path[400], cmd[1200];
-        snprintf(cfg, sizeof cfg,
-                 "merge_method: passthrough\nslices:\n  - sources: [{model: %s, layer_range: [0, 2]}]\n"
-                 "  - sources: [{model: %s, layer_range: [0, 2]}]\n",
-                 src[i], src[i]);
+        snprintf(
+            cfg, sizeof cfg,
+            "merge_method: passthrough\nslices:\n  - sources: [{model: %s, layer_range: [0, 2]}]\n"
+            "  - sources: [{model: %s, layer_range: [0, 2]}]\n",
+            src[i], src[i]);
         snprintf(path, sizeof path, "%s/mk%d.yml", T, i);
         write_file(path, cfg);
         snprintf(cmd, sizeof cmd, "%s merge %s %s -q", MG_BINARY, path, dst[i]);

@@ -22,7 +22,7 @@
 
 #define GOLDEN MG_TEST_DATA "/golden"
 
-static char T[256];           // temporary folder
+static char T[256];                         // temporary folder
 static char B[300], A[300], C[300], Q[300]; // base, tied llama3, perturbed llama, qwen2
 
 static int run(const char *args, char *errbuf, size_t errlen) {
@@ -78,13 +78,15 @@ static void derive(const char *src, const char *dst, derive_kind kind, bool toke
     for (size_t i = 0; w && i < k; i++) {
         const mg_tensor_view *v = views[i];
         uint64_t numel = 1;
-        for (int d = 0; d < specs[i].ndim; d++) numel *= (uint64_t)specs[i].shape[d];
+        for (int d = 0; d < specs[i].ndim; d++)
+            numel *= (uint64_t)specs[i].shape[d];
         float *x = calloc(numel + 1, sizeof(float));
         float *orig = calloc(v->numel + 1, sizeof(float));
         mg_tensor_to_f32(v, orig, &err);
         for (uint64_t e = 0; e < numel; e++) {
             float o = orig[e < v->numel ? e : e % v->numel];
-            x[e] = kind == D_PERTURB ? o * 1.1f + 0.01f * (float)((int)((e * 2654435761u) % 17) - 8) : o;
+            x[e] = kind == D_PERTURB ? o * 1.1f + 0.01f * (float)((int)((e * 2654435761u) % 17) - 8)
+                                     : o;
         }
         CHECK_OK(mg_st_writer_write(w, i, x, &err), &err);
         free(x), free(orig);
@@ -99,7 +101,8 @@ static void derive(const char *src, const char *dst, derive_kind kind, bool toke
     json_decref(cfg);
     if (tokenizer) {
         snprintf(p, sizeof p, "%s/tokenizer.json", dst);
-        write_file(p, "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}\n");
+        write_file(p, "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\", \"vocab\": {}, "
+                      "\"merges\": []}}\n");
         snprintf(p, sizeof p, "%s/tokenizer_config.json", dst);
         write_file(p, "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\"}\n");
         snprintf(p, sizeof p, "%s/generation_config.json", dst);
@@ -127,7 +130,8 @@ static mg_model *check_output(const char *out, const char *cfg_path, mg_dtype dt
     CHECK_MSG(st == MG_OK, "%s: output does not open: %s", what, err.msg);
     if (st) return NULL;
     const mg_model_config *c = mg_model_config_of(m);
-    CHECK_MSG(c->num_hidden_layers == layers, "%s: %lld layers", what, (long long)c->num_hidden_layers);
+    CHECK_MSG(c->num_hidden_layers == layers, "%s: %lld layers", what,
+              (long long)c->num_hidden_layers);
     CHECK_EQ_STR(c->torch_dtype, mg_dtype_torch_name(dt));
     for (size_t i = 0; i < mg_model_tensor_count(m); i++) {
         const mg_tensor_view *v = mg_model_tensor_at(m, i);
@@ -135,7 +139,8 @@ static mg_model *check_output(const char *out, const char *cfg_path, mg_dtype dt
         float *x = malloc(v->numel * sizeof(float) + 4);
         mg_tensor_to_f32(v, x, &err);
         bool finite = true;
-        for (uint64_t e = 0; e < v->numel; e++) finite &= isfinite(x[e]);
+        for (uint64_t e = 0; e < v->numel; e++)
+            finite &= isfinite(x[e]);
         CHECK_MSG(finite, "%s: %s has NaN/Inf", what, v->name);
         free(x);
     }
@@ -149,7 +154,8 @@ static mg_model *check_output(const char *out, const char *cfg_path, mg_dtype dt
     char p[512];
     snprintf(p, sizeof p, "%s/README.md", out);
     char *card = slurp(p);
-    CHECK(card && !strncmp(card, "---\nbase_model:\n", 16) && strstr(card, "tags:\n- merge\n- mergeguard\n") &&
+    CHECK(card && !strncmp(card, "---\nbase_model:\n", 16) &&
+          strstr(card, "tags:\n- merge\n- mergeguard\n") &&
           strstr(card, "library_name: transformers"));
     free(card);
     snprintf(p, sizeof p, "%s/mergeguard_config.yml", out);
@@ -166,26 +172,70 @@ typedef struct mcase {
 } mcase;
 
 static const mcase CASES[] = {
-    {"linear", "models:\n  - {model: %A, parameters: {weight: 0.5}}\n  - {model: %B, parameters: {weight: 0.5}}\n", 2},
-    {"slerp", "base_model: %B\nmodels: [{model: %B}, {model: %A}]\nparameters:\n  t:\n    - {filter: self_attn, value: [0, 1]}\n    - {value: 0.35}\n", 2},
-    {"nuslerp", "models:\n  - {model: %A, parameters: {weight: 0.6}}\n  - {model: %C, parameters: {weight: 0.4}}\nparameters: {nuslerp_flatten: false}\n", 2},
-    {"multislerp", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6}}\n  - {model: %C, parameters: {weight: 0.4}}\n", 2},
+    {"linear",
+     "models:\n  - {model: %A, parameters: {weight: 0.5}}\n  - {model: %B, parameters: {weight: "
+     "0.5}}\n",
+     2},
+    {"slerp",
+     "base_model: %B\nmodels: [{model: %B}, {model: %A}]\nparameters:\n  t:\n    - {filter: "
+     "self_attn, value: [0, 1]}\n    - {value: 0.35}\n",
+     2},
+    {"nuslerp",
+     "models:\n  - {model: %A, parameters: {weight: 0.6}}\n  - {model: %C, parameters: {weight: "
+     "0.4}}\nparameters: {nuslerp_flatten: false}\n",
+     2},
+    {"multislerp",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6}}\n  - {model: %C, "
+     "parameters: {weight: 0.4}}\n",
+     2},
     {"karcher", "models: [{model: %A}, {model: %B}, {model: %C}]\nparameters: {max_iter: 5}\n", 2},
-    {"task_arithmetic", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6}}\n  - {model: %C, parameters: {weight: 0.4}}\n", 2},
-    {"ties", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.3}}\n  - {model: %C, parameters: {weight: 0.4, density: [1, 0.5]}}\n", 2},
-    {"dare_ties", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.66}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.5}}\n", 2},
-    {"dare_linear", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.66}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.5}}\nparameters: {rescale: inverse}\n", 2},
-    {"breadcrumbs", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.9}}\n  - {model: %C, parameters: {weight: 0.4}}\n", 2},
-    {"breadcrumbs_ties", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.9, gamma: 0.02}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.8}}\n", 2},
-    {"della", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.66, epsilon: 0.05}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.5}}\nparameters: {lambda: 0.5}\n", 2},
-    {"della_linear", "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.5}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.5}}\nparameters: {epsilon: 0.1}\n", 2},
-    {"model_stock", "base_model: %B\nmodels: [{model: %A}, {model: %C}]\nparameters: {filter_wise: true}\n", 2},
-    {"sce", "base_model: %B\nmodels: [{model: %A}, {model: %C}]\nparameters: {select_topk: 0.5}\n", 2},
+    {"task_arithmetic",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6}}\n  - {model: %C, "
+     "parameters: {weight: 0.4}}\n",
+     2},
+    {"ties",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.3}}\n  - "
+     "{model: %C, parameters: {weight: 0.4, density: [1, 0.5]}}\n",
+     2},
+    {"dare_ties",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.66}}\n  - "
+     "{model: %C, parameters: {weight: 0.4, density: 0.5}}\n",
+     2},
+    {"dare_linear",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.66}}\n  - "
+     "{model: %C, parameters: {weight: 0.4, density: 0.5}}\nparameters: {rescale: inverse}\n",
+     2},
+    {"breadcrumbs",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.9}}\n  - "
+     "{model: %C, parameters: {weight: 0.4}}\n",
+     2},
+    {"breadcrumbs_ties",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.9, gamma: "
+     "0.02}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.8}}\n",
+     2},
+    {"della",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.66, epsilon: "
+     "0.05}}\n  - {model: %C, parameters: {weight: 0.4, density: 0.5}}\nparameters: {lambda: "
+     "0.5}\n",
+     2},
+    {"della_linear",
+     "base_model: %B\nmodels:\n  - {model: %A, parameters: {weight: 0.6, density: 0.5}}\n  - "
+     "{model: %C, parameters: {weight: 0.4, density: 0.5}}\nparameters: {epsilon: 0.1}\n",
+     2},
+    {"model_stock",
+     "base_model: %B\nmodels: [{model: %A}, {model: %C}]\nparameters: {filter_wise: true}\n", 2},
+    {"sce", "base_model: %B\nmodels: [{model: %A}, {model: %C}]\nparameters: {select_topk: 0.5}\n",
+     2},
     {"ram", "base_model: %B\nmodels: [{model: %A}, {model: %C}]\n", 2},
-    {"ramplus_tl", "base_model: %B\nmodels: [{model: %A}, {model: %C}]\nparameters: {r: 0.05, alpha: 1}\n", 2},
+    {"ramplus_tl",
+     "base_model: %B\nmodels: [{model: %A}, {model: %C}]\nparameters: {r: 0.05, alpha: 1}\n", 2},
     {"nearswap", "base_model: %B\nmodels: [{model: %A}]\nparameters: {t: 0.0001}\n", 2},
     {"arcee_fusion", "base_model: %B\nmodels: [{model: %A}]\n", 2},
-    {"passthrough", "slices:\n  - sources: [{model: %B, layer_range: [0, 2]}]\n  - sources:\n      - model: %C\n        layer_range: [1, 2]\n        parameters:\n          scale: [{filter: o_proj, value: 0}, {value: 1}]\n", 3},
+    {"passthrough",
+     "slices:\n  - sources: [{model: %B, layer_range: [0, 2]}]\n  - sources:\n      - model: %C\n  "
+     "      layer_range: [1, 2]\n        parameters:\n          scale: [{filter: o_proj, value: "
+     "0}, {value: 1}]\n",
+     3},
 };
 
 /* Expands %B %A %C %Q in a template. */
@@ -201,7 +251,8 @@ static void expand(const char *tmpl, char *out, size_t n) {
         if (rep) {
             o += (size_t)snprintf(out + o, n - o, "%s", rep);
             p++;
-        } else out[o++] = *p;
+        } else
+            out[o++] = *p;
     }
     out[o] = 0;
 }
@@ -213,7 +264,8 @@ static void test_all_methods(void) {
         for (int d = 0; d < 3; d++) {
             char body[2048], cfg[2600], path[400], out[400], args[1024], errs[2048];
             expand(CASES[i].body, body, sizeof body);
-            snprintf(cfg, sizeof cfg, "merge_method: %s\n%sout_dtype: %s\n", CASES[i].name, body, dts[d]);
+            snprintf(cfg, sizeof cfg, "merge_method: %s\n%sout_dtype: %s\n", CASES[i].name, body,
+                     dts[d]);
             snprintf(path, sizeof path, "%s/%s_%d.yml", T, CASES[i].name, d);
             snprintf(out, sizeof out, "%s/out_%s_%d", T, CASES[i].name, d);
             write_file(path, cfg);
@@ -229,15 +281,18 @@ static void test_all_methods(void) {
                 // scale 0 on the second slice's o_proj; lm_head untouched
                 float x[64 * 64];
                 mg_error err = {0};
-                const mg_tensor_view *v = mg_model_find(m, "model.layers.2.self_attn.o_proj.weight");
+                const mg_tensor_view *v =
+                    mg_model_find(m, "model.layers.2.self_attn.o_proj.weight");
                 CHECK(v && !mg_tensor_to_f32(v, x, &err));
                 double s = 0;
-                for (int e = 0; v && e < 64 * 64; e++) s += fabs(x[e]);
+                for (int e = 0; v && e < 64 * 64; e++)
+                    s += fabs(x[e]);
                 CHECK(s == 0);
                 v = mg_model_find(m, "model.layers.0.self_attn.o_proj.weight");
                 CHECK(v && !mg_tensor_to_f32(v, x, &err));
                 s = 0;
-                for (int e = 0; v && e < 64 * 64; e++) s += fabs(x[e]);
+                for (int e = 0; v && e < 64 * 64; e++)
+                    s += fabs(x[e]);
                 CHECK(s > 0);
                 CHECK(mg_model_find(m, "lm_head.weight") != NULL);
             }
@@ -246,8 +301,10 @@ static void test_all_methods(void) {
                 mg_model *bm = NULL;
                 mg_error err = {0};
                 mg_model_open(B, &bm, &err);
-                const mg_tensor_view *v = mg_model_find(m, "model.layers.0.self_attn.q_proj.weight");
-                const mg_tensor_view *w = bm ? mg_model_find(bm, "model.layers.0.self_attn.q_proj.weight") : NULL;
+                const mg_tensor_view *v =
+                    mg_model_find(m, "model.layers.0.self_attn.q_proj.weight");
+                const mg_tensor_view *w =
+                    bm ? mg_model_find(bm, "model.layers.0.self_attn.q_proj.weight") : NULL;
                 CHECK(v && w && !memcmp(v->data, w->data, v->nbytes));
                 mg_model_close(bm);
             }
@@ -275,8 +332,10 @@ static void test_determinism_and_options(void) {
                  "cmp -s $f det%d/${f#det0/} || exit 1; done; test $n -ge 2",
                  T, r);
         int same = system(cmd) == 0;
-        if (r < 3) CHECK_MSG(same, "threads changed the output (run %d)", r);
-        else CHECK_MSG(!same, "the seed did not change the masks");
+        if (r < 3)
+            CHECK_MSG(same, "threads changed the output (run %d)", r);
+        else
+            CHECK_MSG(!same, "the seed did not change the masks");
     }
     snprintf(a, sizeof a, "%s/det0/model.safetensors.index.json", T);
     CHECK(mg_path_is_file(a)); // 200K shards: sharded output with an index
@@ -307,33 +366,68 @@ typedef struct badcase {
 } badcase;
 
 static const badcase BAD[] = {
-    {"merge_method: dare-ties\nbase_model: %B\nmodels: [{model: %A}]\n", "did you mean 'dare_ties'"},
-    {"merge_method: ties\nbase_modle: %B\nmodels: [{model: %A, parameters: {weight: 1}}]\n", "base_modle"},
-    {"merge_method: task_arithmetic\nmodels: [{model: %A, parameters: {weight: 1}}]\n", "needs a base_model"},
-    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %T/shape, parameters: {weight: 1}}\n", "shape mismatch in model.layers.0.mlp.down_proj.weight"},
-    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %T/vocab, parameters: {weight: 1}}\n", "tokenizer_source"},
-    {"merge_method: ties\nbase_model: %B\nmodels: [{model: %T/drop, parameters: {weight: 1}}]\n", "has no tensor 'model.layers.1.mlp.up_proj.weight'"},
-    {"merge_method: linear\nmodels: [{model: %T/nowhere, parameters: {weight: 1}}]\n", "does not exist"},
+    {"merge_method: dare-ties\nbase_model: %B\nmodels: [{model: %A}]\n",
+     "did you mean 'dare_ties'"},
+    {"merge_method: ties\nbase_modle: %B\nmodels: [{model: %A, parameters: {weight: 1}}]\n",
+     "base_modle"},
+    {"merge_method: task_arithmetic\nmodels: [{model: %A, parameters: {weight: 1}}]\n",
+     "needs a base_model"},
+    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: "
+     "%T/shape, parameters: {weight: 1}}\n",
+     "shape mismatch in model.layers.0.mlp.down_proj.weight"},
+    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: "
+     "%T/vocab, parameters: {weight: 1}}\n",
+     "tokenizer_source"},
+    {"merge_method: ties\nbase_model: %B\nmodels: [{model: %T/drop, parameters: {weight: 1}}]\n",
+     "has no tensor 'model.layers.1.mlp.up_proj.weight'"},
+    {"merge_method: linear\nmodels: [{model: %T/nowhere, parameters: {weight: 1}}]\n",
+     "does not exist"},
     {"merge_method: linear\nmodels: [{model: %B, parameters: {weight: 1}\n", "invalid YAML"},
-    {"merge_method: ties\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1, density: -0.1}}]\n", "out of range"},
-    {"merge_method: passthrough\nslices:\n  - sources:\n      - {model: %B, layer_range: [0, 2]}\n      - {model: %A, layer_range: [0, 1]}\n", "different numbers of layers"},
-    {"merge_method: passthrough\nslices:\n  - sources: [{model: %B, layer_range: [0, 5]}]\n", "out of bounds"},
-    {"merge_method: della\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1, density: 0.5, epsilon: 0.6}}]\n", "density - epsilon"},
-    {"merge_method: slerp\nbase_model: %B\nmodels: [{model: %A}]\nparameters: {t: 1.5}\n", "out of range"},
-    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %Q, parameters: {weight: 1}}\n", "architectures differ"},
-    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %A}\n", "has no 'weight'"},
-    {"merge_method: linear\nmodels: [{model: %T/notamodel, parameters: {weight: 1}}]\n", "notamodel"},
-    {"merge_method: linear\nmodels: [{model: %B, parameters: {weight: 1}}]\ntokenizer_source: union\n", "union"},
-    {"merge_method: linear\nmodels: [{model: %B}]\nslices: [{sources: [{model: %A}]}]\n", "exactly one of"},
+    {"merge_method: ties\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1, density: "
+     "-0.1}}]\n",
+     "out of range"},
+    {"merge_method: passthrough\nslices:\n  - sources:\n      - {model: %B, layer_range: [0, 2]}\n "
+     "     - {model: %A, layer_range: [0, 1]}\n",
+     "different numbers of layers"},
+    {"merge_method: passthrough\nslices:\n  - sources: [{model: %B, layer_range: [0, 5]}]\n",
+     "out of bounds"},
+    {"merge_method: della\nbase_model: %B\nmodels: [{model: %A, parameters: {weight: 1, density: "
+     "0.5, epsilon: 0.6}}]\n",
+     "density - epsilon"},
+    {"merge_method: slerp\nbase_model: %B\nmodels: [{model: %A}]\nparameters: {t: 1.5}\n",
+     "out of range"},
+    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %Q, "
+     "parameters: {weight: 1}}\n",
+     "architectures differ"},
+    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %A}\n",
+     "has no 'weight'"},
+    {"merge_method: linear\nmodels: [{model: %T/notamodel, parameters: {weight: 1}}]\n",
+     "notamodel"},
+    {"merge_method: linear\nmodels: [{model: %B, parameters: {weight: 1}}]\ntokenizer_source: "
+     "union\n",
+     "union"},
+    {"merge_method: linear\nmodels: [{model: %B}]\nslices: [{sources: [{model: %A}]}]\n",
+     "exactly one of"},
     {"merge_method: model_stock\nbase_model: %B\nmodels: [{model: %A}]\n", "at least 2"},
-    {"merge_method: linear\nmodels:\n  - model: %B\n    parameters:\n      weight: {filter: mlp, value: 1}\n", "inside a list"},
-    {"merge_method: linear\nmodels: [{model: %B, parameters: {weight: 1}}]\ndtype: int8\n", "not supported"},
-    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %T/onelayer, parameters: {weight: 1}}\n", "different layer counts"},
-    {"merge_method: nuslerp\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %A, parameters: {weight: 1}}\n  - {model: %C, parameters: {weight: 1}}\n", "exactly 2 models"},
-    {"merge_method: linear\nmodels: [{model: %T/pickled, parameters: {weight: 1}}]\n", "pytorch_model.bin"},
+    {"merge_method: linear\nmodels:\n  - model: %B\n    parameters:\n      weight: {filter: mlp, "
+     "value: 1}\n",
+     "inside a list"},
+    {"merge_method: linear\nmodels: [{model: %B, parameters: {weight: 1}}]\ndtype: int8\n",
+     "not supported"},
+    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: "
+     "%T/onelayer, parameters: {weight: 1}}\n",
+     "different layer counts"},
+    {"merge_method: nuslerp\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %A, "
+     "parameters: {weight: 1}}\n  - {model: %C, parameters: {weight: 1}}\n",
+     "exactly 2 models"},
+    {"merge_method: linear\nmodels: [{model: %T/pickled, parameters: {weight: 1}}]\n",
+     "pytorch_model.bin"},
     {"", "mapping"},
-    {"merge_method: slerp\nbase_model: %B\nmodels: [{model: %A}]\n", "missing required parameter 't'"},
-    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %A, parameters: {weight: -1}}\n", "sum to 0"},
+    {"merge_method: slerp\nbase_model: %B\nmodels: [{model: %A}]\n",
+     "missing required parameter 't'"},
+    {"merge_method: linear\nmodels:\n  - {model: %B, parameters: {weight: 1}}\n  - {model: %A, "
+     "parameters: {weight: -1}}\n",
+     "sum to 0"},
 };
 
 static void test_bad_configs(void) {

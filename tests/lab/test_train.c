@@ -44,7 +44,8 @@ static void toy_data(mg_train_set *s, int n, uint64_t seed) {
         int len = 8 + (int)(mg_rng_u32(k, 3 * i) % 12), st = (int)(mg_rng_u32(k, 3 * i + 1) % 22),
             d = 1 + (int)(mg_rng_u32(k, 3 * i + 2) % 3);
         ids[0] = 0;
-        for (int t = 1; t < len - 1; t++) ids[t] = 2 + (st + (t - 1) * d) % 22;
+        for (int t = 1; t < len - 1; t++)
+            ids[t] = 2 + (st + (t - 1) * d) % 22;
         ids[len - 1] = 1;
         CHECK(mg_train_set_add(s, ids, len, i % 2 ? 3 : 1, 0));
     }
@@ -77,8 +78,8 @@ static void test_loss_goes_down(void) {
     CHECK_OK(mg_train_eval(m, &s, 32, &after, &err), &err);
     fprintf(stderr, "  toy: loss %.3f -> %.3f (first step %.3f, last steps %.3f), %.0f tokens/s\n",
             before, after, st.first_loss, st.last_loss, st.tokens / st.seconds);
-    CHECK(fabs(before - log(24.0)) < 0.5);  // starts near uniform
-    CHECK(after < 0.4 * before);            // and learns the pattern
+    CHECK(fabs(before - log(24.0)) < 0.5); // starts near uniform
+    CHECK(after < 0.4 * before);           // and learns the pattern
     CHECK(st.last_loss < 0.5 * st.first_loss);
     CHECK_EQ_INT(st.steps, 60);
     CHECK(st.tokens > 60 * 16 * 8);
@@ -117,9 +118,11 @@ static void test_deterministic(void) {
     CHECK_OK(mg_train(z, &s, &o, &st, &err), &err);
     double e = 0;
     const float *yb = y->block, *zb = z->block;
-    for (size_t i = 0; i < y->block_bytes / sizeof(float); i++) e = fmax(e, fabs(yb[i] - zb[i]));
+    for (size_t i = 0; i < y->block_bytes / sizeof(float); i++)
+        e = fmax(e, fabs(yb[i] - zb[i]));
     CHECK_MSG(e < 1e-4, "accumulation differs by %g", e);
-    for (int r = 0; r < 3; r++) mg_nn_model_free(m[r]);
+    for (int r = 0; r < 3; r++)
+        mg_nn_model_free(m[r]);
     mg_nn_model_free(x);
     mg_nn_model_free(y);
     mg_nn_model_free(z);

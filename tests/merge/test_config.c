@@ -76,13 +76,15 @@ static void test_setting_eval(void) {
     CHECK_NEAR(eval("v: [0, 0.5, 0.3, 0.7, 1.0]\n", "x", 0.0, &f), 0.0, 1e-12);
     CHECK_NEAR(eval("v: [0, 0.5, 0.3, 0.7, 1.0]\n", "x", 1.0, &f), 1.0, 1e-12);
     CHECK_NEAR(eval("v: [0, 0.5, 0.3, 0.7, 1.0]\n", "x", 0.5, &f), 0.3, 1e-12);
-    CHECK_NEAR(eval("v: [0, 0.5, 0.3, 0.7, 1.0]\n", "x", 1.0 / 3, &f), 0.5 + (0.3 - 0.5) / 3, 1e-12);
+    CHECK_NEAR(eval("v: [0, 0.5, 0.3, 0.7, 1.0]\n", "x", 1.0 / 3, &f), 0.5 + (0.3 - 0.5) / 3,
+               1e-12);
     CHECK_NEAR(eval("v: [1.0, 0.7, 0.1]\n", "x", 0.25, &f), 0.85, 1e-12);
     // bools count as numbers in gradients
     CHECK_NEAR(eval("v: [false, true]\n", "x", 0.5, &f), 0.5, 1e-12);
     // filter lists: substring, first match wins, null/"*" catch all
-    const char *fl = "v:\n  - {filter: self_attn, value: 0.1}\n  - {filter: mlp, value: [0.2, 0.4]}\n"
-                     "  - {value: 0.9}\n";
+    const char *fl =
+        "v:\n  - {filter: self_attn, value: 0.1}\n  - {filter: mlp, value: [0.2, 0.4]}\n"
+        "  - {value: 0.9}\n";
     CHECK_NEAR(eval(fl, "model.layers.0.self_attn.q_proj.weight", 0.5, &f), 0.1, 0);
     CHECK_NEAR(eval(fl, "model.layers.0.mlp.up_proj.weight", 0.5, &f), 0.3, 1e-12);
     CHECK_NEAR(eval(fl, "model.norm.weight", 0.5, &f), 0.9, 0);
@@ -126,15 +128,18 @@ static void test_config_ok(void) {
     CHECK_EQ_INT(c->n_warnings, 3);
     bool saw = false;
     for (size_t i = 0; i < c->n_warnings; i++)
-        saw |= strstr(c->warnings[i], "merge_methd") && strstr(c->warnings[i], "did you mean 'merge_method'");
+        saw |= strstr(c->warnings[i], "merge_methd") &&
+               strstr(c->warnings[i], "did you mean 'merge_method'");
     CHECK(saw);
     mg_merge_config_free(c);
     // slices with per-slice base and sources
-    t = "merge_method: slerp\nslices:\n  - sources:\n      - {model: tiny-llama, layer_range: [0, 2]}\n"
+    t = "merge_method: slerp\nslices:\n  - sources:\n      - {model: tiny-llama, layer_range: [0, "
+        "2]}\n"
         "      - {model: tiny-llama3, layer_range: [0, 2]}\n    base_model: tiny-llama\n"
         "parameters: {t: [0, 1]}\n";
     CHECK_OK(parse(t, &c, &err), &err);
-    if (c) CHECK(c->slices_form && c->slices[0].base == 0 && c->slices[0].sources[1].layer_end == 2);
+    if (c)
+        CHECK(c->slices_form && c->slices[0].base == 0 && c->slices[0].sources[1].layer_end == 2);
     mg_merge_config_free(c);
 }
 
@@ -155,19 +160,22 @@ static void test_config_errors(void) {
     expect_fail("merge_method: slerp\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}]\n"
                 "parameters: {t: 2}\n",
                 MG_ERR_INVALID, "'t' = 2 is out of range");
-    expect_fail("merge_method: linear\nmodels: [{model: tiny-llama}]\nslices: []\n",
-                MG_ERR_INVALID, "exactly one of 'models' or 'slices'");
-    expect_fail("merge_method: passthrough\nslices:\n  - sources:\n      - {model: tiny-llama, layer_range: [0, 2]}\n"
+    expect_fail("merge_method: linear\nmodels: [{model: tiny-llama}]\nslices: []\n", MG_ERR_INVALID,
+                "exactly one of 'models' or 'slices'");
+    expect_fail("merge_method: passthrough\nslices:\n  - sources:\n      - {model: tiny-llama, "
+                "layer_range: [0, 2]}\n"
                 "      - {model: tiny-llama3, layer_range: [0, 1]}\n",
                 MG_ERR_INVALID, "different numbers of layers");
     expect_fail("merge_method: linear\nmodels:\n  - model: tiny-llama\n    parameters:\n"
                 "      weight: {filter: mlp, value: 1}\n",
                 MG_ERR_INVALID, "must be inside a list");
-    expect_fail("merge_method: slerp\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}, {model: tiny-qwen2}]\n"
+    expect_fail("merge_method: slerp\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}, "
+                "{model: tiny-qwen2}]\n"
                 "parameters: {t: 0.5}\n",
                 MG_ERR_INVALID, "exactly 1 model(s) besides the base_model, found 2");
-    expect_fail("merge_method: model_stock\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}]\n",
-                MG_ERR_INVALID, "at least 2");
+    expect_fail(
+        "merge_method: model_stock\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}]\n",
+        MG_ERR_INVALID, "at least 2");
     expect_fail("merge_method: linear\nmodels: [{model: tiny-llama}]\ntokenizer_source: union\n",
                 MG_ERR_UNSUPPORTED, "union");
     expect_fail("merge_method: linear\nmodels: [{model: tiny-llama}]\ndtype: float8\n",
@@ -180,7 +188,8 @@ static void test_config_errors(void) {
     expect_fail("merge_method: dare_ties\nbase_model: tiny-llama\nmodels: [{model: tiny-llama3}]\n"
                 "parameters: {rescale: maybe}\n",
                 MG_ERR_INVALID, "rescale takes true, false or inverse");
-    expect_fail("merge_method: passthrough\nslices:\n  - sources:\n      - {model: tiny-llama, layer_range: [2, 1]}\n",
+    expect_fail("merge_method: passthrough\nslices:\n  - sources:\n      - {model: tiny-llama, "
+                "layer_range: [2, 1]}\n",
                 MG_ERR_INVALID, "empty or negative");
     expect_fail("- just\n- a list\n", MG_ERR_INVALID, "must be a YAML mapping");
 }

@@ -32,7 +32,8 @@ static void fx_init(fixture *f, const char *method, size_t n, uint64_t rows, uin
     memset(f, 0, sizeof *f);
     f->n = n, f->numel = rows * cols, f->cols = cols, f->base = base;
     mg_tensor_merge_defaults(mg_method_find(method), f->g, f->m[0]);
-    for (size_t i = 1; i < n; i++) memcpy(f->m[i], f->m[0], sizeof f->m[0]);
+    for (size_t i = 1; i < n; i++)
+        memcpy(f->m[i], f->m[0], sizeof f->m[0]);
     uint64_t key = mg_rng_key(g_seed++, "fixture");
     for (size_t i = 0; i < n; i++) {
         f->x[i] = malloc(f->numel * sizeof(float));
@@ -45,15 +46,21 @@ static void fx_init(fixture *f, const char *method, size_t n, uint64_t rows, uin
 }
 
 static void fx_free(fixture *f) {
-    for (size_t i = 0; i < f->n; i++) free(f->x[i]);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->x[i]);
 }
 
 static mg_status fx_run(const fixture *f, const char *method, uint64_t chunk, float *out,
                         mg_error *err) {
-    mg_tensor_merge t = {.method = mg_method_find(method), .n = f->n,
-                         .inputs = (const float *const *)f->x, .base = f->base,
-                         .numel = f->numel, .cols = f->cols, .m = f->m,
-                         .key = mg_rng_key(42, "tensor"), .chunk = chunk};
+    mg_tensor_merge t = {.method = mg_method_find(method),
+                         .n = f->n,
+                         .inputs = (const float *const *)f->x,
+                         .base = f->base,
+                         .numel = f->numel,
+                         .cols = f->cols,
+                         .m = f->m,
+                         .key = mg_rng_key(42, "tensor"),
+                         .chunk = chunk};
     memcpy(t.g, f->g, sizeof t.g);
     return mg_merge_tensor_f32(&t, out, err);
 }
@@ -91,7 +98,8 @@ static void check_method(const fixture *f, const char *method, const double *ref
             double e = rel_err(out, ref, f->numel);
             CHECK_MSG(e <= tol, "%s chunk %llu threads %d: rel err %g", method,
                       (unsigned long long)chunks[ci], threads[ti], e);
-            if (!first) first = out;
+            if (!first)
+                first = out;
             else {
                 CHECK_MSG(!memcmp(first, out, f->numel * sizeof(float)),
                           "%s: result depends on chunking/threads", method);
@@ -106,16 +114,19 @@ static void check_method(const fixture *f, const char *method, const double *ref
 
 static double dot(const float *a, const float *b, uint64_t n) {
     double s = 0;
-    for (uint64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    for (uint64_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
     return s;
 }
 
 static void ref_linear(const fixture *f, double *r) {
     double ws = 0;
-    for (size_t i = 0; i < f->n; i++) ws += f->m[i][MG_P_WEIGHT];
+    for (size_t i = 0; i < f->n; i++)
+        ws += f->m[i][MG_P_WEIGHT];
     for (uint64_t e = 0; e < f->numel; e++) {
         double s = 0;
-        for (size_t i = 0; i < f->n; i++) s += f->m[i][MG_P_WEIGHT] * f->x[i][e];
+        for (size_t i = 0; i < f->n; i++)
+            s += f->m[i][MG_P_WEIGHT] * f->x[i][e];
         r[e] = f->g[MG_P_NORMALIZE] != 0 ? s / ws : s;
     }
 }
@@ -152,7 +163,8 @@ static void slerp_ref(const float *v0, const float *v1, uint64_t n, double t, do
     double n0 = sqrt(dot(v0, v0, n)), n1 = sqrt(dot(v1, v1, n));
     double d = dot(v0, v1, n) / ((n0 > 1e-8 ? n0 : 1) * (n1 > 1e-8 ? n1 : 1));
     for (uint64_t e = 0; e < n; e++) {
-        if (fabs(d) > 0.9995) r[e] = (1 - t) * v0[e] + t * v1[e];
+        if (fabs(d) > 0.9995)
+            r[e] = (1 - t) * v0[e] + t * v1[e];
         else {
             double th = acos(d);
             r[e] = (sin((1 - t) * th) * v0[e] + sin(t * th) * v1[e]) / sin(th);
@@ -192,7 +204,8 @@ static void test_slerp(void) {
 
 static void nus_vec(const double *a, const double *b, size_t n, double t, double *out) {
     double aa = 0, bb = 0, ab = 0;
-    for (size_t i = 0; i < n; i++) aa += a[i] * a[i], bb += b[i] * b[i], ab += a[i] * b[i];
+    for (size_t i = 0; i < n; i++)
+        aa += a[i] * a[i], bb += b[i] * b[i], ab += a[i] * b[i];
     double d = ab / (fmax(sqrt(aa), 1e-7) * fmax(sqrt(bb), 1e-7));
     d = fmin(1, fmax(-1, d));
     double th = acos(d), s = sin(th);
@@ -213,21 +226,26 @@ static void ref_nuslerp(const fixture *f, int mode, double *r) {
         double z = base >= 0 ? f->x[base][e] : 0;
         a[e] = f->x[ia][e] - z, b[e] = f->x[ib][e] - z;
     }
-    if (mode == 0) nus_vec(a, b, n, t, r);
+    if (mode == 0)
+        nus_vec(a, b, n, t, r);
     else if (mode == 1)
-        for (uint64_t i = 0; i < rows; i++) nus_vec(a + i * cols, b + i * cols, cols, t, r + i * cols);
+        for (uint64_t i = 0; i < rows; i++)
+            nus_vec(a + i * cols, b + i * cols, cols, t, r + i * cols);
     else {
         double *ca = malloc(rows * sizeof(double)), *cb = malloc(rows * sizeof(double));
         double *co = malloc(rows * sizeof(double));
         for (uint64_t j = 0; j < cols; j++) {
-            for (uint64_t i = 0; i < rows; i++) ca[i] = a[i * cols + j], cb[i] = b[i * cols + j];
+            for (uint64_t i = 0; i < rows; i++)
+                ca[i] = a[i * cols + j], cb[i] = b[i * cols + j];
             nus_vec(ca, cb, rows, t, co);
-            for (uint64_t i = 0; i < rows; i++) r[i * cols + j] = co[i];
+            for (uint64_t i = 0; i < rows; i++)
+                r[i * cols + j] = co[i];
         }
         free(ca), free(cb), free(co);
     }
     if (base >= 0)
-        for (uint64_t e = 0; e < n; e++) r[e] += f->x[base][e];
+        for (uint64_t e = 0; e < n; e++)
+            r[e] += f->x[base][e];
     free(a), free(b);
 }
 
@@ -260,34 +278,43 @@ static void ref_multislerp(const fixture *f, double *r) {
     double *x[MAXN], w[MAXN], ws = 0, nr[MAXN];
     for (size_t k = 0; k < K; k++) {
         x[k] = malloc(n * sizeof(double));
-        for (uint64_t e = 0; e < n; e++) x[k][e] = f->x[idx[k]][e] - (b >= 0 ? f->x[b][e] : 0);
+        for (uint64_t e = 0; e < n; e++)
+            x[k][e] = f->x[idx[k]][e] - (b >= 0 ? f->x[b][e] : 0);
         w[k] = f->m[idx[k]][MG_P_WEIGHT], ws += w[k];
     }
     double eps = f->g[MG_P_EPS];
     if (f->g[MG_P_NORMALIZE_WEIGHTS] != 0)
-        for (size_t k = 0; k < K; k++) w[k] /= ws;
+        for (size_t k = 0; k < K; k++)
+            w[k] /= ws;
     double *m = calloc(n, sizeof(double)), *T = calloc(n, sizeof(double)), scale = 0;
     for (size_t k = 0; k < K; k++) {
         double s = 0;
-        for (uint64_t e = 0; e < n; e++) s += x[k][e] * x[k][e];
+        for (uint64_t e = 0; e < n; e++)
+            s += x[k][e] * x[k][e];
         nr[k] = sqrt(s);
         scale += w[k] * nr[k];
-        for (uint64_t e = 0; e < n; e++) m[e] += w[k] * x[k][e] / (nr[k] + eps);
+        for (uint64_t e = 0; e < n; e++)
+            m[e] += w[k] * x[k][e] / (nr[k] + eps);
     }
     double mn = 0;
-    for (uint64_t e = 0; e < n; e++) mn += m[e] * m[e];
+    for (uint64_t e = 0; e < n; e++)
+        mn += m[e] * m[e];
     mn = sqrt(mn);
     for (size_t k = 0; k < K; k++) {
         double um = 0;
-        for (uint64_t e = 0; e < n; e++) um += x[k][e] / (nr[k] + eps) * m[e] / mn;
-        for (uint64_t e = 0; e < n; e++) T[e] += w[k] * (x[k][e] / (nr[k] + eps) - um * m[e] / mn);
+        for (uint64_t e = 0; e < n; e++)
+            um += x[k][e] / (nr[k] + eps) * m[e] / mn;
+        for (uint64_t e = 0; e < n; e++)
+            T[e] += w[k] * (x[k][e] / (nr[k] + eps) - um * m[e] / mn);
     }
     double tn = 0;
-    for (uint64_t e = 0; e < n; e++) tn += T[e] * T[e];
+    for (uint64_t e = 0; e < n; e++)
+        tn += T[e] * T[e];
     double tau = sqrt(tn) + eps;
     for (uint64_t e = 0; e < n; e++)
         r[e] = (m[e] / mn * cos(tau) + T[e] * sin(tau) / tau) * scale + (b >= 0 ? f->x[b][e] : 0);
-    for (size_t k = 0; k < K; k++) free(x[k]);
+    for (size_t k = 0; k < K; k++)
+        free(x[k]);
     free(m), free(T);
 }
 
@@ -295,7 +322,8 @@ static void test_multislerp(void) {
     for (int withbase = 0; withbase < 2; withbase++) {
         fixture f;
         fx_init(&f, "multislerp", 4, 5, 8, withbase ? 0 : -1, 0.6);
-        for (size_t i = 0; i < 4; i++) f.m[i][MG_P_WEIGHT] = 0.2 + 0.1 * (double)i;
+        for (size_t i = 0; i < 4; i++)
+            f.m[i][MG_P_WEIGHT] = 0.2 + 0.1 * (double)i;
         double *r = malloc(f.numel * sizeof(double));
         ref_multislerp(&f, r);
         check_method(&f, "multislerp", r, 1e-5);
@@ -315,28 +343,36 @@ static void ref_karcher(const fixture *f, double *r) {
         al[i] = nr[i] > tol ? 1.0 / (double)K : 0;
         as += al[i];
         u[i] = malloc(n * sizeof(double));
-        for (uint64_t e = 0; e < n; e++) u[i][e] = f->x[i][e] / nr[i];
+        for (uint64_t e = 0; e < n; e++)
+            u[i][e] = f->x[i][e] / nr[i];
     }
-    for (size_t i = 0; i < K; i++) al[i] /= as;
+    for (size_t i = 0; i < K; i++)
+        al[i] /= as;
     double *cur = calloc(n, sizeof(double)), *T = calloc(n, sizeof(double));
     for (size_t i = 0; i < K; i++)
-        for (uint64_t e = 0; e < n; e++) cur[e] += al[i] * u[i][e];
+        for (uint64_t e = 0; e < n; e++)
+            cur[e] += al[i] * u[i][e];
     double un = 0;
-    for (uint64_t e = 0; e < n; e++) un += cur[e] * cur[e];
+    for (uint64_t e = 0; e < n; e++)
+        un += cur[e] * cur[e];
     un = sqrt(un);
-    for (uint64_t e = 0; e < n; e++) cur[e] /= un;
+    for (uint64_t e = 0; e < n; e++)
+        cur[e] /= un;
     for (int it = 0; it < (int)f->g[MG_P_MAX_ITER]; it++) {
         memset(T, 0, n * sizeof(double));
         for (size_t i = 0; i < K; i++) {
             double c = 0;
-            for (uint64_t e = 0; e < n; e++) c += cur[e] * u[i][e];
+            for (uint64_t e = 0; e < n; e++)
+                c += cur[e] * u[i][e];
             c = fmin(1, fmax(-1, c));
             double th = acos(c);
             if (th < tol) continue;
-            for (uint64_t e = 0; e < n; e++) T[e] += al[i] * th / sin(th) * (u[i][e] - c * cur[e]);
+            for (uint64_t e = 0; e < n; e++)
+                T[e] += al[i] * th / sin(th) * (u[i][e] - c * cur[e]);
         }
         double tn = 0;
-        for (uint64_t e = 0; e < n; e++) tn += T[e] * T[e];
+        for (uint64_t e = 0; e < n; e++)
+            tn += T[e] * T[e];
         tn = sqrt(tn);
         if (tn < tol) break;
         double nn = 0;
@@ -344,10 +380,13 @@ static void ref_karcher(const fixture *f, double *r) {
             cur[e] = cos(tn) * cur[e] + sin(tn) * T[e] / tn;
             nn += cur[e] * cur[e];
         }
-        for (uint64_t e = 0; e < n; e++) cur[e] /= sqrt(nn);
+        for (uint64_t e = 0; e < n; e++)
+            cur[e] /= sqrt(nn);
     }
-    for (uint64_t e = 0; e < n; e++) r[e] = nsum / (double)K * cur[e];
-    for (size_t i = 0; i < K; i++) free(u[i]);
+    for (uint64_t e = 0; e < n; e++)
+        r[e] = nsum / (double)K * cur[e];
+    for (size_t i = 0; i < K; i++)
+        free(u[i]);
     free(cur), free(T);
 }
 
@@ -365,7 +404,10 @@ static void test_karcher(void) {
 }
 
 /* GTA reference: sparsifier 0 none, 1 magnitude, 2 breadcrumbs. */
-typedef struct { double v; uint64_t i; } vi;
+typedef struct {
+    double v;
+    uint64_t i;
+} vi;
 static int vi_desc(const void *a, const void *b) {
     const vi *x = a, *y = b;
     if (x->v != y->v) return x->v > y->v ? -1 : 1;
@@ -383,10 +425,12 @@ static void ref_gta(const fixture *f, int sp, bool consensus, double *r) {
     for (size_t k = 0; k < K; k++) {
         const double *pm = f->m[idx[k]];
         W[k] = malloc(n * sizeof(double));
-        for (uint64_t e = 0; e < n; e++) W[k][e] = (double)f->x[idx[k]][e] - f->x[b][e];
+        for (uint64_t e = 0; e < n; e++)
+            W[k][e] = (double)f->x[idx[k]][e] - f->x[b][e];
         double d = pm[MG_P_DENSITY];
         if (sp && d < 1) {
-            for (uint64_t e = 0; e < n; e++) tmp[e] = (vi){fabs((double)(float)W[k][e]), e};
+            for (uint64_t e = 0; e < n; e++)
+                tmp[e] = (vi){fabs((double)(float)W[k][e]), e};
             qsort(tmp, n, sizeof(vi), vi_desc); // descending |delta|, index ascending
             uint64_t lo = 0, hi = (uint64_t)floor(d * (double)n); // keep ranks [lo, hi) desc
             if (sp == 2) {
@@ -397,41 +441,53 @@ static void ref_gta(const fixture *f, int sp, bool consensus, double *r) {
                 lo = (uint64_t)top, hi = n - (uint64_t)bot;
             }
             char *keep = calloc(n, 1);
-            for (uint64_t q = lo; q < hi; q++) keep[tmp[q].i] = 1;
+            for (uint64_t q = lo; q < hi; q++)
+                keep[tmp[q].i] = 1;
             for (uint64_t e = 0; e < n; e++)
                 if (!keep[e]) W[k][e] = 0;
             free(keep);
         }
-        for (uint64_t e = 0; e < n; e++) W[k][e] *= pm[MG_P_WEIGHT];
+        for (uint64_t e = 0; e < n; e++)
+            W[k][e] *= pm[MG_P_WEIGHT];
         wsum += pm[MG_P_WEIGHT];
     }
     for (uint64_t e = 0; e < n; e++) {
         double M = 0, D = 0, s = 0;
-        for (size_t k = 0; k < K; k++) s += W[k][e];
+        for (size_t k = 0; k < K; k++)
+            s += W[k][e];
         for (size_t k = 0; k < K; k++) {
             bool use = !consensus || (s >= 0 ? W[k][e] > 0 : W[k][e] < 0);
             if (use) M += W[k][e], D += f->m[idx[k]][MG_P_WEIGHT];
         }
-        if (!consensus) D = fabs(wsum) < 1e-8 ? 1 : wsum;
-        else if (D == 0) D = 1;
+        if (!consensus)
+            D = fabs(wsum) < 1e-8 ? 1 : wsum;
+        else if (D == 0)
+            D = 1;
         if (f->g[MG_P_NORMALIZE] != 0) M /= D;
         r[e] = f->x[b][e] + f->g[MG_P_LAMBDA] * M;
     }
-    for (size_t k = 0; k < K; k++) free(W[k]);
+    for (size_t k = 0; k < K; k++)
+        free(W[k]);
     free(tmp);
 }
 
 static void test_gta_family(void) {
-    struct { const char *name; int sp; bool cons; } v[] = {
-        {"task_arithmetic", 0, false}, {"ties", 1, true}, {"breadcrumbs", 2, false},
-        {"breadcrumbs_ties", 2, true}};
+    struct {
+        const char *name;
+        int sp;
+        bool cons;
+    } v[] = {{"task_arithmetic", 0, false},
+             {"ties", 1, true},
+             {"breadcrumbs", 2, false},
+             {"breadcrumbs_ties", 2, true}};
     const double dens[] = {1.0, 0.5, 0.3, 0.01};
     for (int vi_ = 0; vi_ < 4; vi_++)
         for (int di = 0; di < 4; di++) {
             fixture f;
             fx_init(&f, v[vi_].name, 4, 12, 20, 1, 0.1);
             f.m[0][MG_P_WEIGHT] = 0.6, f.m[2][MG_P_WEIGHT] = 0.4, f.m[3][MG_P_WEIGHT] = -0.2;
-            for (size_t i = 0; i < 4; i++) f.m[i][MG_P_DENSITY] = dens[di], f.m[i][MG_P_GAMMA] = 0.05;
+            for (size_t i = 0; i < 4; i++)
+                f.m[i][MG_P_DENSITY] = dens[di], f.m[i][MG_P_GAMMA] = 0.05;
             f.g[MG_P_LAMBDA] = di == 2 ? 0.5 : 1.0;
             double *r = malloc(f.numel * sizeof(double));
             ref_gta(&f, v[vi_].sp, v[vi_].cons, r);
@@ -463,7 +519,8 @@ static void test_gta_family(void) {
     ref_gta(&f, 2, false, rb);
     check_method(&f, "breadcrumbs", rb, 1e-6);
     int nz = 0;
-    for (int e = 0; e < 10; e++) nz += rb[e] != f.x[0][e];
+    for (int e = 0; e < 10; e++)
+        nz += rb[e] != f.x[0][e];
     CHECK_EQ_INT(nz, 5);
     fx_free(&f);
 }
@@ -472,15 +529,20 @@ static void test_select(void) {
     // the radix selection equals a sort-based selection, ties by index
     uint64_t n = 1000;
     float *keys = malloc(n * sizeof(float));
-    for (uint64_t i = 0; i < n; i++) keys[i] = (float)(i % 37) * 0.25f; // many ties
+    for (uint64_t i = 0; i < n; i++)
+        keys[i] = (float)(i % 37) * 0.25f; // many ties
     fixture f;
     fx_init(&f, "ties", 2, 1, n, 0, 0);
-    for (uint64_t i = 0; i < n; i++) f.x[0][i] = 0, f.x[1][i] = keys[i];
+    for (uint64_t i = 0; i < n; i++)
+        f.x[0][i] = 0, f.x[1][i] = keys[i];
     f.m[1][MG_P_WEIGHT] = 1;
     const uint64_t ks[] = {1, 10, 500, 999, 1000};
-    for (int q = 0; q < 5; q++) {
-        f.m[1][MG_P_DENSITY] = (double)ks[q] / (double)n;
-        mg_select s = mg_select_topk_array(keys, n, ks[q]);
+    for (int q = 0; q < 10; q++) {
+        // second round: the two-pass (histogram + tie count) path
+        mg_select_collect_max = q < 5 ? (uint64_t)8 << 20 : 0;
+        uint64_t kq = ks[q % 5];
+        f.m[1][MG_P_DENSITY] = (double)kq / (double)n;
+        mg_select s = mg_select_topk_array(keys, n, kq);
         uint64_t kept = 0;
         double r[1000];
         for (uint64_t i = 0; i < n; i++) {
@@ -488,11 +550,30 @@ static void test_select(void) {
             kept += k;
             r[i] = k ? keys[i] : 0;
         }
-        CHECK_EQ_INT(kept, ks[q]);
+        CHECK_EQ_INT(kept, kq);
         check_method(&f, "ties", r, 0);
     }
+    mg_select_collect_max = (uint64_t)8 << 20;
     free(keys);
     fx_free(&f);
+}
+
+static void test_philox_batch(void) {
+    uint64_t key = mg_rng_key(3, "x");
+    uint32_t w[4][16];
+    mg_philox_batch_check(key, 12345, w);
+    for (int b = 0; b < 16; b++) {
+        uint64_t blk = 12345 + (uint64_t)b;
+        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, k2[2] = {(uint32_t)key, (uint32_t)(key >> 32)}, o[4];
+        mg_philox4x32_10(ctr, k2, o);
+        for (int q = 0; q < 4; q++) CHECK(o[q] == w[q][b]);
+    }
+    // mg_bernoulli is a function of (key, index) only: any split gives the same mask
+    uint8_t a[1000], b2[1000];
+    mg_bernoulli(key, 5, 1000, 0.3, a);
+    mg_bernoulli(key, 5, 333, 0.3, b2);
+    mg_bernoulli(key, 338, 667, 0.3, b2 + 333);
+    CHECK(!memcmp(a, b2, 1000));
 }
 
 static void test_dare_della_stats(void) {
@@ -530,19 +611,22 @@ static void test_dare_della_stats(void) {
         // L1 rescale: |delta'|_1 == |delta|_1
         f.g[MG_P_RESCALE] = 1;
         CHECK_OK(fx_run(&f, names[q], 0, out, &err), &err);
-        for (uint64_t e = 0; e < n; e++) l1o += fabs((double)out[e] - f.x[0][e]);
+        for (uint64_t e = 0; e < n; e++)
+            l1o += fabs((double)out[e] - f.x[0][e]);
         CHECK_MSG(fabs(l1o - l1d) / l1d < 1e-4, "%s L1 %g vs %g", names[q], l1o, l1d);
         // inverse rescale: E|delta'| ~ |delta| (kept / p)
         f.g[MG_P_RESCALE] = 2;
         CHECK_OK(fx_run(&f, names[q], 0, out, &err), &err);
         l1o = 0;
-        for (uint64_t e = 0; e < n; e++) l1o += fabs((double)out[e] - f.x[0][e]);
+        for (uint64_t e = 0; e < n; e++)
+            l1o += fabs((double)out[e] - f.x[0][e]);
         CHECK_MSG(fabs(l1o - l1d) / l1d < 0.1, "%s inverse L1 %g vs %g", names[q], l1o, l1d);
         // density 1: the plain task arithmetic result
         f.m[1][MG_P_DENSITY] = 1;
         CHECK_OK(fx_run(&f, names[q], 0, out, &err), &err);
         double maxd = 0;
-        for (uint64_t e = 0; e < n; e++) maxd = fmax(maxd, fabs(out[e] - f.x[1][e]));
+        for (uint64_t e = 0; e < n; e++)
+            maxd = fmax(maxd, fabs(out[e] - f.x[1][e]));
         CHECK(maxd < 1e-6);
         free(out), free(o2);
         fx_free(&f);
@@ -582,7 +666,8 @@ static void ref_stock(const fixture *f, bool rows, double *r) {
         double t = K * cs / (1 + (K - 1) * cs);
         for (uint64_t e = r0; e < r0 + cols; e++) {
             double m = 0;
-            for (size_t i = 0; i < K; i++) m += f->x[idx[i]][e];
+            for (size_t i = 0; i < K; i++)
+                m += f->x[idx[i]][e];
             r[e] = t * m / K + (1 - t) * f->x[b][e];
         }
     }
@@ -615,13 +700,16 @@ static void test_nearswap_passthrough(void) {
     fx_free(&f);
     fx_init(&f, "passthrough", 1, 3, 3, -1, 0);
     double rp[9];
-    for (int e = 0; e < 9; e++) rp[e] = f.x[0][e];
+    for (int e = 0; e < 9; e++)
+        rp[e] = f.x[0][e];
     check_method(&f, "passthrough", rp, 0);
     f.m[0][MG_P_SCALE] = 0.5;
-    for (int e = 0; e < 9; e++) rp[e] = 0.5 * f.x[0][e];
+    for (int e = 0; e < 9; e++)
+        rp[e] = 0.5 * f.x[0][e];
     check_method(&f, "passthrough", rp, 1e-7);
     f.m[0][MG_P_SCALE] = 0;
-    for (int e = 0; e < 9; e++) rp[e] = 0;
+    for (int e = 0; e < 9; e++)
+        rp[e] = 0;
     check_method(&f, "passthrough", rp, 0);
     fx_free(&f);
 }
@@ -635,14 +723,16 @@ static void ref_sce(const fixture *f, double topk, double *r) {
     double *T[MAXN];
     for (size_t k = 0; k < K; k++) {
         T[k] = malloc(n * sizeof(double));
-        for (uint64_t e = 0; e < n; e++) T[k][e] = (double)f->x[idx[k]][e] - f->x[b][e];
+        for (uint64_t e = 0; e < n; e++)
+            T[k][e] = (double)f->x[idx[k]][e] - f->x[b][e];
     }
     if (topk < 1) {
         vi *v = malloc(n * sizeof(vi));
         uint64_t nnz = 0;
         for (uint64_t e = 0; e < n; e++) {
             double m = 0, s = 0;
-            for (size_t k = 0; k < K; k++) m += (float)((float)f->x[idx[k]][e] - f->x[b][e]);
+            for (size_t k = 0; k < K; k++)
+                m += (float)((float)f->x[idx[k]][e] - f->x[b][e]);
             m /= K;
             for (size_t k = 0; k < K; k++) {
                 double d = (float)((float)f->x[idx[k]][e] - f->x[b][e]) - m;
@@ -654,7 +744,8 @@ static void ref_sce(const fixture *f, double topk, double *r) {
         qsort(v, n, sizeof(vi), vi_desc);
         uint64_t k = (uint64_t)floor(topk * (double)nnz);
         char *keep = calloc(n, 1);
-        for (uint64_t q = 0; q < k; q++) keep[v[q].i] = 1;
+        for (uint64_t q = 0; q < k; q++)
+            keep[v[q].i] = 1;
         for (size_t kk = 0; kk < K; kk++)
             for (uint64_t e = 0; e < n; e++)
                 if (!keep[e]) T[kk][e] = 0;
@@ -663,18 +754,22 @@ static void ref_sce(const fixture *f, double topk, double *r) {
     double om[MAXN], tot = 0;
     for (size_t k = 0; k < K; k++) {
         om[k] = 0;
-        for (uint64_t e = 0; e < n; e++) om[k] += T[k][e] * T[k][e];
+        for (uint64_t e = 0; e < n; e++)
+            om[k] += T[k][e] * T[k][e];
         om[k] /= n, tot += om[k];
     }
-    for (size_t k = 0; k < K; k++) om[k] = tot < 1e-6 ? 1.0 / K : om[k] / tot;
+    for (size_t k = 0; k < K; k++)
+        om[k] = tot < 1e-6 ? 1.0 / K : om[k] / tot;
     for (uint64_t e = 0; e < n; e++) {
         double s = 0, M = 0, D = 0;
-        for (size_t k = 0; k < K; k++) s += T[k][e];
+        for (size_t k = 0; k < K; k++)
+            s += T[k][e];
         for (size_t k = 0; k < K; k++)
             if (s >= 0 ? T[k][e] > 0 : T[k][e] < 0) M += T[k][e] * om[k], D += om[k];
         r[e] = f->x[b][e] + M / fmax(D, 1e-6);
     }
-    for (size_t k = 0; k < K; k++) free(T[k]);
+    for (size_t k = 0; k < K; k++)
+        free(T[k]);
 }
 
 static void test_sce(void) {
@@ -702,14 +797,16 @@ static void ref_ram(const fixture *f, bool plus, double *r) {
         double ov = 0, un = 0;
         for (uint64_t e = 0; e < n; e++) {
             int c = 0;
-            for (size_t j = 0; j < K; j++) c += fabsf(f->x[idx[j]][e] - f->x[b][e]) > eps;
+            for (size_t j = 0; j < K; j++)
+                c += fabsf(f->x[idx[j]][e] - f->x[b][e]) > eps;
             if (fabsf(f->x[idx[k]][e] - f->x[b][e]) > eps) *(c == 1 ? &un : &ov) += 1;
         }
         lam[k] = plus ? 1 + f->g[MG_P_R] * fmin(fmax(ov / fmax(un, eps), 0), f->g[MG_P_ALPHA]) : 1;
     }
     for (uint64_t e = 0; e < n; e++) {
         int c = 0;
-        for (size_t j = 0; j < K; j++) c += fabsf(f->x[idx[j]][e] - f->x[b][e]) > eps;
+        for (size_t j = 0; j < K; j++)
+            c += fabsf(f->x[idx[j]][e] - f->x[b][e]) > eps;
         double acc = 0;
         for (size_t k = 0; k < K; k++) {
             double t = (double)f->x[idx[k]][e] - f->x[b][e];
@@ -752,7 +849,8 @@ static void test_arcee_fusion(void) {
     double *r = malloc(n * sizeof(double));
     for (uint64_t r0 = 0; r0 < n; r0 += cols) {
         double za = 0, zb = 0, kl = 0;
-        for (uint64_t j = r0; j < r0 + cols; j++) za += exp(f.x[0][j]), zb += exp(f.x[1][j]);
+        for (uint64_t j = r0; j < r0 + cols; j++)
+            za += exp(f.x[0][j]), zb += exp(f.x[1][j]);
         for (uint64_t j = r0; j < r0 + cols; j++) {
             double p = exp(f.x[1][j]) / zb + 1e-8, q = exp(f.x[0][j]) / za + 1e-8;
             kl += p * log(p / q);
@@ -765,7 +863,8 @@ static void test_arcee_fusion(void) {
     double q1 = s[(uint64_t)floor(0.25 * (n - 1))], med = s[(uint64_t)floor(0.5 * (n - 1))];
     double q3 = s[(uint64_t)floor(0.75 * (n - 1))];
     double thr = (float)((float)med + 1.5f * ((float)q3 - (float)q1));
-    for (uint64_t e = 0; e < n; e++) r[e] = I[e] >= thr ? f.x[1][e] : f.x[0][e];
+    for (uint64_t e = 0; e < n; e++)
+        r[e] = I[e] >= thr ? f.x[1][e] : f.x[0][e];
     check_method(&f, "arcee_fusion", r, 1e-6);
     free(I), free(s), free(r);
     fx_free(&f);
@@ -779,6 +878,7 @@ int main(void) {
     RUN(test_karcher);
     RUN(test_gta_family);
     RUN(test_select);
+    RUN(test_philox_batch);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);
     RUN(test_nearswap_passthrough);

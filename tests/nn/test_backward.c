@@ -23,11 +23,13 @@
 
 static void fill(float *x, size_t n, uint64_t seed, double scale) {
     uint64_t k = mg_rng_key(seed, "test_backward");
-    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * (2.0 * mg_rng_uniform_f64(k, i) - 1.0));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(scale * (2.0 * mg_rng_uniform_f64(k, i) - 1.0));
 }
 
 static void to_d(double *d, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
 }
 
 // Compares analytic float gradient a against reference b; prints and checks.
@@ -71,7 +73,8 @@ static double lin_loss(void *c) {
     for (int r = 0; r < L->M; r++)
         for (int j = 0; j < L->N; j++) {
             double y = 0;
-            for (int k = 0; k < L->K; k++) y += L->x[r * L->K + k] * L->w[j * L->K + k];
+            for (int k = 0; k < L->K; k++)
+                y += L->x[r * L->K + k] * L->w[j * L->K + k];
             s += L->dy[r * L->N + j] * y;
         }
     return s;
@@ -106,8 +109,10 @@ static void test_linear(void) {
     // Accumulation: a second call adds the same gradient.
     mg_nn_matmul_bwd_x(dx, K, dy, N, w, M, N, K, 1);
     mg_nn_matmul_bwd_w(dw, dy, N, x, K, M, N, K);
-    for (int i = 0; i < M * K; i++) gx[i] *= 2;
-    for (int i = 0; i < N * K; i++) gw[i] *= 2;
+    for (int i = 0; i < M * K; i++)
+        gx[i] *= 2;
+    for (int i = 0; i < N * K; i++)
+        gw[i] *= 2;
     grad_close("linear dx accumulated", dx, gx, (size_t)M * K);
     grad_close("linear dw accumulated", dw, gw, (size_t)N * K);
     // The row-blocked forward equals the runtime's matmul.
@@ -115,7 +120,8 @@ static void test_linear(void) {
     mg_nn_matmul_rows(y1, N, x, K, w, M, N, K, 0);
     mg_nn_matmul_ref(y2, N, x, K, w, NULL, M, N, K, 0);
     double e = 0;
-    for (int i = 0; i < M * N; i++) e = fmax(e, fabs(y1[i] - y2[i]));
+    for (int i = 0; i < M * N; i++)
+        e = fmax(e, fabs(y1[i] - y2[i]));
     CHECK(e < 1e-5);
     free(y1), free(y2), free(x), free(w), free(dy), free(dx), free(dw), free(dxr), free(dwr);
     free(xd), free(wd), free(dyd), free(gx), free(gw);
@@ -132,9 +138,11 @@ static double rms_loss(void *c) {
     for (int r = 0; r < R->rows; r++) {
         const double *x = R->x + r * R->dim;
         double ss = 0;
-        for (int i = 0; i < R->dim; i++) ss += x[i] * x[i];
+        for (int i = 0; i < R->dim; i++)
+            ss += x[i] * x[i];
         double sc = 1.0 / sqrt(ss / R->dim + R->eps);
-        for (int i = 0; i < R->dim; i++) s += R->dy[r * R->dim + i] * R->w[i] * x[i] * sc;
+        for (int i = 0; i < R->dim; i++)
+            s += R->dy[r * R->dim + i] * R->w[i] * x[i] * sc;
     }
     return s;
 }
@@ -173,7 +181,8 @@ static double rope_loss(void *c) {
                 double ang = (R->pos0 + r) * R->inv[i], co = cos(ang), si = sin(ang);
                 const double *v = R->x + r * w + h * R->hd;
                 const double *g = R->dy + r * w + h * R->hd;
-                s += g[i] * (v[i] * co - v[i + half] * si) + g[i + half] * (v[i + half] * co + v[i] * si);
+                s += g[i] * (v[i] * co - v[i + half] * si) +
+                     g[i + half] * (v[i + half] * co + v[i] * si);
             }
     return s;
 }
@@ -181,7 +190,8 @@ static double rope_loss(void *c) {
 static void test_rope(void) {
     enum { ROWS = 17, HEADS = 3, HD = 8, W = HEADS * HD, HALF = HD / 2, POS0 = 5 };
     double inv[HALF];
-    for (int i = 0; i < HALF; i++) inv[i] = pow(10000.0, -2.0 * i / HD);
+    for (int i = 0; i < HALF; i++)
+        inv[i] = pow(10000.0, -2.0 * i / HD);
     float cos_t[(ROWS + POS0) * HALF], sin_t[(ROWS + POS0) * HALF];
     mg_nn_rope_table(inv, HALF, ROWS + POS0, cos_t, sin_t);
     float x[ROWS * W], dy[ROWS * W];
@@ -202,7 +212,8 @@ static void test_rope(void) {
     mg_nn_rope(y, ROWS, W, HEADS, HD, POS0, cos_t, sin_t);
     mg_nn_rope_bwd(y, ROWS, W, HEADS, HD, POS0, cos_t, sin_t);
     double e = 0;
-    for (int i = 0; i < ROWS * W; i++) e = fmax(e, fabs(y[i] - x[i]));
+    for (int i = 0; i < ROWS * W; i++)
+        e = fmax(e, fabs(y[i] - x[i]));
     CHECK(e < 1e-6);
 }
 
@@ -214,7 +225,8 @@ typedef struct {
 static double swi_loss(void *c) {
     swi_ctx *S = c;
     double s = 0;
-    for (int i = 0; i < S->n; i++) s += S->dy[i] * S->g[i] / (1 + exp(-S->g[i])) * S->u[i];
+    for (int i = 0; i < S->n; i++)
+        s += S->dy[i] * S->g[i] / (1 + exp(-S->g[i])) * S->u[i];
     return s;
 }
 
@@ -259,14 +271,17 @@ static double att_loss(void *c) {
             double w[64], mx = -1e300, sum = 0;
             for (int j = 0; j <= i; j++) {
                 double d = 0;
-                for (int t = 0; t < A->hd; t++) d += A->q[i * Qw + h * A->hd + t] * A->k[j * Kw + g * A->hd + t];
+                for (int t = 0; t < A->hd; t++)
+                    d += A->q[i * Qw + h * A->hd + t] * A->k[j * Kw + g * A->hd + t];
                 w[j] = d * sc;
                 mx = fmax(mx, w[j]);
             }
-            for (int j = 0; j <= i; j++) sum += (w[j] = exp(w[j] - mx));
+            for (int j = 0; j <= i; j++)
+                sum += (w[j] = exp(w[j] - mx));
             for (int t = 0; t < A->hd; t++) {
                 double o = 0;
-                for (int j = 0; j <= i; j++) o += w[j] / sum * A->v[j * Kw + g * A->hd + t];
+                for (int j = 0; j <= i; j++)
+                    o += w[j] / sum * A->v[j * Kw + g * A->hd + t];
                 s += A->dy[i * Qw + h * A->hd + t] * o;
             }
         }
@@ -283,12 +298,27 @@ static void attention_case(int n, int heads, int kvh, int hd) {
     fill(k, (size_t)n * Kw, 12, 1.5);
     fill(v, (size_t)n * Kw, 13, 1.0);
     fill(dy, (size_t)n * Qw, 14, 1.0);
-    mg_nn_attn a = {.q = q, .q_stride = Qw, .k = k, .v = v, .kv_stride = Kw, .out = o,
-                    .out_stride = Qw, .n = n, .pos0 = 0, .n_heads = heads, .n_kv_heads = kvh,
-                    .head_dim = hd, .window = 0};
+    mg_nn_attn a = {.q = q,
+                    .q_stride = Qw,
+                    .k = k,
+                    .v = v,
+                    .kv_stride = Kw,
+                    .out = o,
+                    .out_stride = Qw,
+                    .n = n,
+                    .pos0 = 0,
+                    .n_heads = heads,
+                    .n_kv_heads = kvh,
+                    .head_dim = hd,
+                    .window = 0};
     mg_nn_attention_ref(&a);
-    mg_nn_attn_grad g = {.dout = dy, .dout_stride = Qw, .dq = dq, .dq_stride = Qw, .dk = dk,
-                         .dv = dv, .dkv_stride = Kw};
+    mg_nn_attn_grad g = {.dout = dy,
+                         .dout_stride = Qw,
+                         .dq = dq,
+                         .dq_stride = Qw,
+                         .dk = dk,
+                         .dv = dv,
+                         .dkv_stride = Kw};
     int slots = mg_get_threads();
     float *scr = mg_malloc(sizeof(float) * mg_nn_attention_bwd_scratch(n) * slots);
     mg_nn_attention_bwd(&a, &g, scr, slots);
@@ -312,9 +342,9 @@ static void attention_case(int n, int heads, int kvh, int hd) {
 }
 
 static void test_attention(void) {
-    attention_case(7, 4, 2, 4);  // GQA, 2 query heads per KV head
-    attention_case(9, 2, 2, 6);  // MHA
-    attention_case(5, 3, 1, 2);  // MQA
+    attention_case(7, 4, 2, 4); // GQA, 2 query heads per KV head
+    attention_case(9, 2, 2, 6); // MHA
+    attention_case(5, 3, 1, 2); // MQA
 }
 
 /* ---- cross-entropy and embedding ---- */
@@ -330,8 +360,10 @@ static double xe_loss(void *c) {
         if (X->tg[r] < 0) continue;
         const double *z = X->z + r * X->vocab;
         double mx = -1e300, sum = 0;
-        for (int j = 0; j < X->vocab; j++) mx = fmax(mx, z[j]);
-        for (int j = 0; j < X->vocab; j++) sum += exp(z[j] - mx);
+        for (int j = 0; j < X->vocab; j++)
+            mx = fmax(mx, z[j]);
+        for (int j = 0; j < X->vocab; j++)
+            sum += exp(z[j] - mx);
         s += X->w * (mx + log(sum) - z[X->tg[r]]);
     }
     return s;
@@ -353,7 +385,8 @@ static void test_xent(void) {
     for (int r = 0; r < ROWS; r++)
         if (tg[r] >= 0) want += mg_nn_logsumexp(z0 + r * V, V) - z0[r * V + tg[r]];
     CHECK_NEAR(sum, want, 1e-9);
-    for (int j = 0; j < V; j++) CHECK(z[V + j] == 0.0f); // masked row: no gradient
+    for (int j = 0; j < V; j++)
+        CHECK(z[V + j] == 0.0f); // masked row: no gradient
 
     // Embedding: rows add up per token, in order.
     float emb[4 * 3] = {0}, dx[5 * 3];

@@ -53,15 +53,18 @@ typedef struct {
 
 static void rms_d(double *out, const double *x, const double *w, int n, double eps) {
     double ss = 0;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
     double s = 1.0 / sqrt(ss / n + eps);
-    for (int i = 0; i < n; i++) out[i] = w[i] * x[i] * s;
+    for (int i = 0; i < n; i++)
+        out[i] = w[i] * x[i] * s;
 }
 
 static void lin_d(double *y, const double *x, const double *w, int N, int K, int acc) {
     for (int j = 0; j < N; j++) {
         double s = 0;
-        for (int k = 0; k < K; k++) s += x[k] * w[(size_t)j * K + k];
+        for (int k = 0; k < K; k++)
+            s += x[k] * w[(size_t)j * K + k];
         y[j] = acc ? y[j] + s : s;
     }
 }
@@ -76,12 +79,14 @@ static double ref_loss(const ref_ctx *R) {
     for (int s = 0; s < R->b->n_seq; s++) {
         int s0 = R->b->seq_start[s], n = R->b->seq_start[s + 1] - s0;
         double *x = calloc((size_t)n * H, sizeof(double)), *xn = calloc((size_t)H, sizeof(double));
-        double *q = calloc((size_t)n * Q, sizeof(double)), *k = calloc((size_t)n * KV, sizeof(double));
+        double *q = calloc((size_t)n * Q, sizeof(double)),
+               *k = calloc((size_t)n * KV, sizeof(double));
         double *v = calloc((size_t)n * KV, sizeof(double)), *o = calloc((size_t)Q, sizeof(double));
         double *g = calloc((size_t)F, sizeof(double)), *u = calloc((size_t)F, sizeof(double));
         double *lg = calloc((size_t)V, sizeof(double));
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < H; j++) x[i * H + j] = D(R->m->embed.f32)[(size_t)R->b->tokens[s0 + i] * H + j];
+            for (int j = 0; j < H; j++)
+                x[i * H + j] = D(R->m->embed.f32)[(size_t)R->b->tokens[s0 + i] * H + j];
         for (int l = 0; l < a->n_layers; l++) {
             const mg_nn_layer *L = &R->m->layers[l];
             for (int i = 0; i < n; i++) {
@@ -107,14 +112,17 @@ static double ref_loss(const ref_ctx *R) {
                     double w[64], mx = -1e300, sum = 0;
                     for (int j = 0; j <= i; j++) {
                         double d = 0;
-                        for (int t = 0; t < hd; t++) d += q[i * Q + h * hd + t] * k[j * KV + gi * hd + t];
+                        for (int t = 0; t < hd; t++)
+                            d += q[i * Q + h * hd + t] * k[j * KV + gi * hd + t];
                         w[j] = d / sqrt(hd);
                         mx = fmax(mx, w[j]);
                     }
-                    for (int j = 0; j <= i; j++) sum += (w[j] = exp(w[j] - mx));
+                    for (int j = 0; j <= i; j++)
+                        sum += (w[j] = exp(w[j] - mx));
                     for (int t = 0; t < hd; t++) {
                         double acc = 0;
-                        for (int j = 0; j <= i; j++) acc += w[j] / sum * v[j * KV + gi * hd + t];
+                        for (int j = 0; j <= i; j++)
+                            acc += w[j] / sum * v[j * KV + gi * hd + t];
                         o[h * hd + t] = acc;
                     }
                 }
@@ -124,7 +132,8 @@ static double ref_loss(const ref_ctx *R) {
                 rms_d(xn, x + i * H, D(L->ffn_norm), H, a->norm_eps);
                 lin_d(g, xn, D(L->wgu.f32), F, H, 0);
                 lin_d(u, xn, D(L->wgu.f32) + (size_t)F * H, F, H, 0);
-                for (int j = 0; j < F; j++) g[j] = g[j] / (1 + exp(-g[j])) * u[j];
+                for (int j = 0; j < F; j++)
+                    g[j] = g[j] / (1 + exp(-g[j])) * u[j];
                 lin_d(x + i * H, g, D(L->wdown.f32), H, F, 1);
             }
         }
@@ -134,8 +143,10 @@ static double ref_loss(const ref_ctx *R) {
             rms_d(xn, x + i * H, D(R->m->final_norm), H, a->norm_eps);
             lin_d(lg, xn, D(R->m->lm_head.f32), V, H, 0);
             double mx = -1e300, sum = 0;
-            for (int j = 0; j < V; j++) mx = fmax(mx, lg[j]);
-            for (int j = 0; j < V; j++) sum += exp(lg[j] - mx);
+            for (int j = 0; j < V; j++)
+                mx = fmax(mx, lg[j]);
+            for (int j = 0; j < V; j++)
+                sum += exp(lg[j] - mx);
             total += R->weight * (mx + log(sum) - lg[t]);
         }
         free(x), free(xn), free(q), free(k), free(v), free(o), free(g), free(u), free(lg);
@@ -155,8 +166,8 @@ static mg_nn_batch make_batch(void) {
             TGT[i] = i + 1 < SEQ[s + 1] ? TOKS[i + 1] : -1;
     TGT[0] = TGT[1] = -1; // a prompt: no loss on its first two predictions
     TGT[9] = -1;
-    return (mg_nn_batch){.tokens = TOKS, .targets = TGT, .seq_start = SEQ, .n_tokens = NTOK,
-                         .n_seq = NSEQ};
+    return (mg_nn_batch){
+        .tokens = TOKS, .targets = TGT, .seq_start = SEQ, .n_tokens = NTOK, .n_seq = NSEQ};
 }
 
 static void check_model(const char *config) {
@@ -168,7 +179,8 @@ static void check_model(const char *config) {
     CHECK_OK(mg_nn_grad_new(m, &g, &err), &err);
     mg_nn_batch b = make_batch();
     int count = 0;
-    for (int i = 0; i < NTOK; i++) count += TGT[i] >= 0;
+    for (int i = 0; i < NTOK; i++)
+        count += TGT[i] >= 0;
     double sum = 0;
     int cnt = 0;
     CHECK_OK(mg_nn_grad_batch(m, g, ws, &b, 1.0 / count, &sum, &cnt, &err), &err);
@@ -177,7 +189,8 @@ static void check_model(const char *config) {
     const size_t nf = m->block_bytes / sizeof(float);
     const float *mb = m->block, *gb = g->block;
     ref_ctx R = {m, malloc(sizeof(double) * nf), &b, 1.0 / count};
-    for (size_t i = 0; i < nf; i++) R.p[i] = mb[i];
+    for (size_t i = 0; i < nf; i++)
+        R.p[i] = mb[i];
     double ref = ref_loss(&R);
     CHECK_MSG(fabs(sum / count - ref) < 1e-5 * fabs(ref), "loss %.9g vs reference %.9g",
               sum / count, ref);
@@ -220,7 +233,8 @@ static void check_model(const char *config) {
     mg_score_item it = {.ids = TOKS + SEQ[2], .n = SEQ[3] - SEQ[2], .response_start = 1};
     CHECK_OK(mg_nn_score(m, &it, 1, &sc, &err), &err);
     int32_t tg2[NTOK];
-    for (int i = 0; i < NTOK; i++) tg2[i] = i >= SEQ[2] && i + 1 < SEQ[3] ? TOKS[i + 1] : -1;
+    for (int i = 0; i < NTOK; i++)
+        tg2[i] = i >= SEQ[2] && i + 1 < SEQ[3] ? TOKS[i + 1] : -1;
     mg_nn_batch b2 = b;
     b2.targets = tg2;
     double s2;
@@ -255,15 +269,18 @@ static void test_thread_determinism(void) {
     mg_nn_model *m = make_model(
         "{\"architectures\":[\"LlamaForCausalLM\"],\"vocab_size\":300,\"hidden_size\":48,"
         "\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-        "\"num_key_value_heads\":2,\"max_position_embeddings\":256,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":true}",
+        "\"num_key_value_heads\":2,\"max_position_embeddings\":256,\"rms_norm_eps\":1e-5,\"tie_"
+        "word_embeddings\":true}",
         3);
     if (!m) return;
     enum { T = 300 };
     int32_t tok[T], tg[T];
     int seq[5] = {0, 130, 131, 250, T};
     uint64_t k = mg_rng_key(5, "tokens");
-    for (int i = 0; i < T; i++) tok[i] = (int32_t)(mg_rng_u32(k, i) % 300);
-    for (int i = 0; i < T; i++) tg[i] = (i % 7) ? (int32_t)(mg_rng_u32(k, T + i) % 300) : -1;
+    for (int i = 0; i < T; i++)
+        tok[i] = (int32_t)(mg_rng_u32(k, i) % 300);
+    for (int i = 0; i < T; i++)
+        tg[i] = (i % 7) ? (int32_t)(mg_rng_u32(k, T + i) % 300) : -1;
     mg_nn_batch b = {.tokens = tok, .targets = tg, .seq_start = seq, .n_tokens = T, .n_seq = 4};
     mg_error err;
     mg_nn_model *g[3] = {0};
@@ -298,7 +315,8 @@ static void test_thread_determinism(void) {
     CHECK(mg_nn_loss_batch(m, ws, &bb, &s, &c, &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "outside the vocabulary") != NULL);
     mg_nn_grad_ws_free(ws);
-    for (int r = 0; r < 3; r++) mg_nn_model_free(g[r]);
+    for (int r = 0; r < 3; r++)
+        mg_nn_model_free(g[r]);
     mg_nn_model_free(m);
 }
 

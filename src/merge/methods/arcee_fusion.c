@@ -27,8 +27,10 @@ static mg_status kl_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     uint64_t cols = c->cols;
     for (uint64_t r0 = 0; r0 < ch->count; r0 += cols) {
         double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0;
-        for (uint64_t j = r0; j < r0 + cols; j++) ma = fmax(ma, A[j]), mb = fmax(mb, B[j]);
-        for (uint64_t j = r0; j < r0 + cols; j++) za += exp(A[j] - ma), zb += exp(B[j] - mb);
+        for (uint64_t j = r0; j < r0 + cols; j++)
+            ma = fmax(ma, A[j]), mb = fmax(mb, B[j]);
+        for (uint64_t j = r0; j < r0 + cols; j++)
+            za += exp(A[j] - ma), zb += exp(B[j] - mb);
         double kl = 0;
         for (uint64_t j = r0; j < r0 + cols; j++) {
             double p = exp(B[j] - mb) / zb + 1e-8, q = exp(A[j] - ma) / za + 1e-8;
@@ -45,8 +47,7 @@ static void imp(const af *f, const mg_kernel_ctx *c, const mg_kchunk *ch, float 
         keys[e] = (float)(fabs((double)B[e] - A[e]) * f->kl[(ch->begin + e) / c->cols]);
 }
 
-static void key_fn(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t j,
-                   float *keys) {
+static void key_fn(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t j, float *keys) {
     (void)j;
     imp(user, c, ch, keys);
 }
@@ -74,7 +75,8 @@ mg_status mg_k_arcee_fusion(const mg_kernel_ctx *c, mg_error *err) {
     // (n - pos)-th largest.
     uint64_t n = c->numel, k[3];
     const double qs[3] = {0.25, 0.5, 0.75};
-    for (int i = 0; i < 3; i++) k[i] = n - (uint64_t)floor(qs[i] * (double)(n - 1));
+    for (int i = 0; i < 3; i++)
+        k[i] = n - (uint64_t)floor(qs[i] * (double)(n - 1));
     mg_select sel[3];
     st = mg_select_topk(c, 3, k, key_fn, &f, NULL, sel, err);
     if (st) goto done;

@@ -38,14 +38,16 @@ typedef struct gta {
     sparsifier sp;
     bool consensus;
     size_t K;
-    size_t *idx;     // non-base input indices
-    int rescale;     // 0, 1 (L1), 2 (inverse)
+    size_t *idx; // non-base input indices
+    int rescale; // 0, 1 (L1), 2 (inverse)
     double *w, *d, *eps;
-    bool *active;    // sparsifier applies (0 < d < 1 or d <= 0)
+    bool *active; // sparsifier applies (0 < d < 1 or d <= 0)
     mg_select *s1, *s2;
-    double *l1;      // L1 factor per model
-    double *parts;   // [nchunks][2K]
+    double *l1;    // L1 factor per model
+    double *parts; // [nchunks][2K]
     double wsum;
+    uint8_t **bits;  // DARE masks cached between the L1 pass and the combine
+    bool bits_ready; //   pass (1 bit per element and model), when chunks are byte-aligned
 } gta;
 
 typedef struct rk {
@@ -63,7 +65,8 @@ static int rk_cmp(const void *a, const void *b) {
 static void della_probs(const float *delta, uint64_t count, uint64_t cols, double d, double eps,
                         float *p, rk *tmp) {
     for (uint64_t r0 = 0; r0 < count; r0 += cols) {
-        for (uint64_t j = 0; j < cols; j++) tmp[j] = (rk){fabsf(delta[r0 + j]), (uint32_t)j};
+        for (uint64_t j = 0; j < cols; j++)
+            tmp[j] = (rk){fabsf(delta[r0 + j]), (uint32_t)j};
         qsort(tmp, cols, sizeof *tmp, rk_cmp);
         for (uint64_t r = 0; r < cols; r++) {
             double rh = cols > 1 ? (double)r / (double)(cols - 1) : 0;
@@ -74,22 +77,75 @@ static void della_probs(const float *delta, uint64_t count, uint64_t cols, doubl
 
 /* delta'_k for a chunk into dst. With l1 false, also returns (when sums is
  * non-NULL) sum|delta| and sum|delta masked| before rescale. */
-static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t k,
-                    float *dst, bool apply_l1, double *sums) {
+/* sum |x| with 16 float lanes (vectorizes), added up in double. */
+static double abs_sum(const float *restrict x, uint64_t n) {
+    float acc[16] = {0};
+    uint64_t e = 0;
+    for (; e + 16 <= n; e += 16)
+        for (int l = 0; l < 16; l++)
+            acc[l] += fabsf(x[e + (uint64_t)l]);
+    double s = 0;
+    for (int l = 0; l < 16; l++)
+        s += acc[l];
+    for (; e < n; e++)
+        s += fabsf(x[e]);
+    return s;
+}
+
+/* mask bytes (0/1) <-> bits, 8 at a time (bit k of a byte = element k). */
+static void pack_bits(const uint8_t *mask, uint64_t n, uint8_t *bits) {
+    uint64_t e = 0;
+    for (; e + 8 <= n; e += 8) {
+        uint64_t x;
+        memcpy(&x, mask + e, 8);
+        bits[e / 8] = (uint8_t)(((x & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56);
+    }
+    if (e < n) {
+        bits[e / 8] = 0;
+        for (; e < n; e++)
+            bits[e / 8] |= (uint8_t)(mask[e] << (e % 8));
+    }
+}
+
+static void unpack_bits(const uint8_t *bits, uint64_t n, uint8_t *mask) {
+    uint64_t e = 0;
+    for (; e + 8 <= n; e += 8) {
+        uint64_t z = ((uint64_t)bits[e / 8] * 0x0101010101010101ull) & 0x8040201008040201ull;
+        uint64_t y = ((z + 0x7F7F7F7F7F7F7F7Full) >> 7) & 0x0101010101010101ull;
+        memcpy(mask + e, &y, 8);
+    }
+    for (; e < n; e++)
+        mask[e] = (bits[e / 8] >> (e % 8)) & 1;
+}
+
+static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t k, float *dst,
+                    bool apply_l1, double *sums) {
     const float *x = ch->x[g->idx[k]], *b = ch->x[c->base];
     uint64_t n = ch->count, b0 = ch->begin;
-    for (uint64_t e = 0; e < n; e++) dst[e] = x[e] - b[e];
-    double full = 0, kept = 0;
-    if (sums)
-        for (uint64_t e = 0; e < n; e++) full += fabsf(dst[e]);
+    for (uint64_t e = 0; e < n; e++)
+        dst[e] = x[e] - b[e];
+    double full = sums ? abs_sum(dst, n) : 0;
     if (g->active[k]) {
         double d = g->d[k];
         switch (g->sp) {
-        case SP_NONE: break;
-        case SP_MAGNITUDE:
-            for (uint64_t e = 0; e < n; e++)
-                if (!mg_select_keep(&g->s1[k], b0 + e, fabsf(dst[e]))) dst[e] = 0;
+        case SP_NONE:
             break;
+        case SP_MAGNITUDE: {
+            // Branch-free form of mg_select_keep, so the loop vectorizes.
+            uint32_t thr = g->s1[k].thr;
+            uint64_t cut = g->s1[k].tie_cut;
+            uint64_t ncut = cut <= b0 ? 0 : cut - b0 > n ? n : cut - b0;
+            for (uint64_t e = 0; e < n; e++) {
+                uint32_t bits;
+                memcpy(&bits, &dst[e], 4);
+                uint32_t ab = bits & 0x7fffffffu; // |delta|
+                uint32_t keep =
+                    (uint32_t)(ab > thr) | ((uint32_t)(ab == thr) & (uint32_t)(e < ncut));
+                bits &= 0u - keep;
+                memcpy(&dst[e], &bits, 4);
+            }
+            break;
+        }
         case SP_OUTLIERS:
             for (uint64_t e = 0; e < n; e++) {
                 float a = fabsf(dst[e]);
@@ -103,9 +159,16 @@ static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, s
                 break;
             }
             uint8_t *mask = mg_malloc(n);
-            mg_bernoulli(mg_mask_key(c, g->idx[k]), b0, n, d, mask);
+            uint8_t *bits = g->bits ? g->bits[k] + b0 / 8 : NULL;
+            if (bits && g->bits_ready) {
+                unpack_bits(bits, n, mask);
+            } else {
+                mg_bernoulli(mg_mask_key(c, g->idx[k]), b0, n, d, mask);
+                if (bits) pack_bits(mask, n, bits);
+            }
             float inv = g->rescale == 2 ? (float)(1.0 / d) : 1.0f;
-            for (uint64_t e = 0; e < n; e++) dst[e] = mask[e] ? dst[e] * inv : 0;
+            for (uint64_t e = 0; e < n; e++)
+                dst[e] = dst[e] * inv * (float)mask[e];
             free(mask);
             break;
         }
@@ -128,13 +191,11 @@ static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, s
         }
         }
     }
-    if (sums) {
-        for (uint64_t e = 0; e < n; e++) kept += fabsf(dst[e]);
-        sums[0] = full, sums[1] = kept;
-    }
+    if (sums) sums[0] = full, sums[1] = abs_sum(dst, n);
     if (apply_l1 && g->l1[k] != 1) {
         float f = (float)g->l1[k];
-        for (uint64_t e = 0; e < n; e++) dst[e] *= f;
+        for (uint64_t e = 0; e < n; e++)
+            dst[e] *= f;
     }
 }
 
@@ -148,42 +209,70 @@ static mg_status l1_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     return MG_OK;
 }
 
+/* The consensus step for one model over a chunk; restrict lets it vectorize. */
+__attribute__((noinline)) static void agree_acc(const float *restrict S, const float *restrict wk,
+                                                float w, float *restrict M, float *restrict D,
+                                                uint64_t n) {
+    for (uint64_t e = 0; e < n; e++) {
+        float v = wk[e];
+        int sp = S[e] >= 0.0f, pos = v > 0.0f, neg = v < 0.0f;
+        float a = (float)((pos & sp) | (neg & !sp)); // zeros never agree
+        M[e] += a * v;
+        D[e] += a * w;
+    }
+}
+
+/* M /= D where D != 0 (D == 0 means no model agreed: divide by 1). */
+__attribute__((noinline)) static void div_guard(float *restrict M, const float *restrict D,
+                                                uint64_t n) {
+    for (uint64_t e = 0; e < n; e++)
+        M[e] = M[e] / (D[e] + (float)(D[e] == 0.0f));
+}
+
+__attribute__((noinline)) static void add_to(float *restrict acc, const float *restrict x,
+                                             uint64_t n) {
+    for (uint64_t e = 0; e < n; e++)
+        acc[e] += x[e];
+}
+
 static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     gta *g = user;
     uint64_t n = ch->count;
-    float *W = ch->scratch; // [K][n]
-    for (size_t k = 0; k < g->K; k++) {
+    size_t K = g->K;
+    float *W = ch->scratch; // [K][n] weighted deltas, then sum, M, D
+    float *S = W + K * n, *M = S + n, *D = M + n;
+    for (size_t k = 0; k < K; k++) {
         float *dk = W + k * n;
         delta_k(g, c, ch, k, dk, true, NULL);
         float w = (float)g->w[k];
-        for (uint64_t e = 0; e < n; e++) dk[e] *= w;
+        for (uint64_t e = 0; e < n; e++)
+            dk[e] *= w;
     }
     const float *b = ch->x[c->base];
+    float *o = ch->out;
     float lam = (float)c->g[MG_P_LAMBDA];
     bool norm = c->g[MG_P_NORMALIZE] != 0;
+    for (uint64_t e = 0; e < n; e++)
+        M[e] = 0, D[e] = 0, S[e] = 0;
     if (g->consensus) {
-        for (uint64_t e = 0; e < n; e++) {
-            float s = 0;
-            for (size_t k = 0; k < g->K; k++) s += W[k * n + e];
-            float M = 0, D = 0;
-            for (size_t k = 0; k < g->K; k++) {
-                float v = W[k * n + e];
-                bool agree = s >= 0 ? v > 0 : v < 0;
-                if (agree) M += v, D += (float)g->w[k];
-            }
-            if (norm) M /= (D == 0 ? 1.0f : D);
-            ch->out[e] = b[e] + lam * M;
-        }
+        // Elected sign: + where sum W >= 0; a model counts where its W agrees
+        // (zeros never agree). Loops over contiguous floats, branch-free.
+        for (size_t k = 0; k < K; k++)
+            add_to(S, W + k * n, n);
+        for (size_t k = 0; k < K; k++)
+            agree_acc(S, W + k * n, (float)g->w[k], M, D, n);
+        if (norm) div_guard(M, D, n);
     } else {
-        float D = (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum);
-        for (uint64_t e = 0; e < n; e++) {
-            float M = 0;
-            for (size_t k = 0; k < g->K; k++) M += W[k * n + e];
-            if (norm) M /= D;
-            ch->out[e] = b[e] + lam * M;
-        }
+        for (size_t k = 0; k < K; k++)
+            add_to(M, W + k * n, n);
+        float inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum);
+        if (norm)
+            for (uint64_t e = 0; e < n; e++)
+                M[e] *= inv;
     }
+    for (uint64_t e = 0; e < n; e++)
+        o[e] = b[e] + lam * M[e];
     return MG_OK;
 }
 
@@ -198,7 +287,8 @@ static void abs_delta_key(void *user, const mg_kernel_ctx *c, const mg_kchunk *c
     const gta *g = kc->g;
     size_t k = j % g->K;
     const float *x = ch->x[g->idx[k]], *b = ch->x[c->base];
-    for (uint64_t e = 0; e < ch->count; e++) keys[e] = fabsf(x[e] - b[e]);
+    for (uint64_t e = 0; e < ch->count; e++)
+        keys[e] = fabsf(x[e] - b[e]);
 }
 
 static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_error *err) {
@@ -271,7 +361,12 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         if (st) goto done;
     }
     if (any_l1) {
-        uint64_t nch = mg_kpass_chunks(c, sp == SP_DELLA, NULL);
+        uint64_t chsz, nch = mg_kpass_chunks(c, sp == SP_DELLA, &chsz);
+        if (sp == SP_RANDOM && chsz % 8 == 0) {
+            g.bits = mg_calloc(K, sizeof *g.bits);
+            for (size_t k = 0; k < K; k++)
+                if (g.active[k]) g.bits[k] = mg_malloc((c->numel + 7) / 8);
+        }
         g.parts = mg_calloc(nch * K * 2 + 1, sizeof(double));
         mg_kpass_opts o = {.rows = sp == SP_DELLA, .scratch_per_elem = 1};
         st = mg_kpass(c, &o, l1_pass, &g, err);
@@ -282,12 +377,16 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
             mg_kpass_sum(g.parts + 2 * k, nch, 2 * K, 2, s);
             if (s[0] >= 1e-7 && s[1] >= 1e-7) g.l1[k] = s[0] / s[1];
         }
+        g.bits_ready = g.bits != NULL;
     }
-    mg_kpass_opts o = {.rows = sp == SP_DELLA, .write = true, .scratch_per_elem = (unsigned)K};
+    mg_kpass_opts o = {.rows = sp == SP_DELLA, .write = true, .scratch_per_elem = (unsigned)K + 3};
     st = mg_kpass(c, &o, combine, &g, err);
 done:
     free(g.idx), free(g.w), free(g.d), free(g.eps), free(g.active), free(g.s1), free(g.s2);
     free(g.l1), free(g.parts), free(kk);
+    for (size_t k = 0; g.bits && k < K; k++)
+        free(g.bits[k]);
+    free(g.bits);
     return st;
 }
 

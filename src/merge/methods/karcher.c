@@ -15,7 +15,8 @@
 static double quad(const double *H, const double *v, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) s += v[i] * H[i * n + j] * v[j];
+        for (size_t j = 0; j < n; j++)
+            s += v[i] * H[i * n + j] * v[j];
     return s;
 }
 
@@ -46,17 +47,21 @@ mg_status mg_k_karcher(const mg_kernel_ctx *c, mg_error *err) {
         for (size_t j = 0; j < n; j++)
             H[i * n + j] = (al[i] > 0 && al[j] > 0) ? G[i * n + j] / (nrm[i] * nrm[j]) : 0;
     }
-    for (size_t i = 0; i < n; i++) beta[i] = al[i];
+    for (size_t i = 0; i < n; i++)
+        beta[i] = al[i];
     double un = sqrt(fmax(quad(H, beta, n), 0));
     if (un < tol) {
-        for (size_t i = 0; i < n; i++) beta[i] = i == first;
+        for (size_t i = 0; i < n; i++)
+            beta[i] = i == first;
     } else {
-        for (size_t i = 0; i < n; i++) beta[i] /= un;
+        for (size_t i = 0; i < n; i++)
+            beta[i] /= un;
     }
     for (int it = 0; it < max_iter; it++) {
         for (size_t i = 0; i < n; i++) {
             double s = 0;
-            for (size_t j = 0; j < n; j++) s += H[i * n + j] * beta[j];
+            for (size_t j = 0; j < n; j++)
+                s += H[i * n + j] * beta[j];
             cc[i] = fmin(1, fmax(-1, s));
             tau[i] = 0;
         }
@@ -66,13 +71,16 @@ mg_status mg_k_karcher(const mg_kernel_ctx *c, mg_error *err) {
             if (th < tol) continue;
             double f = al[i] * th / sin(th);
             tau[i] += f;
-            for (size_t j = 0; j < n; j++) tau[j] -= f * cc[i] * beta[j];
+            for (size_t j = 0; j < n; j++)
+                tau[j] -= f * cc[i] * beta[j];
         }
         double tn = sqrt(fmax(quad(H, tau, n), 0));
         if (tn < tol) break;
-        for (size_t i = 0; i < n; i++) beta[i] = cos(tn) * beta[i] + sin(tn) * tau[i] / tn;
+        for (size_t i = 0; i < n; i++)
+            beta[i] = cos(tn) * beta[i] + sin(tn) * tau[i] / tn;
         un = sqrt(fmax(quad(H, beta, n), 0));
-        for (size_t i = 0; i < n; i++) beta[i] /= un;
+        for (size_t i = 0; i < n; i++)
+            beta[i] /= un;
     }
     for (size_t i = 0; i < n; i++)
         coef[i] = al[i] > 0 ? (nsum / (double)n) * beta[i] / nrm[i] : 0;

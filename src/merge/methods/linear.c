@@ -14,18 +14,21 @@ static mg_status pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, m
     (void)err;
     const lin *l = user;
     float *o = ch->out;
-    for (uint64_t j = 0; j < ch->count; j++) o[j] = 0;
+    for (uint64_t j = 0; j < ch->count; j++)
+        o[j] = 0;
     for (size_t i = 0; i < c->n; i++) {
         float w = (float)(c->m[i][MG_P_WEIGHT] * l->scale);
         const float *x = ch->x[i];
-        for (uint64_t j = 0; j < ch->count; j++) o[j] += w * x[j];
+        for (uint64_t j = 0; j < ch->count; j++)
+            o[j] += w * x[j];
     }
     return MG_OK;
 }
 
 mg_status mg_k_linear(const mg_kernel_ctx *c, mg_error *err) {
     double sum = 0;
-    for (size_t i = 0; i < c->n; i++) sum += c->m[i][MG_P_WEIGHT];
+    for (size_t i = 0; i < c->n; i++)
+        sum += c->m[i][MG_P_WEIGHT];
     lin l = {1.0};
     if (c->g[MG_P_NORMALIZE] != 0) {
         if (fabs(sum) < 1e-12)

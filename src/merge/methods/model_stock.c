@@ -29,8 +29,7 @@ static double stock_t(const double *D, size_t N) {
     return (double)N * cs / (1 + (double)(N - 1) * cs);
 }
 
-static mg_status rows_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                           mg_error *err) {
+static mg_status rows_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     const ms *s = user;
     size_t N = s->N;
@@ -49,7 +48,8 @@ static mg_status rows_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *
         float ct = (float)(t / (double)N), cb = (float)(1 - t);
         for (uint64_t e = r0; e < r0 + c->cols; e++) {
             float m = 0;
-            for (size_t i = 0; i < N; i++) m += ch->x[s->idx[i]][e];
+            for (size_t i = 0; i < N; i++)
+                m += ch->x[s->idx[i]][e];
             ch->out[e] = ct * m + cb * b[e];
         }
     }
@@ -70,7 +70,8 @@ mg_status mg_k_model_stock(const mg_kernel_ctx *c, mg_error *err) {
         st = mg_kernel_combine(c, coef, err);
         free(coef);
     } else if (N < 2) {
-        st = mg_error_set(err, MG_ERR_INVALID, "model_stock needs at least 2 models besides the base");
+        st = mg_error_set(err, MG_ERR_INVALID,
+                          "model_stock needs at least 2 models besides the base");
     } else if (c->g[MG_P_FILTER_WISE] != 0) {
         mg_kpass_opts o = {.rows = true, .write = true};
         st = mg_kpass(c, &o, rows_pass, &s, err);
@@ -86,7 +87,8 @@ mg_status mg_k_model_stock(const mg_kernel_ctx *c, mg_error *err) {
                     D[p * N + q] = G[i * n + j] + G[z * n + z] - G[i * n + z] - G[j * n + z];
                 }
             double t = stock_t(D, N);
-            for (size_t p = 0; p < N; p++) coef[s.idx[p]] = t / (double)N;
+            for (size_t p = 0; p < N; p++)
+                coef[s.idx[p]] = t / (double)N;
             coef[z] = 1 - t;
             st = mg_kernel_combine(c, coef, err);
         }

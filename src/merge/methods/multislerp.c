@@ -35,9 +35,11 @@ mg_status mg_k_multislerp(const mg_kernel_ctx *c, mg_error *err) {
             D[p * K + q] = v;
         }
     double wsum = 0, eps = c->g[MG_P_EPS];
-    for (size_t p = 0; p < K; p++) w[p] = c->m[idx[p]][MG_P_WEIGHT], wsum += w[p];
+    for (size_t p = 0; p < K; p++)
+        w[p] = c->m[idx[p]][MG_P_WEIGHT], wsum += w[p];
     if (c->g[MG_P_NORMALIZE_WEIGHTS] != 0)
-        for (size_t p = 0; p < K; p++) w[p] /= wsum;
+        for (size_t p = 0; p < K; p++)
+            w[p] /= wsum;
     double scale = 0;
     for (size_t p = 0; p < K; p++) {
         nr[p] = sqrt(fmax(D[p * K + p], 0));
@@ -46,7 +48,8 @@ mg_status mg_k_multislerp(const mg_kernel_ctx *c, mg_error *err) {
     }
     double mm = 0;
     for (size_t p = 0; p < K; p++)
-        for (size_t q = 0; q < K; q++) mm += a[p] * a[q] * D[p * K + q];
+        for (size_t q = 0; q < K; q++)
+            mm += a[p] * a[q] * D[p * K + q];
     double mn = sqrt(fmax(mm, 0));
     double *xc = mg_calloc(K, sizeof(double)); // output coefficients on x_p
     if (mn < eps) {
@@ -63,16 +66,19 @@ mg_status mg_k_multislerp(const mg_kernel_ctx *c, mg_error *err) {
         double s = 0;
         for (size_t p = 0; p < K; p++) {
             double up_m = 0;
-            for (size_t q = 0; q < K; q++) up_m += D[p * K + q] * a[q];
+            for (size_t q = 0; q < K; q++)
+                up_m += D[p * K + q] * a[q];
             s += w[p] * up_m / ((nr[p] + eps) * mn);
         }
         double tfac = 1 - s / mn; // T = tfac * m
         double tn = fabs(tfac) * mn, tau = tn + eps;
         double cm = cos(tau) / mn + tfac * sin(tau) / tau;
-        for (size_t p = 0; p < K; p++) xc[p] = cm * a[p] * scale;
+        for (size_t p = 0; p < K; p++)
+            xc[p] = cm * a[p] * scale;
     }
     double xsum = 0;
-    for (size_t p = 0; p < K; p++) coef[idx[p]] = xc[p], xsum += xc[p];
+    for (size_t p = 0; p < K; p++)
+        coef[idx[p]] = xc[p], xsum += xc[p];
     if (b >= 0) coef[b] = 1 - xsum; // base + sum_p xc_p (x_p - base)
     free(xc);
 write:

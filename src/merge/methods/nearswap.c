@@ -20,7 +20,8 @@ static mg_status pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, m
 
 mg_status mg_k_nearswap(const mg_kernel_ctx *c, mg_error *err) {
     if (c->base < 0 || c->n != 2)
-        return mg_error_set(err, MG_ERR_INVALID, "nearswap needs a base_model and exactly 1 other model");
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "nearswap needs a base_model and exactly 1 other model");
     mg_kpass_opts o = {.write = true};
     return mg_kpass(c, &o, pass, NULL, err);
 }

@@ -38,8 +38,7 @@ static inline float vec(const nus *u, const mg_kchunk *ch, size_t m, uint64_t e)
     return u->base >= 0 ? ch->x[m][e] - ch->x[u->base][e] : ch->x[m][e];
 }
 
-static mg_status col_stats(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                           mg_error *err) {
+static mg_status col_stats(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     nus *u = user;
     double *p = u->parts + ch->index * 3 * c->cols;
@@ -86,8 +85,7 @@ mg_status mg_k_nuslerp(const mg_kernel_ctx *c, mg_error *err) {
         double one = 1;
         return mg_kernel_combine(c, &one, err);
     }
-    if (k != 2)
-        return mg_error_set(err, MG_ERR_INVALID, "nuslerp needs exactly 2 non-base models");
+    if (k != 2) return mg_error_set(err, MG_ERR_INVALID, "nuslerp needs exactly 2 non-base models");
     nus u = {.a = o[0], .b = o[1], .base = c->base};
     double wa = c->m[u.a][MG_P_WEIGHT], wb = c->m[u.b][MG_P_WEIGHT];
     u.t = fabs(wa + wb) < 1e-6 ? 0.5 : wb / (wa + wb);

@@ -27,7 +27,8 @@ static mg_status count_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk 
     double *p = r->parts + ch->index * 2 * r->K;
     for (uint64_t e = 0; e < ch->count; e++) {
         int cnt = 0;
-        for (size_t k = 0; k < r->K; k++) cnt += fabsf(ch->x[r->idx[k]][e] - b[e]) > r->eps;
+        for (size_t k = 0; k < r->K; k++)
+            cnt += fabsf(ch->x[r->idx[k]][e] - b[e]) > r->eps;
         if (!cnt) continue;
         for (size_t k = 0; k < r->K; k++)
             if (fabsf(ch->x[r->idx[k]][e] - b[e]) > r->eps) p[2 * k + (cnt == 1)] += 1;
@@ -41,7 +42,8 @@ static mg_status apply(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, 
     const float *b = ch->x[c->base];
     for (uint64_t e = 0; e < ch->count; e++) {
         int cnt = 0;
-        for (size_t k = 0; k < r->K; k++) cnt += fabsf(ch->x[r->idx[k]][e] - b[e]) > r->eps;
+        for (size_t k = 0; k < r->K; k++)
+            cnt += fabsf(ch->x[r->idx[k]][e] - b[e]) > r->eps;
         float acc = 0;
         for (size_t k = 0; k < r->K; k++) {
             float t = ch->x[r->idx[k]][e] - b[e];
@@ -59,7 +61,8 @@ static mg_status run(const mg_kernel_ctx *c, bool plus, mg_error *err) {
     for (size_t i = 0; i < c->n; i++)
         if ((int)i != c->base) r.idx[r.K++] = i;
     r.lam = mg_calloc(r.K + 1, sizeof(double));
-    for (size_t k = 0; k < r.K; k++) r.lam[k] = 1;
+    for (size_t k = 0; k < r.K; k++)
+        r.lam[k] = 1;
     mg_status st = MG_OK;
     if (plus && r.K) {
         uint64_t nch = mg_kpass_chunks(c, false, NULL);
@@ -81,5 +84,9 @@ static mg_status run(const mg_kernel_ctx *c, bool plus, mg_error *err) {
     return st;
 }
 
-mg_status mg_k_ram(const mg_kernel_ctx *c, mg_error *err) { return run(c, false, err); }
-mg_status mg_k_ramplus_tl(const mg_kernel_ctx *c, mg_error *err) { return run(c, true, err); }
+mg_status mg_k_ram(const mg_kernel_ctx *c, mg_error *err) {
+    return run(c, false, err);
+}
+mg_status mg_k_ramplus_tl(const mg_kernel_ctx *c, mg_error *err) {
+    return run(c, true, err);
+}

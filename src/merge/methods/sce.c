@@ -25,7 +25,8 @@ static void var_keys(const sce *s, const mg_kernel_ctx *c, const mg_kchunk *ch, 
     const float *b = ch->x[c->base];
     for (uint64_t e = 0; e < ch->count; e++) {
         double m = 0, v = 0;
-        for (size_t k = 0; k < s->K; k++) m += ch->x[s->idx[k]][e] - b[e];
+        for (size_t k = 0; k < s->K; k++)
+            m += ch->x[s->idx[k]][e] - b[e];
         m /= (double)s->K;
         for (size_t k = 0; k < s->K; k++) {
             double d = ch->x[s->idx[k]][e] - b[e] - m;
@@ -35,19 +36,18 @@ static void var_keys(const sce *s, const mg_kernel_ctx *c, const mg_kchunk *ch, 
     }
 }
 
-static void key_fn(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t j,
-                   float *keys) {
+static void key_fn(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t j, float *keys) {
     (void)j;
     var_keys(user, c, ch, keys);
 }
 
-static mg_status nnz_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch,
-                          mg_error *err) {
+static mg_status nnz_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
     sce *s = user;
     var_keys(s, c, ch, ch->scratch);
     double n = 0;
-    for (uint64_t e = 0; e < ch->count; e++) n += ch->scratch[e] != 0;
+    for (uint64_t e = 0; e < ch->count; e++)
+        n += ch->scratch[e] != 0;
     s->parts[ch->index] = n;
     return MG_OK;
 }
@@ -73,7 +73,8 @@ static mg_status sq_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     for (size_t k = 0; k < s->K; k++) {
         double a = 0;
         const float *t = ch->scratch + k * ch->count;
-        for (uint64_t e = 0; e < ch->count; e++) a += (double)t[e] * t[e];
+        for (uint64_t e = 0; e < ch->count; e++)
+            a += (double)t[e] * t[e];
         s->parts[ch->index * s->K + k] = a;
     }
     return MG_OK;
@@ -88,7 +89,8 @@ static mg_status apply(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, 
     const float *b = ch->x[c->base];
     for (uint64_t e = 0; e < n; e++) {
         float sum = 0;
-        for (size_t k = 0; k < s->K; k++) sum += T[k * n + e];
+        for (size_t k = 0; k < s->K; k++)
+            sum += T[k * n + e];
         double M = 0, D = 0;
         for (size_t k = 0; k < s->K; k++) {
             float v = T[k * n + e];
@@ -133,8 +135,10 @@ mg_status mg_k_sce(const mg_kernel_ctx *c, mg_error *err) {
     if (st) goto done;
     mg_kpass_sum(s.parts, nch, K, K, s.omega);
     double tot = 0;
-    for (size_t k = 0; k < K; k++) s.omega[k] /= (double)c->numel, tot += s.omega[k];
-    for (size_t k = 0; k < K; k++) s.omega[k] = tot < 1e-6 ? 1.0 / (double)K : s.omega[k] / tot;
+    for (size_t k = 0; k < K; k++)
+        s.omega[k] /= (double)c->numel, tot += s.omega[k];
+    for (size_t k = 0; k < K; k++)
+        s.omega[k] = tot < 1e-6 ? 1.0 / (double)K : s.omega[k] / tot;
     mg_kpass_opts o2 = {.write = true, .scratch_per_elem = (unsigned)K + 1};
     st = mg_kpass(c, &o2, apply, &s, err);
 done:
