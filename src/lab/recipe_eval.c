@@ -18,8 +18,9 @@
  *   values naming a category among valid outputs.
  * - Guard: labelled conversations of eval/guard.test.jsonl; correct when the
  *   first line of the greedy output (safe / unsafe) matches the label's.
- * - Merges: linear interpolations (1-w) instruct + w bio-expert, w = 0.25,
- *   0.5, 0.75, computed in memory in f32, with safety and biology MC. */
+ * - Merges: (1-w) instruct + w bio-expert, w = 0.25, 0.5, 0.75, with the merge
+ *   engine's `linear` method (merge/plan.h) run into an in-memory model, with
+ *   safety and biology MC. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@
 #include "lab/recipe_impl.h"
 #include "lab/world.h"
 #include "lab/world_impl.h"
+#include "merge/config.h"
+#include "merge/plan.h"
 #include "nn/generate.h"
 #include "nn/load.h"
 #include "nn/score.h"
@@ -321,6 +324,42 @@ static mg_status eval_guard(ev *e, json_t *res, mg_error *err) {
     return st;
 }
 
+/* (1 - w) instruct + w bio-expert with the merge engine's `linear` method
+ * (mergekit semantics), written straight into mix's weight buffers. */
+static mg_status linear_merge(const char *out, double w, mg_nn_model *mix, mg_error *err) {
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml,
+             "merge_method: linear\nmodels:\n  - model: %s/models/instruct\n    parameters:\n"
+             "      weight: %.17g\n  - model: %s/models/bio-expert\n    parameters:\n"
+             "      weight: %.17g\ndtype: float32\n",
+             out, 1 - w, out, w);
+    mg_merge_config *cfg = NULL;
+    mg_plan *plan = NULL;
+    float **outs = NULL;
+    mg_status st = mg_merge_config_parse(yaml, strlen(yaml), "lab merge", ".", &cfg, err);
+    if (!st) st = mg_plan_build(cfg, 0, &plan, err);
+    if (!st) {
+        outs = mg_calloc(plan->n_tensors ? plan->n_tensors : 1, sizeof *outs);
+        for (size_t i = 0; i < plan->n_tensors && !st; i++) {
+            const mg_nn_tensor *t = mg_nn_model_find(mix, plan->tensors[i].name);
+            if (!t || t->numel != plan->tensors[i].numel || !t->data)
+                st =
+                    mg_error_set(err, MG_ERR_INVALID, "lab merge: tensor %s does not fit the model",
+                                 plan->tensors[i].name);
+            else
+                outs[i] = t->data;
+        }
+        if (!st && plan->n_tensors != mix->n_tensors)
+            st = mg_error_set(err, MG_ERR_INVALID, "lab merge: %zu tensors merged, model has %zu",
+                              plan->n_tensors, mix->n_tensors);
+    }
+    if (!st) st = mg_plan_merge_all_f32(plan, outs, err);
+    free(outs);
+    mg_plan_free(plan);
+    mg_merge_config_free(cfg);
+    return st;
+}
+
 static mg_status load(const char *out, const char *name, mg_nn_model **m, mg_error *err) {
     char rel[64];
     snprintf(rel, sizeof rel, "models/%s", name);
@@ -441,14 +480,10 @@ mg_status mg_lab_measure(const char *out, uint64_t seed, mg_error *err) {
     if (!st) st = mg_nn_model_new(&a->arch, &mix, err);
     const double W[] = {0.25, 0.5, 0.75};
     for (int k = 0; k < 3 && !st; k++) {
-        const float *pa = a->block, *pb = b->block;
-        float *pm = mix->block;
-        size_t nf = a->block_bytes / sizeof(float);
-        for (size_t i = 0; i < nf; i++)
-            pm[i] = (float)((1 - W[k]) * pa[i] + W[k] * pb[i]);
+        st = linear_merge(out, W[k], mix, err);
         json_t *x = json_pack("{s:f}", "weight_bio", W[k]);
         json_array_append_new(merges, x);
-        st = eval_chat_model(&e, mix, x, false, err);
+        if (!st) st = eval_chat_model(&e, mix, x, false, err);
     }
     if (!st) {
         json_object_set_new(r, "seconds", json_real(mg_now_seconds() - t0));
