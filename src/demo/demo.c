@@ -375,13 +375,32 @@ mg_status mg_demo_run(const mg_demo_opts *o, mg_error *err) {
     json_t *settings =
         json_pack("{s:b,s:I,s:s,s:o}", "quick", o->quick, "seed", (json_int_t)o->seed, "world",
                   c.world, "budget", budget_json(&c.b));
-    mg_status st = open_work(&c, settings, err);
+    mg_status st = MG_OK;
+    if (o->world_dir) {
+        // A given folder is used as it is (never built into): every model must be there.
+        static const char *const NEED[] = {"instruct", "bio-expert", "chem-expert", "generator",
+                                           "guard"};
+        for (size_t i = 0; i < 5 && !st; i++) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "models/%s/config.json", NEED[i]);
+            char *p = mg_path_join(c.world, rel);
+            if (!mg_path_exists(p))
+                st = mg_error_set(err, MG_ERR_NOT_FOUND,
+                                  "demo: %s is missing (build the world with `mergeguard lab "
+                                  "build %s`)",
+                                  p, c.world);
+            free(p);
+        }
+    }
+    if (!st) st = open_work(&c, settings, err);
     if (!st) {
         step(&c, "lab world: build or reuse");
         mg_log_info("demo: lab world %s (%s; built on first use)", c.world,
                     mg_world_size_name(c.b.size));
-        mg_lab_build_opts lo = {.seed = o->seed, .size = c.b.size, .measure = false};
-        st = mg_lab_build(c.world, &lo, err);
+        if (!o->world_dir) {
+            mg_lab_build_opts lo = {.seed = o->seed, .size = c.b.size, .measure = false};
+            st = mg_lab_build(c.world, &lo, err);
+        }
     }
     c.m_instruct = mg_path_join(c.world, "models/instruct");
     c.m_bio = mg_path_join(c.world, "models/bio-expert");

@@ -19,6 +19,8 @@ check() { if eval "$1"; then ok; else fail "$1"; fi; }
 "$BIN" demo --bogus -o "$TMP/x" 2>"$TMP/err"; check '[ $? -eq 2 ] && [ ! -e "$TMP/x" ]'
 check 'grep -q "bogus" "$TMP/err"'
 "$BIN" demo --seed -3 -o "$TMP/x" 2>/dev/null; check '[ $? -eq 2 ] && [ ! -e "$TMP/x" ]'
+"$BIN" demo --world "$TMP/none" -o "$TMP/x" 2>"$TMP/err"; check '[ $? -eq 2 ] && [ ! -e "$TMP/x" ]'
+check 'grep -q "lab build" "$TMP/err"'
 
 OUT=$TMP/quick
 start=$(date +%s)
