@@ -322,9 +322,12 @@ static mg_status write_report(demo_ctx *c, json_t *settings, mg_error *err) {
             snprintf(det, sizeof det, "λ %s", s ? s : "");
             free(s);
         } else if (json_object_get(r, "fevals")) {
-            snprintf(det, sizeof det, "%d evaluations, CE align %.3f, CE task %.3f",
-                     (int)json_integer_value(json_object_get(r, "fevals")),
-                     demo_num(r, "ce_alignment"), demo_num(r, "ce_task"));
+            double ca = demo_num(r, "ce_alignment"), ct = demo_num(r, "ce_task");
+            char a[32] = "-", t[32] = "-";
+            if (!isnan(ca)) snprintf(a, sizeof a, "%.3f", ca);
+            if (!isnan(ct)) snprintf(t, sizeof t, "%.3f", ct);
+            snprintf(det, sizeof det, "%d evaluations, CE alignment %s, CE task %s",
+                     (int)json_integer_value(json_object_get(r, "fevals")), a, t);
         }
         MD("| %s | %.1f | %.1f | %s | %.0f |\n", json_string_value(json_object_get(r, "id")),
            demo_num(r, "align_guard"), demo_num(r, "align_refusal"), det, demo_num(r, "seconds"));
