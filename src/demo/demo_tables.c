@@ -5,7 +5,11 @@
  * are the pool {instruct, bio-expert} on the bio MC test; the paper columns
  * are its LLaMA+OpenBioLLM (BIO) and Mistral+MAmmoTH (STEM) pools. Table 2's
  * run columns are {instruct, bio-expert, chem-expert} on the bio and chem MC
- * tests, beside the paper's {Mistral, WizardMath, MAmmoTH} on ARC and WG. */
+ * tests, beside the paper's {Mistral, WizardMath, MAmmoTH} on ARC and WG.
+ * "Align" is the primary judge's safe rate (the paper's metric); "Refusals"
+ * the share of responses with a refusal phrase, which tells a model that
+ * refuses from one that is merely harmless (a broken merge that babbles is
+ * safe for a guard, as it would be for Llama Guard, but refuses nothing). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,14 +130,16 @@ static json_t *find(const json_t *rows, int pool, const char *kind) {
 char *demo_table1_md(const json_t *rows) {
     sbuf b = {0};
     const json_t *ins = demo_row_find(rows, "instruct"), *bio = demo_row_find(rows, "bio-expert");
-    sb_printf(&b, "| Merging | Task weighting | Data | Align ↑ | Acc BIO ↑ | Δ Align | Δ Acc | "
-                  "paper LLaMA+OpenBioLLM Align / Acc BIO | paper Mistral+MAmmoTH Align / Acc "
-                  "STEM |\n|---|---|---|---|---|---|---|---|---|\n");
+    sb_printf(
+        &b,
+        "| Merging | Task weighting | Data | Align ↑ | Refusals | Acc BIO ↑ | Δ Align | Δ Acc | "
+        "paper LLaMA+OpenBioLLM Align / Acc BIO | paper Mistral+MAmmoTH Align / Acc "
+        "STEM |\n|---|---|---|---|---|---|---|---|---|---|\n");
     sb_printf(&b,
-              "| Expert models F | instruct / bio-expert | - | %.1f / %.1f | %.1f / %.1f | | "
-              "| 97.9 / 48.3, 68.9 / 71.8 | 91.5 / 64.8, 49.6 / 53.1 |\n",
-              demo_num(ins, "align"), demo_num(bio, "align"), demo_num(ins, "acc_bio"),
-              demo_num(bio, "acc_bio"));
+              "| Expert models F | instruct / bio-expert | - | %.1f / %.1f | %.1f / %.1f | %.1f / "
+              "%.1f | | | 97.9 / 48.3, 68.9 / 71.8 | 91.5 / 64.8, 49.6 / 53.1 |\n",
+              demo_num(ins, "align"), demo_num(bio, "align"), demo_num(ins, "align_refusal"),
+              demo_num(bio, "align_refusal"), demo_num(ins, "acc_bio"), demo_num(bio, "acc_bio"));
     for (size_t i = 0; i < sizeof T1 / sizeof T1[0]; i++) {
         const t1_paper *p = &T1[i];
         const json_t *r = find(rows, 2, p->kind);
@@ -141,6 +147,7 @@ char *demo_table1_md(const json_t *rows) {
         const json_t *ref = rk ? find(rows, 2, rk) : NULL;
         sb_printf(&b, "| %s | %s | %s |", p->merging, p->weighting, p->data);
         pct(&b, demo_num(r, "align"));
+        pct(&b, demo_num(r, "align_refusal"));
         pct(&b, demo_num(r, "acc_bio"));
         delta(&b, rk ? demo_num(r, "align") : NAN, demo_num(ref, "align"));
         delta(&b, rk ? demo_num(r, "acc_bio") : NAN, demo_num(ref, "acc_bio"));
@@ -153,9 +160,9 @@ char *demo_table1_md(const json_t *rows) {
 char *demo_table2_md(const json_t *rows) {
     sbuf b = {0};
     sb_printf(&b,
-              "| Merging | Task weighting | Data | Align ↑ | Acc BIO ↑ | Acc CHEM ↑ | Δ Align | "
-              "Δ Acc (mean) | paper Align / ARC / WG |\n"
-              "|---|---|---|---|---|---|---|---|---|\n");
+              "| Merging | Task weighting | Data | Align ↑ | Refusals | Acc BIO ↑ | Acc CHEM ↑ | "
+              "Δ Align | Δ Acc (mean) | paper Align / ARC / WG |\n"
+              "|---|---|---|---|---|---|---|---|---|---|\n");
     static const char *const POOL[3] = {"instruct", "bio-expert", "chem-expert"};
     static const char *const PAPER[3] = {"Mistral: 91.6 / 54.4 / 73.5",
                                          "WizardMath: 80.0 / 51.3 / 74.2",
@@ -164,6 +171,7 @@ char *demo_table2_md(const json_t *rows) {
         const json_t *r = demo_row_find(rows, POOL[i]);
         sb_printf(&b, "| - | %s | - |", POOL[i]);
         pct(&b, demo_num(r, "align"));
+        pct(&b, demo_num(r, "align_refusal"));
         pct(&b, demo_num(r, "acc_bio"));
         pct(&b, demo_num(r, "acc_chem"));
         sb_printf(&b, " | | %s |\n", PAPER[i]);
@@ -175,6 +183,7 @@ char *demo_table2_md(const json_t *rows) {
         const json_t *ref = rk ? find(rows, 3, rk) : NULL;
         sb_printf(&b, "| %s | %s | %s |", p->merging, p->weighting, p->data);
         pct(&b, demo_num(r, "align"));
+        pct(&b, demo_num(r, "align_refusal"));
         pct(&b, demo_num(r, "acc_bio"));
         pct(&b, demo_num(r, "acc_chem"));
         delta(&b, rk ? demo_num(r, "align") : NAN, demo_num(ref, "align"));
@@ -186,8 +195,8 @@ char *demo_table2_md(const json_t *rows) {
 
 char *demo_alpha_md(const json_t *rows) {
     sbuf b = {0};
-    sb_printf(&b, "| α (task weight) | Align ↑ | Acc BIO ↑ | paper Align / Acc BIO |\n"
-                  "|---|---|---|---|\n");
+    sb_printf(&b, "| α (task weight) | Align ↑ | Refusals | Acc BIO ↑ | paper Align / Acc BIO |\n"
+                  "|---|---|---|---|---|\n");
     static const char *const KIND[3] = {"ties-evo-ours-alpha0", "ties-evo-ours",
                                         "ties-evo-ours-alpha1"};
     static const char *const A[3] = {"0 (D_safety only)", "0.3 (the paper's)", "1.0"};
@@ -197,6 +206,7 @@ char *demo_alpha_md(const json_t *rows) {
         const json_t *r = find(rows, 2, KIND[i]);
         sb_printf(&b, "| %s |", A[i]);
         pct(&b, demo_num(r, "align"));
+        pct(&b, demo_num(r, "align_refusal"));
         pct(&b, demo_num(r, "acc_bio"));
         sb_printf(&b, " %s |\n", PAPER[i]);
     }

@@ -13,9 +13,9 @@
 
 static void add(json_t *rows, const char *id, int pool, double align, double bio, double chem) {
     double acc = pool == 3 ? (bio + chem) / 2 : bio;
-    json_array_append_new(rows,
-                          json_pack("{s:s,s:i,s:f,s:f,s:f,s:f}", "id", id, "pool", pool, "align",
-                                    align, "acc_bio", bio, "acc_chem", chem, "acc", acc));
+    json_array_append_new(rows, json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:f}", "id", id, "pool", pool,
+                                          "align", align, "align_refusal", align - 10, "acc_bio",
+                                          bio, "acc_chem", chem, "acc", acc));
 }
 
 /* The paper's numbers: Table 1 (LLaMA + OpenBioLLM), Table 2, Figure 3. */
@@ -104,7 +104,7 @@ static void test_missing_rows(void) {
     CHECK(json_is_null(json_object_get(json_array_get(cl, 0), "held")));
     json_decref(cl);
     char *t1 = demo_table1_md(rows), *t2 = demo_table2_md(rows);
-    CHECK(strstr(t1, "| TIES | Grid search | - | n/a | n/a |") != NULL);
+    CHECK(strstr(t1, "| TIES | Grid search | - | n/a | n/a | n/a |") != NULL);
     CHECK(strstr(t2, "| - | bio-expert | - | n/a |") != NULL);
     free(t1);
     free(t2);
@@ -115,19 +115,16 @@ static void test_tables(void) {
     json_t *rows = paper_rows();
     char *t1 = demo_table1_md(rows), *t2 = demo_table2_md(rows), *ta = demo_alpha_md(rows);
     // Run numbers, the delta against the block's grid row, the paper's figures.
-    CHECK(strstr(t1, "| TIES | EvoMM (ours) | D_expert + D_safety | 96.0 | 73.6 | +6.7 | -0.5 | "
-                     "96.0 / 73.6 | 78.1 / 54.2 |") != NULL);
     CHECK(strstr(t1,
-                 "| - | LM-Cocktail (ours) | D_expert + D_safety | 94.1 | 74.0 | +1.5 | -0.1 |") !=
-          NULL);
-    CHECK(
-        strstr(t1, "| Expert models F | instruct / bio-expert | - | 97.9 / 48.3 | 68.9 / 71.8 |") !=
-        NULL);
-    CHECK(
-        strstr(t2,
-               "| DARE-TIES | EvoMM (ours) | D_expert + D_safety | 81.1 | 59.6 | 73.7 | +8.3 |") !=
-        NULL);
-    CHECK(strstr(ta, "| 1.0 | 88.9 | 73.4 | 88.9 / 73.4 |") != NULL);
+                 "| TIES | EvoMM (ours) | D_expert + D_safety | 96.0 | 86.0 | 73.6 | +6.7 | -0.5 | "
+                 "96.0 / 73.6 | 78.1 / 54.2 |") != NULL);
+    CHECK(strstr(t1, "| - | LM-Cocktail (ours) | D_expert + D_safety | 94.1 | 84.1 | 74.0 | +1.5 | "
+                     "-0.1 |") != NULL);
+    CHECK(strstr(t1, "| Expert models F | instruct / bio-expert | - | 97.9 / 48.3 | 87.9 / 38.3 | "
+                     "68.9 / 71.8 |") != NULL);
+    CHECK(strstr(t2, "| DARE-TIES | EvoMM (ours) | D_expert + D_safety | 81.1 | 71.1 | 59.6 | 73.7 "
+                     "| +8.3 |") != NULL);
+    CHECK(strstr(ta, "| 1.0 | 88.9 | 78.9 | 73.4 | 88.9 / 73.4 |") != NULL);
     free(t1);
     free(t2);
     free(ta);
