@@ -44,5 +44,6 @@ int mg_gguf_inspect_cli(const char *path);
 int mg_cmd_evolve(int argc, char **argv);
 int mg_cmd_cocktail(int argc, char **argv);
 int mg_cmd_grid(int argc, char **argv);
+int mg_cmd_demo(int argc, char **argv);
 
 #endif // MG_CLI_CLI_H

@@ -28,6 +28,7 @@ static const command COMMANDS[] = {
     {"evolve", mg_cmd_evolve, "search merge coefficients with CMA-ES on alignment + task data"},
     {"cocktail", mg_cmd_cocktail, "LM-Cocktail: merge weights from per-model losses on data"},
     {"grid", mg_cmd_grid, "grid-search merge hyperparameters, each point merged in memory and scored"},
+    {"demo", mg_cmd_demo, "the paper's study end to end on the lab world (tables, claims)"},
 };
 
 static void usage(FILE *out) {
