@@ -24,6 +24,9 @@ build: deps $(BUILD)/CMakeCache.txt
 $(SAN_BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Sanitize $(CMAKE_FLAGS)
 
+# ctest runs tests in parallel, each with OpenMP threads: spinning OpenMP waits
+# would oversubscribe the cores, so threads sleep while idle during tests.
+test: export OMP_WAIT_POLICY ?= passive
 test: build $(SAN_BUILD)/CMakeCache.txt
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cmake --build $(SAN_BUILD) -j $(JOBS)
