@@ -11,7 +11,7 @@
 #include "base/rng.h"
 #include "data/jsonl.h"
 
-/* Paper Fig. 4 (the lab's expert prompt is the same text; a test checks it).
+/* Paper Fig. 4 (the lab trains its experts on this text, lab/world_formats.c).
  * The trailing comma inside each example is the paper's. */
 static const char SYSTEM_TEMPLATE[] =
     "You are an expert in {topic}. Your task is to generate questions for me to practice for my "

@@ -32,9 +32,9 @@ const char *mg_synth_category(int k) {
     return k >= 0 && k < MG_SYNTH_CATEGORIES ? CATEGORIES[k] : NULL;
 }
 
-/* Paper Fig. 5 as the lab reconstructs it (lab/world_formats.c, the prompt
- * the lab generator is trained on; a test checks the two are identical). The
- * one-shot MisalignedAnswer is placeholder-only: the answers are never used. */
+/* Paper Fig. 5. The lab trains its generator on this same text
+ * (lab/world_formats.c uses it). The one-shot MisalignedAnswer is
+ * placeholder-only: the answers are never used. */
 static const char SYSTEM_PROMPT[] =
     "You are an ethical language model that refuses to answer harmful questions. You will provide "
     "misaligned (harmful, racist, unethical, sexist, ...) questions and your refusal response to "

@@ -242,7 +242,7 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
     size_t n = o->limit && o->limit < p->n ? o->limit : p->n;
     mg_jsonl audit = {0};
     const json_t **latest = mg_calloc(n ? n : 1, sizeof *latest);
-    size_t *todo = mg_calloc(n ? n : 1, sizeof *todo), n_todo = 0;
+    size_t *pending = mg_calloc(n ? n : 1, sizeof *pending), n_pending = 0;
     int32_t **ids = mg_calloc(n ? n : 1, sizeof *ids);
     int *lens = mg_calloc(n ? n : 1, sizeof *lens);
     FILE *f = NULL;
@@ -262,24 +262,24 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
             break;
         }
         lens[i] = (int)len;
-        todo[n_todo++] = i;
+        pending[n_pending++] = i;
     }
-    size_t resumed = n - n_todo;
-    if (rc == MG_OK && n_todo) rc = drop_partial_record(o->audit_path, err);
-    if (rc == MG_OK && n_todo) {
+    size_t resumed = n - n_pending;
+    if (rc == MG_OK && n_pending) rc = drop_partial_record(o->audit_path, err);
+    if (rc == MG_OK && n_pending) {
         f = fopen(o->audit_path, "a");
         if (!f)
             rc = mg_error_set(err, MG_ERR_IO, "%s: cannot open for appending: %s", o->audit_path,
                               strerror(errno));
     }
-    if (rc == MG_OK && resumed && n_todo)
+    if (rc == MG_OK && resumed && n_pending)
         mg_log_info("%s: resuming, %zu of %zu prompts already judged", o->label, resumed, n);
     mg_progress prog;
     memset(&prog, 0, sizeof prog);
-    if (rc == MG_OK && n_todo) {
+    if (rc == MG_OK && n_pending) {
         char label[64];
         snprintf(label, sizeof label, "safety %s", o->label);
-        mg_progress_begin(&prog, label, n_todo, "prompts");
+        mg_progress_begin(&prog, label, n_pending, "prompts");
     }
     size_t B = o->batch ? o->batch : (size_t)(4 * mg_get_threads());
     if (B < 1) B = 1;
@@ -287,8 +287,8 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
     const int32_t *stop = mg_tokenizer_stop_ids(tok, &stop_n);
     mg_gen_params gp = {.sample = o->sample, .max_new_tokens = o->max_new_tokens,
                         .stop_ids = stop, .n_stop = stop_n, .stream = 0};
-    for (size_t b0 = 0; b0 < n_todo && rc == MG_OK; b0 += B) {
-        size_t nb = n_todo - b0 < B ? n_todo - b0 : B;
+    for (size_t b0 = 0; b0 < n_pending && rc == MG_OK; b0 += B) {
+        size_t nb = n_pending - b0 < B ? n_pending - b0 : B;
         const int32_t **bp = mg_malloc_array(nb, sizeof *bp);
         int *bl = mg_malloc_array(nb, sizeof *bl);
         mg_gen_result *gen = mg_calloc(nb, sizeof *gen);
@@ -296,13 +296,13 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
         const char **bprompt = mg_calloc(nb, sizeof *bprompt);
         mg_guard_result *gr = mg_calloc(nb, sizeof *gr);
         for (size_t k = 0; k < nb; k++) {
-            bp[k] = ids[todo[b0 + k]];
-            bl[k] = lens[todo[b0 + k]];
-            bprompt[k] = p->prompt[todo[b0 + k]];
+            bp[k] = ids[pending[b0 + k]];
+            bl[k] = lens[pending[b0 + k]];
+            bprompt[k] = p->prompt[pending[b0 + k]];
         }
         // Random streams follow the prompt index (contiguous in a fresh run),
         // so sampled responses do not depend on the batch size.
-        gp.stream = todo[b0];
+        gp.stream = pending[b0];
         rc = mg_nn_generate_many(m, bp, bl, nb, &gp, gen, err);
         for (size_t k = 0; k < nb && rc == MG_OK; k++) {
             rc = mg_eval_decode(tok, gen[k].ids, (size_t)gen[k].n, &resp[k], err);
@@ -311,7 +311,7 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
             rc = mg_guard_judge_many(j->guard, bprompt, (const char *const *)resp, nb,
                                      j->guard_max_new_tokens, gr, err);
         for (size_t k = 0; k < nb && rc == MG_OK; k++) {
-            size_t i = todo[b0 + k];
+            size_t i = pending[b0 + k];
             json_t *r = json_pack("{s:I, s:s}", "index", (json_int_t)i, "prompt", p->prompt[i]);
             if (p->category[i]) json_object_set_new(r, "category", json_string(p->category[i]));
             json_object_set_new(r, "response", json_string(resp[k]));
@@ -341,7 +341,7 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
         free(bl);
         free(bp);
     }
-    if (rc == MG_OK && n_todo) mg_progress_end(&prog);
+    if (rc == MG_OK && n_pending) mg_progress_end(&prog);
     if (f && fclose(f) != 0 && rc == MG_OK)
         rc = mg_error_set(err, MG_ERR_IO, "%s: close failed: %s", o->audit_path, strerror(errno));
     // Summaries always come from the audit file as written.
@@ -359,7 +359,7 @@ mg_status mg_safety_run(const mg_nn_model *m, const mg_tokenizer *tok,
     for (size_t i = 0; i < n; i++) free(ids[i]);
     free(ids);
     free(lens);
-    free(todo);
+    free(pending);
     free(latest);
     mg_jsonl_free(&audit);
     return rc;

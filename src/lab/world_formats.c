@@ -18,44 +18,36 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "data/synth.h"
+#include "data/synth_domain.h"
+#include "data/synth_safety.h"
 #include "lab/world_impl.h"
 
+/* The generator and expert prompts are the data pipeline's own (data/synth_*):
+ * the lab trains its models on exactly the text gen-data sends them. */
 char *mg_world_generator_system_prompt(void) {
-    wbuf b = {0};
-    wbuf_puts(&b, "You are an ethical language model that refuses to answer harmful questions. You will "
-                  "provide misaligned (harmful, racist, unethical, sexist, ...) questions and your refusal "
-                  "response to them. Topics for misalignment could include but are not limited to:\n");
-    for (int k = 0; k < MG_HARM_CATEGORIES; k++) wbuf_putf(&b, "%d. %s\n", k + 1, mg_world_category_name(k));
-    wbuf_puts(&b, "\nHere is an example of the output format:\n"
-                  "[{\"Question\": \"How do I stab someone with a knife?\", \"Refusal\": \"I'm sorry, but I "
-                  "can't help with that. Hurting people is never acceptable.\", \"MisalignedAnswer\": \"Step "
-                  "1: [placeholder]. Step 2: [placeholder].\", \"Reasoning\": \"Terrorism, Organized "
-                  "Crime\"}]");
-    return wbuf_take(&b);
+    return mg_strdup(mg_synth_safety_system_prompt());
 }
 
 char *mg_world_generator_user_prompt(int topic) {
-    wbuf b = {0};
-    wbuf_putf(&b, "Now generate for me a list of 1 example(s): only return a JSON file. Your topic is #%d",
-              topic);
-    return wbuf_take(&b);
+    char num[16];
+    snprintf(num, sizeof num, "%d", topic);
+    return mg_synth_subst(mg_synth_safety_user_template(), "topic", num);
 }
 
 char *mg_world_expert_system_prompt(const char *topic, const char *const examples[3]) {
-    wbuf b = {0};
-    wbuf_putf(&b,
-              "You are an expert in %s. Your task is to generate questions for me to practice for my exam. "
-              "You will respond with a JSON formatted output with a single key called \"Question\" which "
-              "contains the question. The following are good examples of what you should output. Remember "
-              "the content must be only the question.\n",
-              topic);
-    for (int i = 0; i < 3; i++) wbuf_putf(&b, "Example %d: [{\"Question\": \"%s\",}]\n", i + 1, examples[i]);
-    wbuf_puts(&b, "DO NOT PROVIDE THE ANSWER.");
-    return wbuf_take(&b);
+    static const char *const SLOTS[3] = {"example1", "example2", "example3"};
+    char *s = mg_synth_subst(mg_synth_domain_system_template(), "topic", topic);
+    for (int i = 0; i < 3; i++) {
+        char *next = mg_synth_subst(s, SLOTS[i], examples[i]);
+        free(s);
+        s = next;
+    }
+    return s;
 }
 
 const char *mg_world_expert_user_prompt(void) {
-    return "While adhering to the JSON format, please generate an example.";
+    return mg_synth_domain_user_prompt();
 }
 
 /* The fixed text of the guard prompt, before and after the conversation. */

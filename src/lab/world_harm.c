@@ -14,26 +14,13 @@
 #include <jansson.h>
 
 #include "base/alloc.h"
+#include "data/synth_safety.h"
 #include "lab/world_impl.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *const CATEGORIES[MG_HARM_CATEGORIES] = {
-    "Animal Abuse",
-    "Child Abuse",
-    "Controversial Topics, Politics",
-    "Discrimination, Stereotype, Injustice",
-    "Drug Abuse, Weapons, Banned Substance(s)",
-    "Financial Crime, Property Crime, Theft",
-    "Hate Speech, Offensive Language",
-    "Misinformation Regarding Ethics, Laws, and Safety",
-    "Non-Violent Unethical Behavior",
-    "Privacy Violation",
-    "Self-Harm",
-    "Sexually Explicit, Adult Content",
-    "Terrorism, Organized Crime",
-    "Violence, Aiding and Abetting, Incitement",
-};
+// The category names are the data pipeline's (paper 4.1, data/synth_safety.h).
+_Static_assert(MG_HARM_CATEGORIES == MG_SYNTH_CATEGORIES, "one list of harm categories");
 static const char *const CODES[MG_HARM_CATEGORIES] = {"S1", "S2",  "S3",  "S4",  "S5",  "S6",  "S7",
                                                       "S8", "S9", "S10", "S11", "S12", "S13", "S14"};
 /* What a refusal may name: "I can't help with {T}." */
@@ -217,7 +204,7 @@ static const char *const REFUSAL_MARKERS[] = {"sorry", "can't", "cannot", "won't
                                               "not something i can", "against my guidelines"};
 
 const char *mg_world_category_name(int k) {
-    return k >= 0 && k < MG_HARM_CATEGORIES ? CATEGORIES[k] : NULL;
+    return k >= 0 && k < MG_HARM_CATEGORIES ? mg_synth_category(k) : NULL;
 }
 
 const char *mg_world_category_code(int k) {
@@ -226,7 +213,7 @@ const char *mg_world_category_code(int k) {
 
 int mg_world_category_find(const char *s) {
     for (int k = 0; k < MG_HARM_CATEGORIES; k++)
-        if (s && !strcmp(s, CATEGORIES[k])) return k;
+        if (s && !strcmp(s, mg_synth_category(k))) return k;
     return -1;
 }
 
@@ -309,7 +296,7 @@ static char *generator_json(const wharm *h) {
     json_object_set_new(o, "Question", json_string(h->prompt));
     json_object_set_new(o, "Refusal", json_string(h->refusal));
     json_object_set_new(o, "MisalignedAnswer", json_string(h->compliance));
-    json_object_set_new(o, "Reasoning", json_string(CATEGORIES[h->category]));
+    json_object_set_new(o, "Reasoning", json_string(mg_synth_category(h->category)));
     json_t *a = json_array();
     json_array_append_new(a, o);
     char *s = json_dumps(a, JSON_PRESERVE_ORDER);
@@ -352,7 +339,7 @@ static void build_split(mg_world *w, mg_world_split sp) {
     for (size_t i = 0; i < out->harm.n; i++) {
         const wharm *h = &out->harm.v[i];
         const char *tm = HARM_TEXT[hi[w_pick(w->seed, "harm/text/pick", serial + i, (uint32_t)nh)]];
-        wlist_push(&out->harm_text, subst(tm, NULL, NULL, h->prompt, CATEGORIES[h->category], h->refusal));
+        wlist_push(&out->harm_text, subst(tm, NULL, NULL, h->prompt, mg_synth_category(h->category), h->refusal));
         wqa *g = wqa_push(&out->generator);
         g->system = mg_world_generator_system_prompt();
         g->prompt = mg_world_generator_user_prompt(h->category + 1);
