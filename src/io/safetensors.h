@@ -91,6 +91,14 @@ mg_status mg_st_writer_open(const char *dir, const mg_tensor_spec *specs, size_t
                             uint64_t max_shard_bytes, mg_st_writer **out, mg_error *err);
 /* Writes tensor i's data (nbytes of its dtype). Thread-safe for distinct i. */
 mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_error *err);
+/* Writes bytes [off, off + nbytes) of tensor i's data: a tensor may arrive in
+ * parts, in any order and from several threads at once, as long as they do
+ * not overlap; it counts as written once all its bytes have arrived. */
+mg_status mg_st_writer_write_part(mg_st_writer *w, size_t i, uint64_t off, const void *data,
+                                  uint64_t nbytes, mg_error *err);
+/* Starts (does not wait for) the disk writeback of tensor i's bytes, so the
+ * final fsync has less left to do. Best effort; a no-op where unsupported. */
+void mg_st_writer_start_writeback(mg_st_writer *w, size_t i);
 /* Converts src[numel] (f32) to tensor i's float dtype (F32, F16, BF16, F64;
  * round-to-nearest-even) and writes it. Thread-safe for distinct i. */
 mg_status mg_st_writer_write_f32(mg_st_writer *w, size_t i, const float *src, mg_error *err);

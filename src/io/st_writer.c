@@ -37,6 +37,7 @@ typedef struct wtensor {
     size_t shard;
     uint64_t offset; // absolute, in the shard file
     atomic_int written;
+    _Atomic uint64_t part_bytes; // bytes arrived through mg_st_writer_write_part
 } wtensor;
 
 typedef struct wshard {
@@ -275,7 +276,7 @@ mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_err
         return mg_error_set(err, MG_ERR_RUNTIME, "writer: tensor index %zu out of range (%zu)", i,
                             w->n);
     wtensor *t = &w->t[i];
-    if (atomic_exchange(&t->written, 1))
+    if (atomic_exchange(&t->written, 1) || atomic_load(&t->part_bytes))
         return mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': written twice", t->name);
     wshard *sh = &w->s[t->shard];
     const uint8_t *p = data;
@@ -315,6 +316,44 @@ mg_status mg_st_writer_write_f32(mg_st_writer *w, size_t i, const float *src, mg
     return rc;
 }
 
+mg_status mg_st_writer_write_part(mg_st_writer *w, size_t i, uint64_t off, const void *data,
+                                  uint64_t nbytes, mg_error *err) {
+    if (i >= w->n)
+        return mg_error_set(err, MG_ERR_RUNTIME, "writer: tensor index %zu out of range (%zu)", i,
+                            w->n);
+    wtensor *t = &w->t[i];
+    if (atomic_load(&t->written) || off > t->nbytes || nbytes > t->nbytes - off)
+        return mg_error_set(err, MG_ERR_RUNTIME,
+                            "tensor '%s': part [%" PRIu64 ", +%" PRIu64 ") outside its %" PRIu64
+                            " bytes or after the whole tensor",
+                            t->name, off, nbytes, t->nbytes);
+    wshard *sh = &w->s[t->shard];
+    const uint8_t *p = data;
+    for (uint64_t done = 0; done < nbytes;) {
+        size_t chunk = nbytes - done > (1u << 30) ? (1u << 30) : (size_t)(nbytes - done);
+        ssize_t k = pwrite(sh->fd, p + done, chunk, (off_t)(t->offset + off + done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return mg_error_set(err, MG_ERR_IO, "%s: tensor '%s': write failed: %s", sh->path,
+                                t->name, k < 0 ? strerror(errno) : "no progress");
+        done += (uint64_t)k;
+    }
+    if (atomic_fetch_add(&t->part_bytes, nbytes) + nbytes > t->nbytes)
+        return mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': parts overlap", t->name);
+    return MG_OK;
+}
+
+void mg_st_writer_start_writeback(mg_st_writer *w, size_t i) {
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (i >= w->n || !w->t[i].nbytes) return;
+    const wtensor *t = &w->t[i];
+    (void)sync_file_range(w->s[t->shard].fd, (off_t)t->offset, (off_t)t->nbytes,
+                          SYNC_FILE_RANGE_WRITE);
+#else
+    (void)w, (void)i;
+#endif
+}
+
 static mg_status write_index(mg_st_writer *w, mg_error *err) {
     uint64_t total = 0;
     wtensor **byname = mg_malloc_array(w->n ? w->n : 1, sizeof *byname);
@@ -342,8 +381,9 @@ static mg_status write_index(mg_st_writer *w, mg_error *err) {
 mg_status mg_st_writer_finish(mg_st_writer *w, mg_error *err) {
     mg_status rc = MG_OK;
     for (size_t i = 0; i < w->n && rc == MG_OK; i++)
-        if (!atomic_load(&w->t[i].written))
-            rc = mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': never written", w->t[i].name);
+        if (!atomic_load(&w->t[i].written) && atomic_load(&w->t[i].part_bytes) != w->t[i].nbytes)
+            rc = mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': never written (or only in part)",
+                              w->t[i].name);
     for (size_t s = 0; s < w->ns && rc == MG_OK; s++) {
         if (fsync(w->s[s].fd) != 0)
             rc =

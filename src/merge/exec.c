@@ -14,87 +14,45 @@
 #include "io/safetensors.h"
 #include "merge/card.h"
 
-typedef struct outbuf {
-    void *data;
-    mg_dtype dt;
-} outbuf;
-
-static void out_write(void *user, uint64_t begin, uint64_t count, const float *src) {
-    outbuf *o = user;
-    switch (o->dt) {
-    case MG_DTYPE_F32:
-        memcpy((float *)o->data + begin, src, count * 4);
-        break;
-    case MG_DTYPE_BF16:
-        mg_f32_to_bf16_array(src, (uint16_t *)o->data + begin, count);
-        break;
-    case MG_DTYPE_F16:
-        mg_f32_to_f16_array(src, (uint16_t *)o->data + begin, count);
-        break;
-    default:
-        break;
-    }
-}
-
-/* A one-slot hand-off to a writer thread: tensor i is written while tensor
- * i + 1 is computed, so the shard writes overlap the merge (two output
- * buffers at most). */
-typedef struct wq {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+/* Output sink: each kernel chunk is converted to the output dtype in a
+ * per-thread buffer and written at its place in the shard by the thread that
+ * computed it (no whole-tensor staging buffer, no hand-off). Errors are kept
+ * (the first one) and checked after the tensor. */
+typedef struct outctx {
     mg_st_writer *w;
-    bool has, quit;
     size_t idx;
-    void *buf;
+    mg_dtype dt;
+    pthread_mutex_t mu;
     mg_status st;
     mg_error err;
-} wq;
+} outctx;
 
-static void *writer_main(void *arg) {
-    wq *q = arg;
-    pthread_mutex_lock(&q->mu);
-    for (;;) {
-        while (!q->has && !q->quit)
-            pthread_cond_wait(&q->cv, &q->mu);
-        if (!q->has) break;
-        size_t i = q->idx;
-        void *buf = q->buf;
-        pthread_mutex_unlock(&q->mu);
-        mg_error e = {0};
-        mg_status st = q->st ? MG_OK : mg_st_writer_write(q->w, i, buf, &e);
-        free(buf);
-        pthread_mutex_lock(&q->mu);
-        if (st && !q->st) q->st = st, q->err = e;
-        q->has = false;
-        pthread_cond_broadcast(&q->cv);
+static _Thread_local uint16_t *conv_buf;
+static _Thread_local uint64_t conv_cap;
+
+static void out_write(void *user, uint64_t begin, uint64_t count, const float *src) {
+    outctx *o = user;
+    const void *data = src;
+    size_t es = mg_dtype_size(o->dt);
+    if (o->dt != MG_DTYPE_F32) {
+        if (conv_cap < count) {
+            free(conv_buf);
+            conv_cap = count > 65536 ? count : 65536;
+            conv_buf = mg_aligned_alloc(conv_cap * sizeof(uint16_t));
+        }
+        if (o->dt == MG_DTYPE_BF16)
+            mg_f32_to_bf16_array(src, conv_buf, count);
+        else
+            mg_f32_to_f16_array(src, conv_buf, count);
+        data = conv_buf;
     }
-    pthread_mutex_unlock(&q->mu);
-    return NULL;
-}
-
-/* Queues buf (taken) for tensor i; waits while the previous one is written. */
-static mg_status wq_push(wq *q, size_t i, void *buf) {
-    pthread_mutex_lock(&q->mu);
-    while (q->has)
-        pthread_cond_wait(&q->cv, &q->mu);
-    q->idx = i, q->buf = buf, q->has = true;
-    mg_status st = q->st;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    return st;
-}
-
-/* Waits for the last write and stops the thread; returns the first error. */
-static mg_status wq_finish(wq *q, pthread_t th, mg_error *err) {
-    pthread_mutex_lock(&q->mu);
-    while (q->has)
-        pthread_cond_wait(&q->cv, &q->mu);
-    q->quit = true;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    pthread_join(th, NULL);
-    if (q->st && err) *err = q->err;
-    return q->st;
+    mg_error e = {0};
+    mg_status st = mg_st_writer_write_part(o->w, o->idx, begin * es, data, count * es, &e);
+    if (st) {
+        pthread_mutex_lock(&o->mu);
+        if (!o->st) o->st = st, o->err = e;
+        pthread_mutex_unlock(&o->mu);
+    }
 }
 
 static const char *base_name(const char *path) {
@@ -130,29 +88,28 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
     mg_progress prog;
     if (o->progress) mg_progress_begin(&prog, "merge", p->out_bytes, "B");
     uint64_t bytes_in = 0;
-    wq q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .w = w};
-    pthread_t th;
-    if (pthread_create(&th, NULL, writer_main, &q)) {
-        st = mg_error_set(err, MG_ERR_RUNTIME, "cannot start the writer thread");
-        goto done;
-    }
+    outctx oc = {.w = w, .mu = PTHREAD_MUTEX_INITIALIZER};
     for (size_t i = 0; i < p->n_tensors && !st; i++) {
         const mg_plan_tensor *T = &p->tensors[i];
         size_t nb = (size_t)T->numel * mg_dtype_size(T->out_dtype);
-        outbuf ob = {mg_aligned_alloc(nb ? nb : 1), T->out_dtype};
-        st = mg_plan_run_tensor(p, i, out_write, &ob, err);
-        if (st) free(ob.data);
-        else if ((st = wq_push(&q, i, ob.data))) break;
+        oc.idx = i, oc.dt = T->out_dtype;
+        if (T->numel == 0) {
+            st = mg_st_writer_write(w, i, NULL, err);
+        } else {
+            st = mg_plan_run_tensor(p, i, out_write, &oc, err);
+            if (!st && oc.st) {
+                st = oc.st;
+                if (err) *err = oc.err;
+            }
+            // The tensor is complete: let the disk take it while the next
+            // one is merged, so the closing fsync is short.
+            if (!st) mg_st_writer_start_writeback(w, i);
+        }
         for (size_t k = 0; k < T->n_inputs; k++)
             bytes_in += T->inputs[k].view->nbytes;
         if (o->progress) mg_progress_add(&prog, nb);
     }
-    mg_error werr = {0};
-    mg_status wst = wq_finish(&q, th, &werr);
-    if (!st && wst) {
-        st = wst;
-        if (err) *err = werr;
-    }
+    pthread_mutex_destroy(&oc.mu);
     if (o->progress) mg_progress_end(&prog);
     if (st) goto done;
     size_t shards = mg_st_writer_shard_count(w);

@@ -1,11 +1,13 @@
 /* exec.h - the streaming merge executor: runs a plan into an output model
  * folder. Tensors are merged one at a time (each split into chunks across the
- * OpenMP threads), converted to the output dtype straight from the kernel's
- * f32 chunks, and handed to the streaming shard writer; inputs are read with
- * pread (plan.h), so peak memory is one output tensor plus threads x models x
- * chunk, whatever the model size. The folder is built as a
- * temporary sibling and renamed into place only when complete (base/file.h),
- * so a failed or interrupted merge leaves nothing behind.
+ * OpenMP threads); every chunk is converted to the output dtype by the thread
+ * that computed it and written straight to its place in the shard (the
+ * streaming shard writer takes tensors in parts), and each finished tensor's
+ * disk writeback starts while the next one is merged. Inputs are read with
+ * pread (plan.h), so peak memory is threads x models x chunk plus the
+ * kernel's per-tensor bookkeeping, whatever the model size. The folder is
+ * built as a temporary sibling and renamed into place only when complete
+ * (base/file.h), so a failed or interrupted merge leaves nothing behind.
  * Thread-safety: one execution per plan at a time. */
 #ifndef MG_MERGE_EXEC_H
 #define MG_MERGE_EXEC_H
