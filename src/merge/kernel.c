@@ -426,7 +426,7 @@ static uint32_t find_bin32(const uint32_t *h, uint32_t nb, uint64_t *need) {
 }
 
 /* Exact top-k rule for keys[0..n), 1 <= k <= n < 2^32; tmp holds n + 1 entries. */
-static mg_select select_mem(const uint32_t *kb, uint64_t n, uint64_t k, uint32_t *tmp) {
+mg_select mg_select_radix(const uint32_t *kb, uint64_t n, uint64_t k, uint32_t *tmp) {
     uint32_t h[2048];
     memset(h, 0, sizeof h);
     for (uint64_t i = 0; i < n; i++)
@@ -477,7 +477,8 @@ static mg_status select_in_memory(const mg_kernel_ctx *c, size_t nsel, const uin
 #pragma omp for schedule(dynamic, 1)
             for (size_t j = 0; j < nsel; j++)
                 if (active[j])
-                    out[j] = select_mem((const uint32_t *)(const void *)(s.keys + j * c->numel),
+                    out[j] =
+                        mg_select_radix((const uint32_t *)(const void *)(s.keys + j * c->numel),
                                         c->numel, k[j], tmp);
             free(tmp);
         }
@@ -486,8 +487,8 @@ static mg_status select_in_memory(const mg_kernel_ctx *c, size_t nsel, const uin
     return st;
 }
 
-mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
-                         void *user, const bool *load, mg_select *out, mg_error *err) {
+static mg_status select_exact(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
+                              void *user, const bool *load, mg_select *out, mg_error *err) {
     {
         // Small enough to hold every key: one pass, settled in memory.
         bool *act = mg_calloc(nsel + 1, sizeof(bool));
@@ -617,6 +618,45 @@ done:
     return st;
 }
 
+/* Selections left over by the pivot stage, renumbered for select_exact. */
+typedef struct rest_map {
+    mg_key_fn fn;
+    void *user;
+    const size_t *map;
+} rest_map;
+
+static void rest_key(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t j,
+                     float *keys) {
+    const rest_map *r = user;
+    r->fn(r->user, c, ch, r->map[j], keys);
+}
+
+mg_status mg_select_topk(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
+                         void *user, const bool *load, mg_select *out, mg_error *err) {
+    if (c->numel < mg_select_pivot_min || c->numel >> 32 || nsel == 0)
+        return select_exact(c, nsel, k, fn, user, load, out, err);
+    bool *done = mg_calloc(nsel, sizeof(bool));
+    mg_status st = mg_select_pivot(c, nsel, k, fn, user, load, out, done, err);
+    size_t nr = 0;
+    for (size_t j = 0; j < nsel; j++)
+        nr += !done[j];
+    if (!st && nr) {
+        size_t *map = mg_malloc_array(nr, sizeof(size_t));
+        uint64_t *kr = mg_malloc_array(nr, sizeof(uint64_t));
+        mg_select *outr = mg_calloc(nr, sizeof(mg_select));
+        nr = 0;
+        for (size_t j = 0; j < nsel; j++)
+            if (!done[j]) map[nr] = j, kr[nr++] = k[j];
+        rest_map r = {fn, user, map};
+        st = select_exact(c, nr, kr, rest_key, &r, load, outr, err);
+        for (size_t q = 0; q < nr && !st; q++)
+            out[map[q]] = outr[q];
+        free(map), free(kr), free(outr);
+    }
+    free(done);
+    return st;
+}
+
 typedef struct {
     float key;
     uint64_t idx;
@@ -639,88 +679,6 @@ mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k) {
     mg_select s = {fbits(a[k - 1].key), a[k - 1].idx + 1};
     free(a);
     return s;
-}
-
-/* ---- random masks ---- */
-
-void mg_rng_u32_fill(uint64_t key, uint64_t begin, uint64_t count, uint32_t *out) {
-    uint32_t k2[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
-    uint64_t i = 0;
-    while (i < count) {
-        uint64_t idx = begin + i, blk = idx / 4;
-        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, w[4];
-        mg_philox4x32_10(ctr, k2, w);
-        for (unsigned q = (unsigned)(idx % 4); q < 4 && i < count; q++)
-            out[i++] = w[q];
-    }
-}
-
-/* Philox4x32-10 on 16 consecutive counters at once, structure-of-arrays so
- * the rounds vectorize; bit-identical to mg_philox4x32_10 (the tests check). */
-#define PB 16
-static void philox_batch(uint64_t key, uint64_t first, uint32_t out[4][PB]) {
-    uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
-    for (int b = 0; b < PB; b++) {
-        uint64_t blk = first + (uint64_t)b;
-        c0[b] = (uint32_t)blk, c1[b] = (uint32_t)(blk >> 32), c2[b] = 0, c3[b] = 0;
-    }
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int r = 0; r < 10; r++) {
-        for (int b = 0; b < PB; b++) {
-            uint64_t p0 = (uint64_t)0xD2511F53u * c0[b];
-            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[b];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[b] ^ k0;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[b] ^ k1;
-            c1[b] = (uint32_t)p1, c3[b] = (uint32_t)p0, c0[b] = n0, c2[b] = n2;
-        }
-        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-    }
-    memcpy(out[0], c0, sizeof c0), memcpy(out[1], c1, sizeof c1);
-    memcpy(out[2], c2, sizeof c2), memcpy(out[3], c3, sizeof c3);
-}
-
-void mg_philox_batch_check(uint64_t key, uint64_t first, uint32_t out[4][16]) {
-    philox_batch(key, first, out);
-}
-
-void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask) {
-    if (p >= 1) {
-        memset(mask, 1, count);
-        return;
-    }
-    if (p <= 0) {
-        memset(mask, 0, count);
-        return;
-    }
-    // 16-bit uniforms, 8 per Philox block: element i uses half (i % 8) of
-    // block i / 8 (word (i % 8) / 2, low half first). Resolution 2^-16 is far
-    // below the sampling noise of any tensor worth sparsifying, and it halves
-    // the RNG cost.
-    uint32_t thr = (uint32_t)(p * 65536.0 + 0.5);
-    if (thr == 0) thr = 1; // p > 0 never means "drop everything"
-    uint32_t w[4][PB];
-    uint64_t i = 0;
-    // Fast path: whole batches starting on a block boundary.
-    while ((begin + i) % 8 == 0 && count - i >= 8 * PB) {
-        philox_batch(key, (begin + i) / 8, w);
-        uint8_t *m = mask + i;
-        for (int b = 0; b < PB; b++)
-            for (int q = 0; q < 4; q++) {
-                uint32_t v = w[q][b];
-                m[8 * b + 2 * q] = (v & 0xffffu) < thr;
-                m[8 * b + 2 * q + 1] = (v >> 16) < thr;
-            }
-        i += 8 * PB;
-    }
-    while (i < count) {
-        uint64_t idx = begin + i, blk = idx / 8;
-        philox_batch(key, blk, w);
-        for (uint64_t q = idx % 8; q < 8 * PB && i < count; q++, i++) {
-            uint64_t bq = q / 8, h = q % 8;
-            uint32_t u = (w[h / 2][bq] >> (16 * (h % 2))) & 0xffffu;
-            mask[i] = u < thr;
-        }
-    }
 }
 
 /* ---- Gram matrix ---- */

@@ -91,6 +91,19 @@ extern _Atomic uint64_t mg_select_sampled_hits; // selections settled by the bra
 
 /* Reference selection on an in-memory key array (tests and small inputs). */
 mg_select mg_select_topk_array(const float *keys, uint64_t n, uint64_t k);
+/* Exact radix select on key bits kb[0..n) (1 <= k <= n < 2^32): the rule
+ * keeping the k largest, ties by position; tmp holds n + 1 entries. */
+mg_select mg_select_radix(const uint32_t *kb, uint64_t n, uint64_t k, uint32_t *tmp);
+
+/* The pivot stage (select_pivot.c), tried first on tensors of at least
+ * mg_select_pivot_min elements: a sample places a few pivot keys around each
+ * k-th largest key, and one counting pass settles every selection whose k-th
+ * key the pivots bracket (done[j] set); the rest go to the exact paths above.
+ * Tests lower mg_select_pivot_min to exercise it. */
+extern uint64_t mg_select_pivot_min;
+extern _Atomic uint64_t mg_select_pivot_hits; // selections it settled (tests)
+mg_status mg_select_pivot(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k, mg_key_fn fn,
+                          void *user, const bool *load, mg_select *out, bool *done, mg_error *err);
 
 /* ---- random masks ---- */
 
@@ -99,6 +112,9 @@ static inline uint64_t mg_mask_key(const mg_kernel_ctx *c, size_t model);
 /* mask[j] = 1 when element begin+j survives a Bernoulli(p) draw: a 16-bit
  * uniform (8 per Philox block) below round(p * 2^16). */
 void mg_bernoulli(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *mask);
+/* The same mask as bits: bit j of bits[j / 8] (bit j % 8) is element begin + j
+ * ((count + 7) / 8 bytes; unused high bits of the last byte are 0). */
+void mg_bernoulli_bits(uint64_t key, uint64_t begin, uint64_t count, double p, uint8_t *bits);
 /* Test hook: the batched Philox behind mg_bernoulli, 16 blocks from `first`
  * (out[word][block]); must equal mg_philox4x32_10 block by block. */
 void mg_philox_batch_check(uint64_t key, uint64_t first, uint32_t out[4][16]);

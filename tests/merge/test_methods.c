@@ -581,6 +581,30 @@ static void test_philox_batch(void) {
     mg_bernoulli(key, 5, 333, 0.3, b2);
     mg_bernoulli(key, 338, 667, 0.3, b2 + 333);
     CHECK(!memcmp(a, b2, 1000));
+    // The bit form equals the byte form at every ISA level, aligned or not,
+    // for any length (the vector path takes 128 elements at a time).
+    mg_cpu_level lv = mg_cpu_level_get();
+    const uint64_t begins[] = {0, 8, 5, 1 << 20, ((uint64_t)1 << 35) - 64};
+    const uint64_t counts[] = {1, 127, 128, 1000, 4100, 9000};
+    const double ps[] = {0.3, 0.999999, 1e-7, 1, 0};
+    uint8_t *m = malloc(9000), *bits = malloc(9000 / 8 + 2);
+    for (int lev = 0; lev < 2; lev++) {
+        if (lev == 1) mg_cpu_level_set(MG_CPU_SCALAR);
+        for (int bi = 0; bi < 5; bi++)
+            for (int ci = 0; ci < 6; ci++) {
+                double p = ps[(bi + ci) % 5];
+                mg_bernoulli(key, begins[bi], counts[ci], p, m);
+                memset(bits, 0xa5, 9000 / 8 + 2);
+                mg_bernoulli_bits(key, begins[bi], counts[ci], p, bits);
+                int bad = 0;
+                for (uint64_t e = 0; e < counts[ci]; e++)
+                    bad += ((bits[e / 8] >> (e % 8)) & 1) != m[e];
+                if (counts[ci] % 8) bad += (bits[counts[ci] / 8] >> (counts[ci] % 8)) != 0;
+                CHECK_EQ_INT(bad, 0);
+            }
+    }
+    mg_cpu_level_set(lv);
+    free(m), free(bits);
 }
 
 static void test_select_sampled(void) {
@@ -612,6 +636,72 @@ static void test_select_sampled(void) {
         free(r);
     }
     free(a), free(b);
+    fx_free(&f);
+}
+
+/* Keys of the pivot-stage tests: base 0, the expert holds the key. */
+static float pivot_key(int dist, uint64_t i, uint64_t n) {
+    uint64_t h = i * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    float u = (float)(h >> 40) * (1.0f / 16777216.0f);
+    switch (dist) {
+    case 0:
+        return (float)(i % 37) * 0.25f; // few values, heavy ties
+    case 1:
+        return u; // continuous
+    case 2:
+        return (float)i / (float)n; // sorted along the index
+    case 3:
+        return 0.5f; // one value
+    case 4:
+        return (i % 1562) < 1024 ? 1.0f : 2.0f; // the sample sees only 1.0
+    default:
+        return (float)((h >> 20) % 3000) * 1e-3f; // many small classes
+    }
+}
+
+static void test_select_pivot(void) {
+    // The pivot stage (forced on with mg_select_pivot_min = 0) keeps exactly
+    // the elements the sort-based reference keeps, for any chunking and thread
+    // count; a bracket that misses falls back to the exact paths.
+    uint64_t n = 200000, pmin = mg_select_pivot_min;
+    mg_select_pivot_min = 0;
+    fixture f;
+    fx_init(&f, "ties", 2, 1, n, 0, 0);
+    f.m[1][MG_P_WEIGHT] = 1;
+    float *keys = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+    const double dens[] = {0.5, 1e-5, 0.97, 1.0 - 1.0 / 200000, 0.3};
+    const uint64_t chunks[] = {4096, 1000, 0};
+    for (int dist = 0; dist < 6; dist++) {
+        for (uint64_t i = 0; i < n; i++)
+            f.x[0][i] = 0, f.x[1][i] = keys[i] = pivot_key(dist, i, n);
+        for (int q = 0; q < 5; q++) {
+            f.m[1][MG_P_DENSITY] = dens[q];
+            uint64_t kq = (uint64_t)floor(dens[q] * (double)n);
+            mg_select s = mg_select_topk_array(keys, n, kq);
+            for (int r = 0; r < 3; r++) {
+                omp_set_num_threads(r == 1 ? 5 : 2);
+                uint64_t hits = mg_select_pivot_hits;
+                mg_error err = {0};
+                CHECK_OK(fx_run(&f, "ties", chunks[r], out, &err), &err);
+                bool miss = dist == 4 && q == 4; // 35% of keys are 2.0, unseen
+                CHECK_MSG(mg_select_pivot_hits == hits + !miss, "dist %d density %g", dist,
+                          dens[q]);
+                uint64_t bad = 0, kept = 0;
+                for (uint64_t i = 0; i < n; i++) {
+                    bool k = mg_select_keep(&s, i, keys[i]);
+                    kept += k;
+                    bad += out[i] != (k ? keys[i] : 0.0f);
+                }
+                CHECK_MSG(bad == 0, "dist %d density %g chunk %llu: %llu differ", dist, dens[q],
+                          (unsigned long long)chunks[r], (unsigned long long)bad);
+                CHECK_EQ_INT(kept, kq);
+            }
+        }
+    }
+    omp_set_num_threads(2);
+    mg_select_pivot_min = pmin;
+    free(keys), free(out);
     fx_free(&f);
 }
 
@@ -941,6 +1031,7 @@ int main(void) {
     RUN(test_select);
     RUN(test_philox_batch);
     RUN(test_select_sampled);
+    RUN(test_select_pivot);
     RUN(test_isa_levels);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);

@@ -24,6 +24,7 @@
  * Rescale: `true` (1) is mergekit's L1 match delta' *= |delta|_1 /
  * |delta'|_1 (skipped if either is < 1e-7); `inverse` (2) divides each kept
  * element by its keep probability, as the DARE and DELLA papers do. */
+#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,30 +96,44 @@ static double abs_sum(const float *restrict x, uint64_t n) {
     return s;
 }
 
-/* mask bytes (0/1) <-> bits, 8 at a time (bit k of a byte = element k). */
-static void pack_bits(const uint8_t *mask, uint64_t n, uint8_t *bits) {
-    uint64_t e = 0;
-    for (; e + 8 <= n; e += 8) {
-        uint64_t x;
-        memcpy(&x, mask + e, 8);
-        bits[e / 8] = (uint8_t)(((x & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56);
-    }
-    if (e < n) {
-        bits[e / 8] = 0;
-        for (; e < n; e++)
-            bits[e / 8] |= (uint8_t)(mask[e] << (e % 8));
+/* dst[e] = dst[e] * inv * m[e] with the DARE mask m as bits (bit e % 8 of
+ * bits[e / 8]); the multiply (not a select) keeps mergekit's arithmetic. */
+static inline __attribute__((always_inline)) void
+apply_bits_body(float *restrict dst, uint64_t n, const uint8_t *restrict bits, float inv) {
+    for (uint64_t e0 = 0; e0 < n; e0 += 8) {
+        unsigned byte = bits[e0 / 8];
+        uint64_t m = n - e0 < 8 ? n - e0 : 8;
+        for (uint64_t q = 0; q < m; q++)
+            dst[e0 + q] = dst[e0 + q] * inv * (float)((byte >> q) & 1u);
     }
 }
 
-static void unpack_bits(const uint8_t *bits, uint64_t n, uint8_t *mask) {
+__attribute__((noinline)) static void apply_bits_scalar(float *dst, uint64_t n, const uint8_t *bits,
+                                                        float inv) {
+    apply_bits_body(dst, n, bits, inv);
+}
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+AVX512 static void apply_bits_avx512(float *dst, uint64_t n, const uint8_t *bits, float inv) {
+    const __m512i one = _mm512_set1_epi32(0x3f800000); // 1.0f
+    const __m512 vi = _mm512_set1_ps(inv);
     uint64_t e = 0;
-    for (; e + 8 <= n; e += 8) {
-        uint64_t z = ((uint64_t)bits[e / 8] * 0x0101010101010101ull) & 0x8040201008040201ull;
-        uint64_t y = ((z + 0x7F7F7F7F7F7F7F7Full) >> 7) & 0x0101010101010101ull;
-        memcpy(mask + e, &y, 8);
+    for (; e + 16 <= n; e += 16) {
+        uint16_t mk;
+        memcpy(&mk, bits + e / 8, 2);
+        __m512 m = _mm512_castsi512_ps(_mm512_maskz_mov_epi32((__mmask16)mk, one));
+        __m512 d = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(dst + e), vi), m);
+        _mm512_storeu_ps(dst + e, d);
     }
-    for (; e < n; e++)
-        mask[e] = (bits[e / 8] >> (e % 8)) & 1;
+    if (e < n) apply_bits_body(dst + e, n - e, bits + e / 8, inv);
+}
+
+static void apply_bits(float *dst, uint64_t n, const uint8_t *bits, float inv) {
+    if (mg_cpu_level_get() >= MG_CPU_AVX512)
+        apply_bits_avx512(dst, n, bits, inv);
+    else
+        apply_bits_scalar(dst, n, bits, inv);
 }
 
 static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, size_t k, float *dst,
@@ -161,18 +176,13 @@ static void delta_k(const gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, s
                 memset(dst, 0, n * sizeof(float));
                 break;
             }
-            uint8_t *mask = mg_malloc(n);
-            uint8_t *bits = g->bits ? g->bits[k] + b0 / 8 : NULL;
-            if (bits && g->bits_ready) {
-                unpack_bits(bits, n, mask);
-            } else {
-                mg_bernoulli(mg_mask_key(c, g->idx[k]), b0, n, d, mask);
-                if (bits) pack_bits(mask, n, bits);
-            }
+            uint8_t *bits = g->bits ? g->bits[k] + b0 / 8 : NULL, *own = NULL;
+            if (!bits) bits = own = mg_malloc(n / 8 + 1);
+            if (!(g->bits && g->bits_ready))
+                mg_bernoulli_bits(mg_mask_key(c, g->idx[k]), b0, n, d, bits);
             float inv = g->rescale == 2 ? (float)(1.0 / d) : 1.0f;
-            for (uint64_t e = 0; e < n; e++)
-                dst[e] = dst[e] * inv * (float)mask[e];
-            free(mask);
+            apply_bits(dst, n, bits, inv);
+            free(own);
             break;
         }
         case SP_DELLA: {
@@ -233,6 +243,9 @@ typedef struct fuse {
     uint32_t thr[FK];
     uint64_t ncut[FK]; // ties kept for chunk elements e < ncut
     float l1[FK], w[FK];
+    const uint8_t *bits[FK]; // raw DARE: mask bits of the chunk (NULL: no mask)
+    float kinv[FK];          //   kept elements times kinv (rescale: inverse)
+    bool zero[FK];           //   density <= 0: the delta is dropped
     bool consensus, norm;
     float lam, inv;
 } fuse;
@@ -248,7 +261,21 @@ static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
         for (size_t k = 0; k < K; k++) {
             const float *x = f->x[k] + e0;
             float *v = f->raw ? Wb[k] : (float *)x; // precomputed: read in place
-            if (f->raw) {
+            if (f->raw && (f->bits[k] || f->zero[k])) {
+                // DARE: (((x - b) * inv) * mask) * l1 * w, as delta_k and the
+                // weighting do it (mask as 0.0 / 1.0 from the bits).
+                float mf[FB], l1 = f->l1[k], w = f->w[k], inv = f->kinv[k];
+                if (f->zero[k]) {
+                    for (uint32_t e = 0; e < m; e++)
+                        v[e] = (0.0f * l1) * w;
+                } else {
+                    const uint8_t *bk = f->bits[k] + e0 / 8;
+                    for (uint32_t e = 0; e < m; e++)
+                        mf[e] = (float)((bk[e / 8] >> (e % 8)) & 1u);
+                    for (uint32_t e = 0; e < m; e++)
+                        v[e] = ((((x[e] - b[e]) * inv) * mf[e]) * l1) * w;
+                }
+            } else if (f->raw) {
                 uint32_t thr = f->thr[k];
                 uint64_t nc = f->ncut[k];
                 uint32_t cut = nc <= e0 ? 0 : nc - e0 > m ? m : (uint32_t)(nc - e0);
@@ -258,7 +285,8 @@ static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
                     uint32_t bits;
                     memcpy(&bits, &d, 4);
                     uint32_t ab = bits & 0x7fffffffu;
-                    uint32_t keep = (uint32_t)(ab > thr) | ((uint32_t)(ab == thr) & (uint32_t)(e < cut));
+                    uint32_t keep =
+                        (uint32_t)(ab > thr) | ((uint32_t)(ab == thr) & (uint32_t)(e < cut));
                     bits &= 0u - keep;
                     memcpy(&d, &bits, 4);
                     v[e] = (d * l1) * w;
@@ -304,6 +332,9 @@ __attribute__((noinline)) static void fuse_scalar(const fuse *f) {
 __attribute__((noinline, target("avx2"))) static void fuse_avx2(const fuse *f) {
     fuse_body(f);
 }
+AVX512 __attribute__((noinline)) static void fuse_avx512(const fuse *f) {
+    fuse_body(f);
+}
 
 static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
     (void)err;
@@ -311,7 +342,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     uint64_t n = ch->count;
     size_t K = g->K;
     fuse f = {.K = K,
-              .raw = K <= FK && (g->sp == SP_NONE || g->sp == SP_MAGNITUDE),
+              .raw = K <= FK && (g->sp == SP_NONE || g->sp == SP_MAGNITUDE || g->sp == SP_RANDOM),
               .b = ch->x[c->base],
               .o = ch->out,
               .n = n,
@@ -320,6 +351,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
               .lam = (float)c->g[MG_P_LAMBDA],
               .inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum)};
     const float **src = mg_malloc_array(K, sizeof(float *));
+    uint8_t **own = NULL;   // masks generated here (not cached by the L1 pass)
     float *W = ch->scratch; // [K][n] weighted deltas (when not raw)
     for (size_t k = 0; k < K; k++) {
         if (f.raw) {
@@ -330,6 +362,20 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
             f.ncut[k] = !sel ? UINT64_MAX : cut <= b0 ? 0 : cut - b0;
             f.l1[k] = (float)g->l1[k];
             f.w[k] = (float)g->w[k];
+            f.kinv[k] = 1.0f;
+            if (g->sp == SP_RANDOM && g->active[k]) {
+                double d = g->d[k];
+                f.zero[k] = d <= 0;
+                f.kinv[k] = g->rescale == 2 ? (float)(1.0 / d) : 1.0f;
+                if (d > 0 && g->bits && g->bits_ready) {
+                    f.bits[k] = g->bits[k] + b0 / 8;
+                } else if (d > 0) {
+                    if (!own) own = mg_calloc(K, sizeof *own);
+                    own[k] = mg_malloc(n / 8 + 1);
+                    mg_bernoulli_bits(mg_mask_key(c, g->idx[k]), b0, n, d, own[k]);
+                    f.bits[k] = own[k];
+                }
+            }
         } else {
             float *dk = W + k * n;
             delta_k(g, c, ch, k, dk, true, NULL);
@@ -373,11 +419,16 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
         }
         for (uint64_t e = 0; e < n; e++)
             f.o[e] = f.b[e] + f.lam * M[e];
+    } else if (mg_cpu_level_get() >= MG_CPU_AVX512) {
+        fuse_avx512(&f);
     } else if (mg_cpu_level_get() >= MG_CPU_AVX2) {
         fuse_avx2(&f);
     } else {
         fuse_scalar(&f);
     }
+    for (size_t k = 0; own && k < K; k++)
+        free(own[k]);
+    free(own);
     free(src);
     return MG_OK;
 }
@@ -489,8 +540,7 @@ static bool memo_select(const mg_kernel_ctx *c, const gta *g, size_t nsel, const
         else if (kk[j] > c->numel || !v)
             sel[j] = (mg_select){0, UINT64_MAX};
         else
-            sel[j] = (mg_select){(uint32_t)(v[kk[j] - 1] >> 32),
-                                 (v[kk[j] - 1] & 0xffffffffu) + 1};
+            sel[j] = (mg_select){(uint32_t)(v[kk[j] - 1] >> 32), (v[kk[j] - 1] & 0xffffffffu) + 1};
     }
     free(sorted);
     return ok;
