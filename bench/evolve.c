@@ -10,7 +10,8 @@
  * inputs). Candidates are TIES genotypes with layer_granularity 1 around
  * mergekit-evolve's x0 (dtype bfloat16), as evolve builds them.
  * usage: bench_evolve [--shape lab|1b] [--candidates N] [--threads N]
- *                     [--dir DIR] [--score-tokens T] [--keep (the model folders)] */
+ *                     [--dir DIR] [--score-tokens T] [--keep (the model folders)]
+ *                     [--reuse (models kept by an earlier --keep run of the same shape)] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,10 +120,12 @@ static int write_model(const mg_nn_model *m, shape s, const char *dir) {
 int main(int argc, char **argv) {
     const char *which = "lab", *dir = "/tmp/mg-bench-evolve";
     int cands = 3, threads = 0, score_tokens = 128;
-    bool keep = false;
+    bool keep = false, reuse = false;
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--keep"))
             keep = true, i--;
+        else if (!strcmp(argv[i], "--reuse"))
+            reuse = true, i--;
         else if (i + 1 >= argc)
             break;
         else if (!strcmp(argv[i], "--shape"))
@@ -153,13 +156,17 @@ int main(int argc, char **argv) {
     snprintf(e2, sizeof e2, "%s/e2", dir);
     snprintf(out, sizeof out, "%s/candidate", dir);
     double t0 = mg_now_seconds();
-    mg_remove_tree(dir, &err);
-    perturb(m, 1, 0.04f);
-    if (write_model(m, s, base)) return 1;
-    perturb(m, 2, 0.01f);
-    if (write_model(m, s, e1)) return 1;
-    perturb(m, 3, 0.01f);
-    if (write_model(m, s, e2)) return 1;
+    char probe[600];
+    snprintf(probe, sizeof probe, "%s/model.safetensors", e2);
+    if (!reuse || !mg_path_is_file(probe)) {
+        mg_remove_tree(dir, &err);
+        perturb(m, 1, 0.04f);
+        if (write_model(m, s, base)) return 1;
+        perturb(m, 2, 0.01f);
+        if (write_model(m, s, e1)) return 1;
+        perturb(m, 3, 0.01f);
+        if (write_model(m, s, e2)) return 1;
+    }
     printf("bench_evolve: %s shape, %.3g M params, inputs written in %.1f s\n", which,
            (double)mg_nn_model_param_count(m) / 1e6, mg_now_seconds() - t0);
 
@@ -223,7 +230,10 @@ int main(int argc, char **argv) {
             return 1;
         }
         double tw = mg_now_seconds();
-        mg_merge_opts mo = {.force = true, .shard_size = 1000000000000ull};
+        // Buffered writes: the file stays in the page cache for the load, the
+        // favourable case for the disk path (direct I/O would make it re-read
+        // the disk).
+        mg_merge_opts mo = {.force = true, .shard_size = 1000000000000ull, .buffered = true};
         if (mg_merge_execute(plan, out, &mo, NULL, &err)) {
             fprintf(stderr, "bench_evolve: %s\n", err.msg);
             return 1;

@@ -96,6 +96,14 @@ mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_err
  * not overlap; it counts as written once all its bytes have arrived. */
 mg_status mg_st_writer_write_part(mg_st_writer *w, size_t i, uint64_t off, const void *data,
                                   uint64_t nbytes, mg_error *err);
+/* Streaming mode, chosen right after open (before any write): bytes go
+ * through a 32 MiB ring written to disk in file order with O_DIRECT by a
+ * background thread (no page-cache copy, no dirty pages for the closing
+ * fsync). Tensors must then arrive in the declared order, each complete
+ * before the next one starts (its parts in any order from several threads); a
+ * write too far ahead of the disk waits. Where the file system refuses direct
+ * I/O the writer silently keeps ordinary writes. */
+mg_status mg_st_writer_stream(mg_st_writer *w, mg_error *err);
 /* Starts (does not wait for) the disk writeback of tensor i's bytes, so the
  * final fsync has less left to do. Best effort; a no-op where unsupported. */
 void mg_st_writer_start_writeback(mg_st_writer *w, size_t i);

@@ -26,6 +26,7 @@
 #include "base/half.h"
 #include "base/json.h"
 #include "io/safetensors.h"
+#include "io/st_stream.h"
 #include "io/st_util.h"
 
 typedef struct wtensor {
@@ -45,6 +46,8 @@ typedef struct wshard {
     char *path;
     int fd;
     uint64_t data_bytes;
+    uint8_t *head; // header bytes (8-byte length + JSON), kept for streaming
+    uint64_t head_len;
 } wshard;
 
 struct mg_st_writer {
@@ -53,6 +56,7 @@ struct mg_st_writer {
     size_t n;
     wshard *s;
     size_t ns;
+    mg_st_stream *stream; // streaming mode (mg_st_writer_stream), else NULL
 };
 
 /* ---- sizes ---- */
@@ -187,7 +191,7 @@ static mg_status write_header(mg_st_writer *w, size_t s, mg_error *err) {
         }
         done += (size_t)k;
     }
-    free(buf);
+    sh->head = buf, sh->head_len = 8 + hl;
     // Size the file now, so concurrent pwrites never extend it and a missing
     // tensor would read as zeros rather than truncate the file.
     if (rc == MG_OK && ftruncate(sh->fd, (off_t)(8 + hl + pos)) != 0)
@@ -271,19 +275,19 @@ fail:
 
 /* ---- writing ---- */
 
-mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_error *err) {
-    if (i >= w->n)
-        return mg_error_set(err, MG_ERR_RUNTIME, "writer: tensor index %zu out of range (%zu)", i,
-                            w->n);
-    wtensor *t = &w->t[i];
-    if (atomic_exchange(&t->written, 1) || atomic_load(&t->part_bytes))
-        return mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': written twice", t->name);
+/* Bytes [off, off + n) of tensor t: through the stream, or one pwrite. */
+static mg_status put_bytes(mg_st_writer *w, const wtensor *t, uint64_t off, const void *data,
+                           uint64_t n, mg_error *err) {
     wshard *sh = &w->s[t->shard];
+    if (w->stream) {
+        mg_status st = mg_st_stream_write(w->stream, t->shard, t->offset + off, data, n, err);
+        if (st) mg_error_prefix(err, "tensor '%s': ", t->name);
+        return st;
+    }
     const uint8_t *p = data;
-    uint64_t done = 0;
-    while (done < t->nbytes) {
-        size_t chunk = t->nbytes - done > (1u << 30) ? (1u << 30) : (size_t)(t->nbytes - done);
-        ssize_t k = pwrite(sh->fd, p + done, chunk, (off_t)(t->offset + done));
+    for (uint64_t done = 0; done < n;) {
+        size_t chunk = n - done > (1u << 30) ? (1u << 30) : (size_t)(n - done);
+        ssize_t k = pwrite(sh->fd, p + done, chunk, (off_t)(t->offset + off + done));
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0)
             return mg_error_set(err, MG_ERR_IO, "%s: tensor '%s': write failed: %s", sh->path,
@@ -291,6 +295,34 @@ mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_err
         done += (uint64_t)k;
     }
     return MG_OK;
+}
+
+mg_status mg_st_writer_stream(mg_st_writer *w, mg_error *err) {
+    if (w->stream) return MG_OK;
+    for (size_t i = 0; i < w->n; i++)
+        if (atomic_load(&w->t[i].written) || atomic_load(&w->t[i].part_bytes))
+            return mg_error_set(err, MG_ERR_RUNTIME,
+                                "writer: streaming must start before any tensor is written");
+    mg_st_stream_shard *sh = mg_calloc(w->ns ? w->ns : 1, sizeof *sh);
+    for (size_t s = 0; s < w->ns; s++) {
+        sh[s].path = w->s[s].path;
+        sh[s].size = w->s[s].head_len + w->s[s].data_bytes;
+        sh[s].head = w->s[s].head;
+        sh[s].head_len = w->s[s].head_len;
+    }
+    mg_status st = mg_st_stream_open(sh, w->ns, &w->stream, err);
+    free(sh);
+    return st;
+}
+
+mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_error *err) {
+    if (i >= w->n)
+        return mg_error_set(err, MG_ERR_RUNTIME, "writer: tensor index %zu out of range (%zu)", i,
+                            w->n);
+    wtensor *t = &w->t[i];
+    if (atomic_exchange(&t->written, 1) || atomic_load(&t->part_bytes))
+        return mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': written twice", t->name);
+    return put_bytes(w, t, 0, data, t->nbytes, err);
 }
 
 mg_status mg_st_writer_write_f32(mg_st_writer *w, size_t i, const float *src, mg_error *err) {
@@ -322,22 +354,14 @@ mg_status mg_st_writer_write_part(mg_st_writer *w, size_t i, uint64_t off, const
         return mg_error_set(err, MG_ERR_RUNTIME, "writer: tensor index %zu out of range (%zu)", i,
                             w->n);
     wtensor *t = &w->t[i];
-    if (atomic_load(&t->written) || off > t->nbytes || nbytes > t->nbytes - off)
+    if (atomic_load(&t->written) || off > t->nbytes || nbytes > t->nbytes - off ||
+        (nbytes && atomic_load(&t->part_bytes) >= t->nbytes))
         return mg_error_set(err, MG_ERR_RUNTIME,
                             "tensor '%s': part [%" PRIu64 ", +%" PRIu64 ") outside its %" PRIu64
-                            " bytes or after the whole tensor",
+                            " bytes or after the whole tensor arrived",
                             t->name, off, nbytes, t->nbytes);
-    wshard *sh = &w->s[t->shard];
-    const uint8_t *p = data;
-    for (uint64_t done = 0; done < nbytes;) {
-        size_t chunk = nbytes - done > (1u << 30) ? (1u << 30) : (size_t)(nbytes - done);
-        ssize_t k = pwrite(sh->fd, p + done, chunk, (off_t)(t->offset + off + done));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0)
-            return mg_error_set(err, MG_ERR_IO, "%s: tensor '%s': write failed: %s", sh->path,
-                                t->name, k < 0 ? strerror(errno) : "no progress");
-        done += (uint64_t)k;
-    }
+    mg_status st = put_bytes(w, t, off, data, nbytes, err);
+    if (st) return st;
     if (atomic_fetch_add(&t->part_bytes, nbytes) + nbytes > t->nbytes)
         return mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': parts overlap", t->name);
     return MG_OK;
@@ -345,7 +369,7 @@ mg_status mg_st_writer_write_part(mg_st_writer *w, size_t i, uint64_t off, const
 
 void mg_st_writer_start_writeback(mg_st_writer *w, size_t i) {
 #ifdef SYNC_FILE_RANGE_WRITE
-    if (i >= w->n || !w->t[i].nbytes) return;
+    if (w->stream || i >= w->n || !w->t[i].nbytes) return;
     const wtensor *t = &w->t[i];
     (void)sync_file_range(w->s[t->shard].fd, (off_t)t->offset, (off_t)t->nbytes,
                           SYNC_FILE_RANGE_WRITE);
@@ -384,6 +408,11 @@ mg_status mg_st_writer_finish(mg_st_writer *w, mg_error *err) {
         if (!atomic_load(&w->t[i].written) && atomic_load(&w->t[i].part_bytes) != w->t[i].nbytes)
             rc = mg_error_set(err, MG_ERR_RUNTIME, "tensor '%s': never written (or only in part)",
                               w->t[i].name);
+    if (rc == MG_OK && w->stream) {
+        // Every byte has arrived: wait for the ring to reach the disk.
+        rc = mg_st_stream_finish(w->stream, err);
+        w->stream = NULL;
+    }
     for (size_t s = 0; s < w->ns && rc == MG_OK; s++) {
         if (fsync(w->s[s].fd) != 0)
             rc =
@@ -400,12 +429,14 @@ mg_status mg_st_writer_finish(mg_st_writer *w, mg_error *err) {
 
 void mg_st_writer_free(mg_st_writer *w) {
     if (!w) return;
+    mg_st_stream_free(w->stream);
     for (size_t i = 0; i < w->n; i++)
         free(w->t[i].name);
     for (size_t s = 0; s < w->ns; s++) {
         if (w->s[s].fd >= 0) close(w->s[s].fd);
         free(w->s[s].fname);
         free(w->s[s].path);
+        free(w->s[s].head);
     }
     free(w->t);
     free(w->s);

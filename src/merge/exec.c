@@ -85,6 +85,7 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
     st = mg_st_writer_open(tmp, specs, p->n_tensors, o->shard_size ? o->shard_size : 5000000000ull,
                            &w, err);
     if (st) goto done;
+    if (!o->buffered && (st = mg_st_writer_stream(w, err))) goto done;
     mg_progress prog;
     if (o->progress) mg_progress_begin(&prog, "merge", p->out_bytes, "B");
     uint64_t bytes_in = 0;

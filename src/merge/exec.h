@@ -1,9 +1,12 @@
 /* exec.h - the streaming merge executor: runs a plan into an output model
  * folder. Tensors are merged one at a time (each split into chunks across the
  * OpenMP threads); every chunk is converted to the output dtype by the thread
- * that computed it and written straight to its place in the shard (the
- * streaming shard writer takes tensors in parts), and each finished tensor's
- * disk writeback starts while the next one is merged. Inputs are read with
+ * that computed it and handed straight to the shard writer, which takes
+ * tensors in parts: by default in its streaming mode (a ring written to disk
+ * in file order with O_DIRECT by a background thread, so the output never
+ * goes through the page cache and the closing fsync has nothing left to do);
+ * with `buffered`, through the page cache, each finished tensor's writeback
+ * started while the next one is merged. Inputs are read with
  * pread (plan.h), so peak memory is threads x models x chunk plus the
  * kernel's per-tensor bookkeeping, whatever the model size. The folder is
  * built as a temporary sibling and renamed into place only when complete
@@ -22,6 +25,8 @@ typedef struct mg_merge_opts {
     uint64_t shard_size; // bytes per shard (0 = 5e9, mergekit's default)
     bool force;          // replace an existing output
     bool progress;       // progress lines on stderr
+    bool buffered;       // write through the page cache (default: direct I/O where
+                         // available, see mg_st_writer_stream)
 } mg_merge_opts;
 
 typedef struct mg_merge_stats {

@@ -14,6 +14,7 @@
 #include "base/half.h"
 #include "base/rng.h"
 #include "merge/input_cache.h"
+#include "merge/resident.h"
 
 /* Splits a layer tensor name at its first ".N." component (mergekit's auto
  * architecture rule): prefix "model.layers.", layer N, suffix ".mlp...". */
@@ -81,6 +82,7 @@ void mg_plan_free(mg_plan *p) {
         for (size_t i = 0; i < p->cfg->n_models; i++)
             mg_model_close(p->models[i]);
     free(p->models);
+    mg_resident_free(p->resident);
     free(p);
 }
 
@@ -359,6 +361,7 @@ static mg_status add_edge(builder *b, int s, bool pre, mg_error *err) {
 mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out, mg_error *err) {
     *out = NULL;
     mg_plan *p = mg_calloc(1, sizeof *p);
+    p->resident = mg_resident_new(MG_PLAN_RESIDENT_BYTES);
     p->cfg = cfg;
     p->seed = seed;
     p->models = mg_calloc(cfg->n_models, sizeof *p->models);
@@ -478,6 +481,7 @@ typedef struct runctx {
     bool round_bf16, round_f16;
     const float **whole; // per input: cached f32 tensor, or NULL
     char **ids;          // per input: its cache key (with whole)
+    mg_resident *res;    // the plan's arena while this tensor holds it, else NULL
 } runctx;
 
 /* Per-thread staging buffer for raw input bytes. */
@@ -485,10 +489,16 @@ static _Thread_local uint8_t *stage_buf;
 static _Thread_local size_t stage_cap;
 
 static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint64_t count,
-                           float *dst) {
+                           float *dst, mg_resident *res, size_t input) {
     size_t es = mg_dtype_size(v->dtype), nb = (size_t)count * es;
-    const uint8_t *src;
-    if (v->dtype == MG_DTYPE_F32) {
+    mg_status rst = MG_OK;
+    const uint8_t *src =
+        res ? mg_resident_fetch(res, input, fd, v->file_offset, begin * es, nb, &rst) : NULL;
+    if (rst) return rst;
+    bool have = src != NULL; // kept from an earlier pass (or just read into the arena)
+    if (have) {
+        if (v->dtype == MG_DTYPE_F32) memcpy(dst, src, nb);
+    } else if (v->dtype == MG_DTYPE_F32) {
         src = (uint8_t *)dst; // read straight into the destination
     } else {
         if (stage_cap < nb) {
@@ -499,7 +509,7 @@ static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint
         src = stage_buf;
     }
     uint64_t off = v->file_offset + begin * es;
-    for (size_t got = 0; got < nb;) {
+    for (size_t got = have ? nb : 0; got < nb;) {
         ssize_t r = pread(fd, (uint8_t *)src + got, nb - got, (off_t)(off + got));
         if (r <= 0) {
             if (r < 0 && errno == EINTR) continue;
@@ -540,7 +550,7 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
     const mg_tensor_view *v = T->inputs[model].view;
     mg_status st = MG_OK;
     if (v->numel == T->numel) {
-        st = read_view(v, T->inputs[model].fd, begin, count, dst);
+        st = read_view(v, T->inputs[model].fd, begin, count, dst, r->res, model);
     } else {
         // Rectified embeddings: same columns, rows beyond this model's
         // vocabulary come from the tokenizer source.
@@ -549,11 +559,11 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
         while (e < end && !st) {
             if (e < have) {
                 uint64_t n = (end < have ? end : have) - e;
-                st = read_view(v, T->inputs[model].fd, e, n, dst + (e - begin));
+                st = read_view(v, T->inputs[model].fd, e, n, dst + (e - begin), NULL, 0);
                 e += n;
             } else {
                 st = read_view(T->inputs[T->fill].view, T->inputs[T->fill].fd, e, end - e,
-                               dst + (e - begin));
+                               dst + (e - begin), NULL, 0);
                 e = end;
             }
         }
@@ -636,7 +646,7 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                                            const float *src),
                              void *user, mg_error *err) {
     const mg_plan_tensor *T = &p->tensors[i];
-    runctx r = {p, T, NULL, false, false, NULL, NULL};
+    runctx r = {p, T, NULL, false, false, NULL, NULL, NULL};
     if (p->cfg->has_dtype) {
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
@@ -669,8 +679,21 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
         c.ids = (const char *const *)r.ids, c.memo = p->cache;
         c.whole = r.whole;
     }
+    // Inputs read more than once by the kernel come from memory after the first pass.
+    if (!r.whole && T->numel) {
+        uint64_t *nb = mg_calloc(T->n_inputs + 1, sizeof(uint64_t));
+        for (size_t q = 0; q < T->n_inputs; q++) {
+            const mg_tensor_view *v = T->inputs[q].view;
+            bool ok = v->numel == T->numel && (v->dtype == MG_DTYPE_BF16 ||
+                                               v->dtype == MG_DTYPE_F16 || v->dtype == MG_DTYPE_F32);
+            nb[q] = ok ? v->nbytes : 0;
+        }
+        if (mg_resident_begin(p->resident, T->n_inputs, nb)) r.res = p->resident;
+        free(nb);
+    }
     mg_status st = MG_OK;
     if (T->numel) st = p->cfg->method->kernel(&c, err);
+    if (r.res) mg_resident_end(r.res);
     free(m);
     free_whole(&r, T->n_inputs);
     if (st) mg_error_prefix(err, "tensor %s: ", T->name);

@@ -17,7 +17,9 @@
  *
  * Inputs are read with pread into small per-thread buffers rather than
  * through the mappings, so input pages never count against our resident set
- * (they stay in the page cache) and peak memory stays flat on big models.
+ * (they stay in the page cache) and peak memory stays flat on big models;
+ * a tensor whose raw inputs fit MG_PLAN_RESIDENT_BYTES keeps them in one
+ * reused arena while its kernel runs, so second passes do not read again.
  *
  * Ownership: mg_plan_build returns an owned plan (mg_plan_free) that borrows
  * the config, which must outlive it. Thread-safety: read-only after building;
@@ -73,7 +75,12 @@ typedef struct mg_plan {
     char **fd_paths;
     size_t n_fds;
     struct mg_input_cache *cache; // borrowed, NULL = read every input from its file
+    struct mg_resident *resident; // owned: raw inputs kept between a kernel's passes
 } mg_plan;
+
+/* Bytes of raw inputs one tensor may keep in memory between its kernel's
+ * passes (merge/resident.h); bigger tensors read their inputs again. */
+#define MG_PLAN_RESIDENT_BYTES ((uint64_t)384 << 20)
 
 mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out, mg_error *err);
 void mg_plan_free(mg_plan *p); // NULL-safe

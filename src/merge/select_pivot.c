@@ -35,7 +35,7 @@
 uint64_t mg_select_pivot_min = (uint64_t)1 << 20;
 _Atomic uint64_t mg_select_pivot_hits;
 
-enum { NPIV = 5, PIECE = 1024, NPIECES = 128 };
+enum { NPIV = 5, PIECE = 1024, NPIECES = 128, SUB = 8192 };
 static const double PIV_SIGMA[NPIV] = {-8, -3, 0, 3, 8};
 
 typedef struct psel {
@@ -72,6 +72,7 @@ typedef struct pstate {
     gvec *tv;                // per thread
     _Atomic uint64_t *ncoll; // per selection
     uint64_t cap;
+    float **xsub; // [threads][n]: sub-block views of a chunk's inputs
 } pstate;
 
 /* ---- counting ---- */
@@ -140,16 +141,25 @@ static mg_status pivot_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk 
     pstate *s = user;
     bool avx512 = mg_cpu_level_get() >= MG_CPU_AVX512;
     gvec *g = &s->tv[ch->thread];
+    float *const *x = ch->x;
+    float **xs = s->xsub + (size_t)ch->thread * c->n;
     for (size_t j = 0; j < s->nsel; j++) {
         if (!s->run[j]) continue;
         size_t at = ch->index * s->nsel + j;
-        s->fn(s->user, c, ch, j, ch->scratch);
-        const uint32_t *kb = (const uint32_t *)(const void *)ch->scratch;
         bool collect = !atomic_load_explicit(&s->full[j], memory_order_relaxed);
         g->n = 0;
         uint64_t ab = 0;
-        (avx512 ? count_avx512 : count_scalar)(kb, ch->count, ch->begin, &s->ps[j], &ab,
-                                               s->eq + at * NPIV, g, collect);
+        // Keys in sub-blocks that stay in L1 / L2 between the key function and the count.
+        for (uint64_t b = 0; b < ch->count; b += SUB) {
+            uint64_t n = ch->count - b < SUB ? ch->count - b : SUB;
+            for (size_t i = 0; i < c->n; i++)
+                xs[i] = x[i] ? x[i] + b : NULL;
+            mg_kchunk sub = {ch->index, ch->begin + b, n, xs, NULL, ch->scratch, ch->thread};
+            s->fn(s->user, c, &sub, j, ch->scratch);
+            const uint32_t *kb = (const uint32_t *)(const void *)ch->scratch;
+            (avx512 ? count_avx512 : count_scalar)(kb, n, ch->begin + b, &s->ps[j], &ab,
+                                                    s->eq + at * NPIV, g, collect);
+        }
         s->above[at] = ab;
         if (!collect || !g->n) continue;
         if (atomic_fetch_add(&s->ncoll[j], g->n) + g->n > s->cap) {
@@ -412,15 +422,19 @@ mg_status mg_select_pivot(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k
     st = take_sample(c, &s, load, samp, &ns, err);
     if (st) goto done;
     s.ps = mg_calloc(nsel + 1, sizeof *s.ps);
-    uint32_t *tmp = mg_malloc_array(ns + 1, sizeof(uint32_t));
-    for (size_t j = 0; j < nsel; j++) {
-        if (!s.run[j]) continue;
-        radix_sort_u32(samp[j], tmp, ns);
-        s.ps[j] = make_pivots(samp[j], ns, k[j], c->numel);
-        if (!s.ps[j].np) s.run[j] = false;
+    int nth = omp_get_max_threads(), nthp = omp_in_parallel() ? 1 : nth;
+#pragma omp parallel num_threads(nthp)
+    {
+        uint32_t *tmp = mg_malloc_array(ns + 1, sizeof(uint32_t));
+#pragma omp for schedule(dynamic, 1)
+        for (size_t j = 0; j < nsel; j++) {
+            if (!s.run[j]) continue;
+            radix_sort_u32(samp[j], tmp, ns);
+            s.ps[j] = make_pivots(samp[j], ns, k[j], c->numel);
+            if (!s.ps[j].np) s.run[j] = false;
+        }
+        free(tmp);
     }
-    free(tmp);
-    int nth = omp_get_max_threads();
     s.above = mg_calloc(nch * nsel + 1, sizeof(uint64_t));
     s.eq = mg_calloc(nch * nsel * NPIV + 1, sizeof(uint32_t));
     s.cand = mg_calloc(nch * nsel + 1, sizeof *s.cand);
@@ -429,15 +443,30 @@ mg_status mg_select_pivot(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k
     s.full = mg_calloc(nsel + 1, sizeof(bool));
     s.ncoll = mg_calloc(nsel + 1, sizeof *s.ncoll);
     s.cap = c->numel / 16 > ((uint64_t)1 << 20) ? c->numel / 16 : (uint64_t)1 << 20;
+    s.xsub = mg_calloc((size_t)nth * c->n + 1, sizeof *s.xsub);
     mg_kpass_opts o = {.load = load, .scratch_per_elem = 1};
     st = mg_kpass(c, &o, pivot_pass, &s, err);
-    for (size_t j = 0; j < nsel && !st; j++) {
-        if (!s.run[j] || s.full[j]) continue;
-        bool ok = false;
-        st = settle(c, &s, j, nch, k[j], load, out, &ok, err);
-        if (ok && !st) {
-            done[j] = true;
-            mg_select_pivot_hits++;
+    if (!st) {
+        // Selections settle independently (each may read one chunk again).
+        volatile int failed = 0;
+        mg_error first = {0};
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthp)
+        for (size_t j = 0; j < nsel; j++) {
+            if (!s.run[j] || s.full[j] || failed) continue;
+            bool ok = false;
+            mg_error e = {0};
+            mg_status sj = settle(c, &s, j, nch, k[j], load, out, &ok, &e);
+            if (sj) {
+#pragma omp critical(mg_select_pivot_err)
+                if (!failed) first = e, failed = 1;
+            } else if (ok) {
+                done[j] = true;
+                mg_select_pivot_hits++;
+            }
+        }
+        if (failed) {
+            if (err) *err = first;
+            st = first.status ? first.status : MG_ERR_RUNTIME;
         }
     }
     for (uint64_t i = 0; i < nch * nsel; i++)
@@ -445,6 +474,7 @@ mg_status mg_select_pivot(const mg_kernel_ctx *c, size_t nsel, const uint64_t *k
     for (int t = 0; t < nth; t++)
         free(s.tv[t].v);
     free(s.above), free(s.eq), free(s.cand), free(s.ncand), free(s.tv), free((void *)s.full);
+    free(s.xsub);
     free((void *)s.ncoll), free(s.ps);
 done:
     for (size_t j = 0; j < nsel; j++)

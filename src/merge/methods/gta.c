@@ -250,6 +250,19 @@ typedef struct fuse {
     float lam, inv;
 } fuse;
 
+/* bit_floats[byte][q] = bit q of byte as 0.0f / 1.0f (mask expansion). */
+#define BF1(b)                                                                                     \
+    {(b) & 1, ((b) >> 1) & 1, ((b) >> 2) & 1, ((b) >> 3) & 1,                                      \
+     ((b) >> 4) & 1, ((b) >> 5) & 1, ((b) >> 6) & 1, ((b) >> 7) & 1}
+#define BF2(b) BF1(b), BF1((b) + 1)
+#define BF4(b) BF2(b), BF2((b) + 2)
+#define BF8(b) BF4(b), BF4((b) + 4)
+#define BF16(b) BF8(b), BF8((b) + 8)
+#define BF32(b) BF16(b), BF16((b) + 16)
+#define BF64(b) BF32(b), BF32((b) + 32)
+#define BF128(b) BF64(b), BF64((b) + 64)
+static const float bit_floats[256][8] = {BF128(0), BF128(128)};
+
 static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
     float Wb[FK][FB], S[FB], M[FB], D[FB];
     size_t K = f->K;
@@ -270,8 +283,8 @@ static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
                         v[e] = (0.0f * l1) * w;
                 } else {
                     const uint8_t *bk = f->bits[k] + e0 / 8;
-                    for (uint32_t e = 0; e < m; e++)
-                        mf[e] = (float)((bk[e / 8] >> (e % 8)) & 1u);
+                    for (uint32_t q = 0; q < (m + 7) / 8; q++)
+                        memcpy(mf + 8 * q, bit_floats[bk[q]], sizeof bit_floats[0]);
                     for (uint32_t e = 0; e < m; e++)
                         v[e] = ((((x[e] - b[e]) * inv) * mf[e]) * l1) * w;
                 }
