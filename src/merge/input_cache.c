@@ -15,7 +15,7 @@ typedef struct entry {
 
 struct mg_input_cache {
     pthread_mutex_t mu;
-    uint64_t cap, bytes;
+    uint64_t cap, bytes, reserve;
     entry *e;
     size_t n, alloc;
 };
@@ -55,7 +55,30 @@ const void *mg_input_cache_get_blob(mg_input_cache *c, const char *key, uint64_t
     return r;
 }
 
-const void *mg_input_cache_put_blob(mg_input_cache *c, const char *key, uint64_t b, void *data) {
+bool mg_input_cache_fits(mg_input_cache *c, uint64_t bytes) {
+    pthread_mutex_lock(&c->mu);
+    uint64_t cap = c->cap > c->reserve ? c->cap - c->reserve : 0;
+    bool r = cap >= c->bytes && bytes <= cap - c->bytes;
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+void mg_input_cache_reserve(mg_input_cache *c, uint64_t reserve) {
+    pthread_mutex_lock(&c->mu);
+    c->reserve = reserve;
+    pthread_mutex_unlock(&c->mu);
+}
+
+const void *mg_input_cache_find_blob(mg_input_cache *c, const char *key, uint64_t *bytes) {
+    pthread_mutex_lock(&c->mu);
+    const void *r = NULL;
+    for (size_t i = 0; i < c->n && !r; i++)
+        if (!strcmp(c->e[i].key, key)) r = c->e[i].data, *bytes = c->e[i].bytes;
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+static const void *put(mg_input_cache *c, const char *key, uint64_t b, void *data, uint64_t cap) {
     pthread_mutex_lock(&c->mu);
     const void *r = NULL;
     entry *e = find(c, key, b);
@@ -64,7 +87,7 @@ const void *mg_input_cache_put_blob(mg_input_cache *c, const char *key, uint64_t
         pthread_mutex_unlock(&c->mu);
         return r == data ? r : NULL;
     }
-    if (c->cap >= c->bytes && b <= c->cap - c->bytes) {
+    if (cap >= c->bytes && b <= cap - c->bytes) {
         if (c->n == c->alloc) {
             c->alloc = c->alloc ? 2 * c->alloc : 64;
             c->e = mg_realloc(c->e, c->alloc * sizeof *c->e);
@@ -77,10 +100,15 @@ const void *mg_input_cache_put_blob(mg_input_cache *c, const char *key, uint64_t
     return r;
 }
 
+const void *mg_input_cache_put_blob(mg_input_cache *c, const char *key, uint64_t b, void *data) {
+    return put(c, key, b, data, c->cap);
+}
+
 const float *mg_input_cache_get(mg_input_cache *c, const char *key, uint64_t numel) {
     return mg_input_cache_get_blob(c, key, numel * sizeof(float));
 }
 
 const float *mg_input_cache_put(mg_input_cache *c, const char *key, uint64_t numel, float *data) {
-    return mg_input_cache_put_blob(c, key, numel * sizeof(float), data);
+    uint64_t cap = c->cap > c->reserve ? c->cap - c->reserve : 0;
+    return put(c, key, numel * sizeof(float), data, cap);
 }

@@ -16,6 +16,7 @@
 #ifndef MG_MERGE_INPUT_CACHE_H
 #define MG_MERGE_INPUT_CACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct mg_input_cache mg_input_cache;
@@ -31,8 +32,17 @@ const float *mg_input_cache_get(mg_input_cache *c, const char *key, uint64_t num
  * cap and returns it; otherwise returns NULL and the caller keeps data. */
 const float *mg_input_cache_put(mg_input_cache *c, const char *key, uint64_t numel, float *data);
 
+/* Whether bytes more would fit under the cap now (a hint: another thread may
+ * fill the cache meanwhile). */
+bool mg_input_cache_fits(mg_input_cache *c, uint64_t bytes);
+/* Keeps reserve bytes of the cap for blobs: inputs (mg_input_cache_put) stop
+ * short of it. */
+void mg_input_cache_reserve(mg_input_cache *c, uint64_t reserve);
+
 /* The same for any derived data (bytes from malloc), e.g. sorted keys. */
 const void *mg_input_cache_get_blob(mg_input_cache *c, const char *key, uint64_t bytes);
 const void *mg_input_cache_put_blob(mg_input_cache *c, const char *key, uint64_t bytes, void *data);
+/* A blob of any size under key: its data and *bytes, or NULL. */
+const void *mg_input_cache_find_blob(mg_input_cache *c, const char *key, uint64_t *bytes);
 
 #endif // MG_MERGE_INPUT_CACHE_H

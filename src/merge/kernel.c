@@ -69,6 +69,7 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
                     if (!failed) {
                         first = e;
                         failed = 1;
+                        if (o->failed) __atomic_store_n(o->failed, 1, __ATOMIC_RELEASE);
                     }
                 }
             }

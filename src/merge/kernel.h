@@ -42,6 +42,8 @@ typedef struct mg_kpass_opts {
     const bool *load;          // per input: load it (NULL = all)
     unsigned scratch_per_elem; // floats of scratch per element
     unsigned stride;           // > 1: only chunks whose index is a multiple (sampling)
+    int *failed;               // optional: set to 1 (atomically) as soon as a chunk fails, for
+                               // pass functions that wait on other chunks
 } mg_kpass_opts;
 
 /* Number of chunks a pass will use (for sizing partial arrays). */

@@ -614,15 +614,15 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
         const mg_tensor_view *fv = T->fill >= 0 ? T->inputs[T->fill].view : NULL;
         bool rect = v->numel != T->numel && fv;
 #define KEY_ARGS                                                                                   \
-    "%s|%llu|%d|%s|%d%d|%s|%llu", v->file_path, (unsigned long long)v->file_offset,            \
-        (int)v->dtype, v->name, r->round_bf16, r->round_f16, rect ? fv->file_path : "",          \
+    "%s|%llu|%d|%s|%d%d|%s|%llu", v->file_path, (unsigned long long)v->file_offset, (int)v->dtype, \
+        v->name, r->round_bf16, r->round_f16, rect ? fv->file_path : "",                           \
         rect ? (unsigned long long)fv->file_offset : 0ull
         int len = snprintf(NULL, 0, KEY_ARGS);
         char *key = mg_malloc((size_t)len + 1);
         snprintf(key, (size_t)len + 1, KEY_ARGS);
 #undef KEY_ARGS
         const float *hit = mg_input_cache_get(p->cache, key, T->numel);
-        if (!hit) {
+        if (!hit && mg_input_cache_fits(p->cache, T->numel * sizeof(float))) {
             float *buf = mg_malloc_array(T->numel, sizeof(float));
             mg_status st = run_read(r, q, 0, T->numel, buf, err);
             if (!st) hit = mg_input_cache_put(p->cache, key, T->numel, buf);
@@ -633,10 +633,7 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
             }
         }
         r->whole[q] = hit;
-        if (hit)
-            r->ids[q] = key;
-        else
-            free(key);
+        r->ids[q] = key; // names the data for derived blobs, cached or not
     }
     return MG_OK;
 }
@@ -680,12 +677,13 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
         c.whole = r.whole;
     }
     // Inputs read more than once by the kernel come from memory after the first pass.
-    if (!r.whole && T->numel) {
+    if (T->numel) {
         uint64_t *nb = mg_calloc(T->n_inputs + 1, sizeof(uint64_t));
         for (size_t q = 0; q < T->n_inputs; q++) {
             const mg_tensor_view *v = T->inputs[q].view;
-            bool ok = v->numel == T->numel && (v->dtype == MG_DTYPE_BF16 ||
-                                               v->dtype == MG_DTYPE_F16 || v->dtype == MG_DTYPE_F32);
+            bool ok =
+                v->numel == T->numel && !(r.whole && r.whole[q]) &&
+                (v->dtype == MG_DTYPE_BF16 || v->dtype == MG_DTYPE_F16 || v->dtype == MG_DTYPE_F32);
             nb[q] = ok ? v->nbytes : 0;
         }
         if (mg_resident_begin(p->resident, T->n_inputs, nb)) r.res = p->resident;

@@ -14,8 +14,8 @@
 struct mg_resident {
     uint64_t budget;
     atomic_flag busy;
-    uint8_t *mem;     // arena
-    uint64_t cap;     // its bytes
+    uint8_t *mem;           // arena
+    uint64_t cap;           // its bytes
     _Atomic uint8_t *ready; // per granule of the arena
     uint64_t ready_cap;
     size_t n;

@@ -158,7 +158,7 @@ static mg_status pivot_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk 
             s->fn(s->user, c, &sub, j, ch->scratch);
             const uint32_t *kb = (const uint32_t *)(const void *)ch->scratch;
             (avx512 ? count_avx512 : count_scalar)(kb, n, ch->begin + b, &s->ps[j], &ab,
-                                                    s->eq + at * NPIV, g, collect);
+                                                   s->eq + at * NPIV, g, collect);
         }
         s->above[at] = ab;
         if (!collect || !g->n) continue;

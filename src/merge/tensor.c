@@ -45,7 +45,9 @@ mg_status mg_merge_tensor_f32(const mg_tensor_merge *t, float *out, mg_error *er
                        .read_user = &s,
                        .write = wr,
                        .write_user = &s,
-                       .chunk = t->chunk};
+                       .chunk = t->chunk,
+                       .ids = t->ids,
+                       .memo = t->memo};
     c.cols = t->cols ? t->cols : t->numel;
     if (c.cols == 0) c.cols = 1;
     c.rows = t->numel / c.cols;

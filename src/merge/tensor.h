@@ -21,6 +21,10 @@ typedef struct mg_tensor_merge {
     const double (*m)[MG_P_COUNT]; // per-input parameters, m[i]
     uint64_t key;                  // RNG key: mg_rng_key(seed, tensor name)
     uint64_t chunk;                // elements per chunk (0 = default)
+    // Optional (merge/method.h): names of the inputs' data and a cache the
+    // kernel may keep derived data in across calls (task-vector memos).
+    const char *const *ids;
+    struct mg_input_cache *memo;
 } mg_tensor_merge;
 
 /* Fills g with the method's defaults (NaN where there is none). */

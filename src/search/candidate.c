@@ -21,18 +21,21 @@ typedef struct sink {
 static void sink_write(void *user, uint64_t begin, uint64_t count, const float *src) {
     sink *s = user;
     float *d = s->dst + begin;
-    switch (s->dt) {
-    case MG_DTYPE_BF16:
-        for (uint64_t i = 0; i < count; i++)
-            d[i] = mg_bf16_to_f32(mg_f32_to_bf16(src[i]));
-        break;
-    case MG_DTYPE_F16:
-        for (uint64_t i = 0; i < count; i++)
-            d[i] = mg_f16_to_f32(mg_f32_to_f16(src[i]));
-        break;
-    default:
+    if (s->dt != MG_DTYPE_BF16 && s->dt != MG_DTYPE_F16) {
         memcpy(d, src, count * sizeof(float));
-        break;
+        return;
+    }
+    // Through the vectorized array conversions (the same rounding), in blocks.
+    uint16_t h[4096];
+    for (uint64_t i = 0; i < count; i += 4096) {
+        size_t n = count - i < 4096 ? (size_t)(count - i) : 4096;
+        if (s->dt == MG_DTYPE_BF16) {
+            mg_f32_to_bf16_array(src + i, h, n);
+            mg_bf16_to_f32_array(h, d + i, n);
+        } else {
+            mg_f32_to_f16_array(src + i, h, n);
+            mg_f16_to_f32_array(h, d + i, n);
+        }
     }
 }
 
@@ -99,7 +102,12 @@ mg_status mg_candidate_merge(const char *yaml, size_t len, const char *what, con
     if (!st) st = mg_plan_build(cfg, seed, &plan, err);
     double t1 = mg_now_seconds();
     if (!st && g_cache_cap) {
-        if (!g_cache) g_cache = mg_input_cache_new(g_cache_cap);
+        if (!g_cache) {
+            g_cache = mg_input_cache_new(g_cache_cap);
+            // Room for derived data (task-vector memos, ~12 bytes per distinct
+            // |delta| value) that the inputs may not take.
+            mg_input_cache_reserve(g_cache, g_cache_cap / 8);
+        }
         mg_plan_set_cache(plan, g_cache);
     }
     if (!st) st = mg_candidate_merge_plan(plan, m, err);

@@ -11,8 +11,11 @@
 
 #include "base/rng.h"
 #include "base/cpu.h"
+#include "merge/input_cache.h"
 #include "merge/kernel.h"
+#include "merge/methods/methods.h"
 #include "merge/tensor.h"
+#include "merge/tv_memo.h"
 #include "test.h"
 
 #define MAXN 6
@@ -705,6 +708,82 @@ static void test_select_pivot(void) {
     fx_free(&f);
 }
 
+static void test_tv_memo(void) {
+    // TIES from memoised thresholds (a cache and input ids given): the same
+    // bits as the selection passes, with the tie cuts found in the combine
+    // pass, for any chunking and thread count; memos are built once and
+    // reused; too many distinct values fall back to the selection.
+    uint64_t n = 300000;
+    fixture f;
+    fx_init(&f, "ties", 3, 1, n, 0, 0);
+    for (uint64_t i = 0; i < n; i++) {
+        f.x[0][i] = (float)(i % 7) * 0.5f; // exact sums: heavy ties in |delta|
+        f.x[1][i] = f.x[0][i] + (float)((i * 31) % 37) * 0.25f - 4.0f;
+        f.x[2][i] = f.x[0][i] - (float)((i * 17 + 3) % 29) * 0.125f;
+    }
+    f.m[1][MG_P_WEIGHT] = 0.7, f.m[2][MG_P_WEIGHT] = 0.5;
+    const char *ids[3] = {"base", "x1", "x2"};
+    mg_input_cache *memo = mg_input_cache_new((uint64_t)1 << 30);
+    float *ref = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+    const double dens[][2] = {{0.37, 0.81}, {0.5, 0.02}, {1.0, 0.33}};
+    const uint64_t chunks[] = {0, 1000, 4096};
+    uint64_t builds0 = mg_tv_memo_builds, smax = mg_gta_sorted_memo_max;
+    // Round 0: the compact memo (sorted keys off); round 1: the sorted keys.
+    for (int q = 0; q < 6; q++) {
+        mg_gta_sorted_memo_max = q < 3 ? 0 : smax;
+        f.m[1][MG_P_DENSITY] = dens[q % 3][0], f.m[2][MG_P_DENSITY] = dens[q % 3][1];
+        mg_error err = {0};
+        CHECK_OK(fx_run(&f, "ties", 0, ref, &err), &err);
+        for (int r = 0; r < 3; r++) {
+            omp_set_num_threads(r == 2 ? 5 : r + 1);
+            mg_tensor_merge t = {.method = mg_method_find("ties"),
+                                 .n = f.n,
+                                 .inputs = (const float *const *)f.x,
+                                 .base = 0,
+                                 .numel = n,
+                                 .cols = n,
+                                 .m = (const double(*)[MG_P_COUNT])f.m,
+                                 .key = mg_rng_key(42, "tensor"),
+                                 .chunk = chunks[r],
+                                 .ids = ids,
+                                 .memo = memo};
+            memcpy(t.g, f.g, sizeof t.g);
+            CHECK_OK(mg_merge_tensor_f32(&t, out, &err), &err);
+            CHECK_MSG(!memcmp(ref, out, n * sizeof(float)),
+                      "round %d densities %g/%g chunk %llu differ", q / 3, dens[q % 3][0],
+                      dens[q % 3][1], (unsigned long long)chunks[r]);
+        }
+    }
+    mg_gta_sorted_memo_max = 0;
+    CHECK_EQ_INT(mg_tv_memo_builds - builds0, 2); // one per expert, then reused
+    // A memo limit below the distinct values: marked unusable, selection as usual.
+    uint64_t mx = mg_tv_memo_max;
+    mg_tv_memo_max = 10;
+    mg_input_cache *memo2 = mg_input_cache_new((uint64_t)1 << 30);
+    const char *ids2[3] = {"base2", "x1b", "x2b"};
+    mg_tensor_merge t = {.method = mg_method_find("ties"),
+                         .n = f.n,
+                         .inputs = (const float *const *)f.x,
+                         .numel = n,
+                         .cols = n,
+                         .m = (const double(*)[MG_P_COUNT])f.m,
+                         .key = mg_rng_key(42, "tensor"),
+                         .ids = ids2,
+                         .memo = memo2};
+    memcpy(t.g, f.g, sizeof t.g);
+    mg_error err = {0};
+    for (int rep = 0; rep < 2; rep++) {
+        CHECK_OK(mg_merge_tensor_f32(&t, out, &err), &err);
+        CHECK(!memcmp(ref, out, n * sizeof(float)));
+    }
+    mg_tv_memo_max = mx;
+    mg_gta_sorted_memo_max = smax;
+    omp_set_num_threads(2);
+    mg_input_cache_free(memo), mg_input_cache_free(memo2);
+    free(ref), free(out);
+    fx_free(&f);
+}
+
 static void test_isa_levels(void) {
     // The fused combine gives the same bits at every ISA level (scalar, AVX2),
     // including a partial last block (numel not a multiple of the block).
@@ -1032,6 +1111,7 @@ int main(void) {
     RUN(test_philox_batch);
     RUN(test_select_sampled);
     RUN(test_select_pivot);
+    RUN(test_tv_memo);
     RUN(test_isa_levels);
     RUN(test_dare_della_stats);
     RUN(test_model_stock);

@@ -26,6 +26,9 @@
  * element by its keep probability, as the DARE and DELLA papers do. */
 #include <immintrin.h>
 #include <math.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@
 #include "merge/input_cache.h"
 #include "merge/kernel.h"
 #include "merge/methods/methods.h"
+#include "merge/tv_memo.h"
 
 typedef enum { SP_NONE, SP_MAGNITUDE, SP_RANDOM, SP_OUTLIERS, SP_DELLA } sparsifier;
 
@@ -52,6 +56,11 @@ typedef struct gta {
     double wsum;
     uint8_t **bits;  // DARE masks cached between the L1 pass and the combine
     bool bits_ready; //   pass (1 bit per element and model), when chunks are byte-aligned
+    // Tie cuts found during the combine pass (memoised thresholds, tv_memo.h):
+    bool *lb;             // model k keeps only part of its ties at s1[k].thr ...
+    uint64_t *lb_need;    // ... the first lb_need[k] of them, in index order
+    _Atomic uint64_t *tc; // [nchunks][K] ties per chunk, UINT64_MAX until published
+    int kfail;            // set when a chunk of the pass fails (waiters stop)
 } gta;
 
 typedef struct rk {
@@ -231,6 +240,9 @@ static mg_status l1_pass(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
  * every ISA level; the AVX2 copy is the same code compiled for AVX2 (no FMA:
  * contraction would change the rounding). */
 #define FB 256
+#define COMBINE_CHUNK 131072
+#define SORTED_MEMO_MAX mg_gta_sorted_memo_max
+uint64_t mg_gta_sorted_memo_max = (uint64_t)1 << 21;
 #define FK 8 // models held in the block buffer; more use precomputed deltas
 
 typedef struct fuse {
@@ -252,8 +264,10 @@ typedef struct fuse {
 
 /* bit_floats[byte][q] = bit q of byte as 0.0f / 1.0f (mask expansion). */
 #define BF1(b)                                                                                     \
-    {(b) & 1, ((b) >> 1) & 1, ((b) >> 2) & 1, ((b) >> 3) & 1,                                      \
-     ((b) >> 4) & 1, ((b) >> 5) & 1, ((b) >> 6) & 1, ((b) >> 7) & 1}
+    {                                                                                              \
+        (b) & 1, ((b) >> 1) & 1, ((b) >> 2) & 1, ((b) >> 3) & 1, ((b) >> 4) & 1, ((b) >> 5) & 1,   \
+            ((b) >> 6) & 1, ((b) >> 7) & 1                                                         \
+    }
 #define BF2(b) BF1(b), BF1((b) + 1)
 #define BF4(b) BF2(b), BF2((b) + 2)
 #define BF8(b) BF4(b), BF4((b) + 4)
@@ -269,8 +283,8 @@ static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
     for (uint64_t e0 = 0; e0 < f->n; e0 += FB) {
         uint32_t m = f->n - e0 < FB ? (uint32_t)(f->n - e0) : FB;
         const float *b = f->b + e0;
-        for (uint32_t e = 0; e < FB; e++)
-            S[e] = 0, M[e] = 0, D[e] = 0;
+        // The sums start from 0 (0.0f + first term, so a -0.0 term gives +0.0
+        // exactly as adding to a zeroed array does), without clearing arrays.
         for (size_t k = 0; k < K; k++) {
             const float *x = f->x[k] + e0;
             float *v = f->raw ? Wb[k] : (float *)x; // precomputed: read in place
@@ -305,12 +319,13 @@ static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
                     v[e] = (d * l1) * w;
                 }
             }
-            if (f->consensus)
+            float *acc = f->consensus ? S : M;
+            if (k == 0)
                 for (uint32_t e = 0; e < m; e++)
-                    S[e] += v[e];
+                    acc[e] = 0.0f + v[e];
             else
                 for (uint32_t e = 0; e < m; e++)
-                    M[e] += v[e];
+                    acc[e] += v[e];
         }
         float *o = f->o + e0;
         if (f->consensus) {
@@ -319,13 +334,22 @@ static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
             for (size_t k = 0; k < K; k++) {
                 const float *v = f->raw ? Wb[k] : f->x[k] + e0;
                 float w = f->w[k];
-                for (uint32_t e = 0; e < m; e++) {
-                    float vv = v[e];
-                    int sp = S[e] >= 0.0f, pos = vv > 0.0f, neg = vv < 0.0f;
-                    float a = (float)((pos & sp) | (neg & !sp));
-                    M[e] += a * vv;
-                    D[e] += a * w;
-                }
+                if (k == 0)
+                    for (uint32_t e = 0; e < m; e++) {
+                        float vv = v[e];
+                        int sp = S[e] >= 0.0f, pos = vv > 0.0f, neg = vv < 0.0f;
+                        float a = (float)((pos & sp) | (neg & !sp));
+                        M[e] = 0.0f + a * vv;
+                        D[e] = 0.0f + a * w;
+                    }
+                else
+                    for (uint32_t e = 0; e < m; e++) {
+                        float vv = v[e];
+                        int sp = S[e] >= 0.0f, pos = vv > 0.0f, neg = vv < 0.0f;
+                        float a = (float)((pos & sp) | (neg & !sp));
+                        M[e] += a * vv;
+                        D[e] += a * w;
+                    }
             }
             if (f->norm)
                 for (uint32_t e = 0; e < m; e++)
@@ -349,8 +373,100 @@ AVX512 __attribute__((noinline)) static void fuse_avx512(const fuse *f) {
     fuse_body(f);
 }
 
+/* Ties (|x - b| bits == thr) in the chunk, and the position after the need-th
+ * of them (n when there are fewer; need 0: count only). */
+static uint64_t count_ties_scalar(const float *restrict x, const float *restrict b, uint64_t n,
+                                  uint32_t thr, uint64_t need, uint64_t *cut) {
+    uint64_t t = 0;
+    *cut = n;
+    for (uint64_t e = 0; e < n; e++) {
+        float d = fabsf(x[e] - b[e]);
+        uint32_t bits;
+        memcpy(&bits, &d, 4);
+        t += bits == thr;
+        if (need && t == need && bits == thr) {
+            *cut = e + 1;
+            need = 0;
+        }
+    }
+    return t;
+}
+
+AVX512 static uint64_t count_ties_avx512(const float *x, const float *b, uint64_t n, uint32_t thr,
+                                         uint64_t need, uint64_t *cut) {
+    const __m512i t16 = _mm512_set1_epi32((int)thr), mag = _mm512_set1_epi32(0x7fffffff);
+    uint64_t t = 0, e = 0;
+    *cut = n;
+    for (; e + 16 <= n; e += 16) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + e), _mm512_loadu_ps(b + e));
+        __m512i ab = _mm512_and_si512(_mm512_castps_si512(d), mag);
+        unsigned m = (unsigned)_mm512_cmpeq_epi32_mask(ab, t16);
+        unsigned c = (unsigned)__builtin_popcount(m);
+        if (need && t + c >= need) {
+            // The cut lies in this vector: drop the lowest need - t - 1 ties.
+            for (uint64_t q = need - t - 1; q > 0; q--)
+                m &= m - 1;
+            *cut = e + (uint64_t)__builtin_ctz(m) + 1;
+            need = 0;
+        }
+        t += c;
+    }
+    if (e < n) {
+        uint64_t c2;
+        uint64_t rest = need > t ? need - t : 0;
+        uint64_t tt = count_ties_scalar(x + e, b + e, n - e, thr, need ? rest : 0, &c2);
+        if (need && rest && c2 < n - e) *cut = e + c2;
+        t += tt;
+    }
+    return t;
+}
+
+static uint64_t count_ties(const float *x, const float *b, uint64_t n, uint32_t thr, uint64_t need,
+                           uint64_t *cut) {
+    if (mg_cpu_level_get() >= MG_CPU_AVX512) return count_ties_avx512(x, b, n, thr, need, cut);
+    return count_ties_scalar(x, b, n, thr, need, cut);
+}
+
+/* Chunk-relative tie cuts of the models with partial ties: publish this
+ * chunk's tie count, add up those of the chunks before it (claimed earlier, so
+ * published or about to be), keep the ties still needed. */
+static mg_status tie_cuts(gta *g, const mg_kernel_ctx *c, const mg_kchunk *ch, uint64_t *ncut,
+                          mg_error *err) {
+    size_t K = g->K;
+    const float *b = ch->x[c->base];
+    uint64_t t[FK] = {0};
+    for (size_t k = 0; k < K; k++) {
+        if (!g->lb[k]) continue;
+        uint64_t cut;
+        t[k] = count_ties(ch->x[g->idx[k]], b, ch->count, g->s1[k].thr, 0, &cut);
+        atomic_store_explicit(&g->tc[ch->index * K + k], t[k], memory_order_release);
+    }
+    for (size_t k = 0; k < K; k++) {
+        if (!g->lb[k]) continue;
+        uint64_t before = 0;
+        for (uint64_t ci = 0; ci < ch->index; ci++) {
+            uint64_t v;
+            for (unsigned spin = 0;
+                 (v = atomic_load_explicit(&g->tc[ci * K + k], memory_order_acquire)) == UINT64_MAX;
+                 spin++) {
+                if (__atomic_load_n(&g->kfail, __ATOMIC_ACQUIRE))
+                    return mg_error_set(err, MG_ERR_RUNTIME, "another chunk failed");
+                if (spin > 64) sched_yield();
+            }
+            before += v;
+        }
+        uint64_t need = g->lb_need[k];
+        if (need <= before)
+            ncut[k] = 0; // the cut lies in an earlier chunk
+        else if (need - before >= t[k])
+            ncut[k] = ch->count; // every tie here is kept
+        else
+            count_ties(ch->x[g->idx[k]], b, ch->count, g->s1[k].thr, need - before, &ncut[k]);
+    }
+    return MG_OK;
+}
+
 static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch, mg_error *err) {
-    (void)err;
     gta *g = user;
     uint64_t n = ch->count;
     size_t K = g->K;
@@ -363,6 +479,11 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
               .norm = c->g[MG_P_NORMALIZE] != 0,
               .lam = (float)c->g[MG_P_LAMBDA],
               .inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum)};
+    uint64_t lbcut[FK];
+    if (g->lb) {
+        mg_status st = tie_cuts(g, c, ch, lbcut, err);
+        if (st) return st;
+    }
     const float **src = mg_malloc_array(K, sizeof(float *));
     uint8_t **own = NULL;   // masks generated here (not cached by the L1 pass)
     float *W = ch->scratch; // [K][n] weighted deltas (when not raw)
@@ -373,6 +494,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
             f.thr[k] = sel ? g->s1[k].thr : 0;
             uint64_t cut = g->s1[k].tie_cut, b0 = ch->begin;
             f.ncut[k] = !sel ? UINT64_MAX : cut <= b0 ? 0 : cut - b0;
+            if (sel && g->lb && g->lb[k]) f.ncut[k] = lbcut[k];
             f.l1[k] = (float)g->l1[k];
             f.w[k] = (float)g->w[k];
             f.kinv[k] = 1.0f;
@@ -511,11 +633,53 @@ static uint64_t *sort_keys(const uint32_t *kb, uint64_t n) {
     return out;
 }
 
+/* TIES thresholds from the task-vector memo (tv_memo.h): no selection pass.
+ * Models that keep only part of the ties at their threshold get the cut in
+ * the combine pass (tie_cuts). *done false when a memo is unavailable. */
+static mg_status tv_select(const mg_kernel_ctx *c, gta *g, const uint64_t *kk, mg_select *sel,
+                           bool *done, mg_error *err) {
+    size_t K = g->K, nq = 0;
+    size_t *model = mg_calloc(K, sizeof(size_t)), *which = mg_calloc(K, sizeof(size_t));
+    uint64_t *kq = mg_calloc(K, sizeof(uint64_t));
+    for (size_t k = 0; k < K; k++) {
+        if (!g->active[k])
+            sel[k] = (mg_select){0, UINT64_MAX}; // unused
+        else if (kk[k] == 0)
+            sel[k] = (mg_select){UINT32_MAX, 0};
+        else
+            model[nq] = g->idx[k], kq[nq] = kk[k], which[nq++] = k;
+    }
+    mg_tv_rule *r = mg_calloc(nq + 1, sizeof *r);
+    bool *ok = mg_calloc(nq + 1, sizeof(bool));
+    mg_status st = mg_tv_memo_rules(c, nq, model, kq, r, ok, err);
+    *done = !st;
+    for (size_t q = 0; q < nq && *done; q++)
+        *done = ok[q];
+    for (size_t q = 0; q < nq && *done; q++) {
+        size_t k = which[q];
+        uint64_t need = kq[q] - r[q].above;
+        sel[k] = (mg_select){r[q].thr, UINT64_MAX};
+        if (need < r[q].ties) {
+            if (!g->lb) g->lb = mg_calloc(K, sizeof(bool)), g->lb_need = mg_calloc(K, 8);
+            g->lb[k] = true, g->lb_need[k] = need;
+        }
+    }
+    if (!*done && g->lb) {
+        free(g->lb), free(g->lb_need);
+        g->lb = NULL, g->lb_need = NULL;
+    }
+    free(model), free(which), free(kq), free(r), free(ok);
+    return st;
+}
+
 /* Fills sel[j] for every selection from the memo; false when the inputs are
  * not cached (or the memo is full): then mg_select_topk runs as usual. */
 static bool memo_select(const mg_kernel_ctx *c, const gta *g, size_t nsel, const uint64_t *kk,
                         keyctx *kc, mg_select *sel, mg_error *err, mg_status *st) {
-    if (!c->memo || !c->ids || !c->ids[c->base] || c->numel >> 32) return false;
+    // Small tensors only (8 bytes per element and model): the exact cut comes
+    // straight from the sorted keys, no tie counting in the combine pass; big
+    // ones use the compact task-vector memo.
+    if (!c->memo || !c->ids || !c->ids[c->base] || c->numel > SORTED_MEMO_MAX) return false;
     const uint64_t **sorted = mg_calloc(g->K, sizeof *sorted);
     bool ok = true;
     uint64_t bytes = c->numel * sizeof(uint64_t);
@@ -530,6 +694,11 @@ static bool memo_select(const mg_kernel_ctx *c, const gta *g, size_t nsel, const
         char *key = mg_malloc(len);
         snprintf(key, len, "absdelta|%s|%s", id, c->ids[c->base]);
         sorted[k] = mg_input_cache_get_blob(c->memo, key, bytes);
+        if (!sorted[k] && !mg_input_cache_fits(c->memo, bytes)) {
+            free(key);
+            ok = false; // would not be kept: do not sort for nothing
+            break;
+        }
         if (!sorted[k]) {
             float *keys = mg_malloc_array(c->numel, sizeof(float));
             fullkeys f = {kc, k, keys};
@@ -613,6 +782,20 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         }
         if (g.rescale == 1) any_l1 = true;
     }
+    if (sp == SP_MAGNITUDE && K <= FK && g.rescale != 1 && c->memo && c->ids &&
+        c->numel > SORTED_MEMO_MAX) {
+        // A search will want every task vector's memo sooner or later: build
+        // them all on the first merge of this tensor (one pass), whatever the
+        // densities of this candidate.
+        uint64_t *kn = mg_malloc_array(K, sizeof(uint64_t));
+        mg_tv_rule *r = mg_calloc(K, sizeof *r);
+        bool *ok = mg_calloc(K, sizeof(bool));
+        for (size_t k = 0; k < K; k++)
+            kn[k] = c->numel;
+        st = mg_tv_memo_rules(c, K, g.idx, kn, r, ok, err);
+        free(kn), free(r), free(ok);
+        if (st) goto done;
+    }
     if (any_sel) {
         keyctx kc = {&g, false};
         size_t nsel = sp == SP_OUTLIERS ? 2 * K : K;
@@ -620,8 +803,10 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         // Inactive models: k = numel keeps all (not used anyway).
         for (size_t j = 0; j < nsel; j++)
             if (!g.active[j % K]) kk[j] = j < K ? UINT64_MAX : 0;
-        if (!memo_select(c, &g, nsel, kk, &kc, sel, err, &st) && !st)
-            st = mg_select_topk(c, nsel, kk, abs_delta_key, &kc, NULL, sel, err);
+        bool done_sel = memo_select(c, &g, nsel, kk, &kc, sel, err, &st);
+        if (!st && !done_sel && sp == SP_MAGNITUDE && K <= FK && g.rescale != 1 && c->memo)
+            st = tv_select(c, &g, kk, sel, &done_sel, err);
+        if (!st && !done_sel) st = mg_select_topk(c, nsel, kk, abs_delta_key, &kc, NULL, sel, err);
         for (size_t k = 0; k < K && !st; k++) {
             g.s1[k] = sel[k];
             if (sp == SP_OUTLIERS) g.s2[k] = sel[K + k];
@@ -649,10 +834,28 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         g.bits_ready = g.bits != NULL;
     }
     mg_kpass_opts o = {.rows = sp == SP_DELLA, .write = true, .scratch_per_elem = (unsigned)K + 3};
+    // The combine is elementwise: smaller chunks keep its inputs and output in
+    // L2 between reading and combining.
+    mg_kernel_ctx cc = *c;
+    if (!cc.chunk) {
+        // Several chunks per thread even on small tensors (balance), at most
+        // COMBINE_CHUNK (cache), a multiple of 64 (DARE mask bytes).
+        uint64_t want = c->numel / (4 * (uint64_t)omp_get_max_threads()) / 64 * 64;
+        cc.chunk = want < 16384 ? 16384 : want > COMBINE_CHUNK ? COMBINE_CHUNK : want;
+    }
+    c = &cc;
+    if (g.lb) {
+        uint64_t nch = mg_kpass_chunks(c, o.rows, NULL);
+        g.tc = mg_malloc_array(nch * K + 1, sizeof *g.tc);
+        for (uint64_t i = 0; i < nch * K; i++)
+            atomic_init(&g.tc[i], UINT64_MAX);
+        o.failed = &g.kfail;
+    }
     st = mg_kpass(c, &o, combine, &g, err);
 done:
     free(g.idx), free(g.w), free(g.d), free(g.eps), free(g.active), free(g.s1), free(g.s2);
     free(g.l1), free(g.parts), free(kk);
+    free(g.lb), free(g.lb_need), free((void *)g.tc);
     for (size_t k = 0; g.bits && k < K; k++)
         free(g.bits[k]);
     free(g.bits);

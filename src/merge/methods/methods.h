@@ -12,6 +12,10 @@ mg_status mg_k_nuslerp(const mg_kernel_ctx *c, mg_error *err);
 mg_status mg_k_multislerp(const mg_kernel_ctx *c, mg_error *err);
 mg_status mg_k_karcher(const mg_kernel_ctx *c, mg_error *err);
 mg_status mg_k_task_arithmetic(const mg_kernel_ctx *c, mg_error *err);
+/* TIES / breadcrumbs with a memo cache: tensors of at most this many
+ * elements keep their task vectors' sorted magnitudes (8 bytes per element),
+ * bigger ones the compact memo of tv_memo.h (tests change it). */
+extern uint64_t mg_gta_sorted_memo_max;
 mg_status mg_k_ties(const mg_kernel_ctx *c, mg_error *err);
 mg_status mg_k_dare_ties(const mg_kernel_ctx *c, mg_error *err);
 mg_status mg_k_dare_linear(const mg_kernel_ctx *c, mg_error *err);
