@@ -102,6 +102,11 @@ typedef struct mg_kernel_ctx {
     /* Optional: whole[i] holds input i's f32 values (cached); chunk passes
      * then point into it instead of calling read. Inputs are read-only. */
     const float *const *whole;
+    /* Optional: input `model` as bf16 values in memory now, the whole tensor
+     * (read() would give exactly their f32 widening), or NULL. Lets a kernel
+     * widen inputs in small blocks instead of through chunk buffers. */
+    const uint16_t *(*half)(void *user, size_t model);
+    void *half_user;
 } mg_kernel_ctx;
 
 typedef mg_status (*mg_kernel_fn)(const mg_kernel_ctx *c, mg_error *err);

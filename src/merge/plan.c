@@ -479,9 +479,10 @@ typedef struct runctx {
     const mg_plan_tensor *T;
     float *out;
     bool round_bf16, round_f16;
-    const float **whole; // per input: cached f32 tensor, or NULL
-    char **ids;          // per input: its cache key (with whole)
-    mg_resident *res;    // the plan's arena while this tensor holds it, else NULL
+    const float **whole;  // per input: cached f32 tensor, or NULL
+    char **ids;           // per input: its cache key (with whole)
+    mg_resident *res;     // the plan's arena while this tensor holds it, else NULL
+    const uint16_t **raw; // per input: cached bf16 / f16 bytes (widened on read), or NULL
 } runctx;
 
 /* Per-thread staging buffer for raw input bytes. */
@@ -547,6 +548,13 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
         memcpy(dst, r->whole[model] + begin, count * sizeof(float));
         return MG_OK;
     }
+    if (r->raw && r->raw[model]) { // no rounding left to do (see fill_whole)
+        if (T->inputs[model].view->dtype == MG_DTYPE_BF16)
+            mg_bf16_to_f32_array(r->raw[model] + begin, dst, count);
+        else
+            mg_f16_to_f32_array(r->raw[model] + begin, dst, count);
+        return MG_OK;
+    }
     const mg_tensor_view *v = T->inputs[model].view;
     mg_status st = MG_OK;
     if (v->numel == T->numel) {
@@ -588,6 +596,17 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
     return MG_OK;
 }
 
+/* Input `model` as bf16 in memory (cached, or resident after a first pass),
+ * when reading it would just widen those values. */
+static const uint16_t *run_half(void *user, size_t model) {
+    const runctx *r = user;
+    const mg_tensor_view *v = r->T->inputs[model].view;
+    if (v->dtype != MG_DTYPE_BF16 || r->round_f16 || v->numel != r->T->numel) return NULL;
+    if (r->raw && r->raw[model]) return r->raw[model];
+    if (r->res) return (const uint16_t *)(const void *)mg_resident_all(r->res, model);
+    return NULL;
+}
+
 static void buf_write(void *user, uint64_t begin, uint64_t count, const float *src) {
     runctx *r = user;
     memcpy(r->out + begin, src, count * sizeof(float));
@@ -602,6 +621,35 @@ static void free_whole(runctx *r, size_t n) {
         free(r->ids[q]);
     free(r->ids);
     free(r->whole);
+    free(r->raw);
+}
+
+/* Input q's stored bytes from the cache, read into it when they fit. */
+static mg_status fill_raw(const mg_plan *p, runctx *r, size_t q, const char *key, mg_error *err) {
+    const mg_tensor_view *v = r->T->inputs[q].view;
+    size_t len = strlen(key) + 8;
+    char *rk = mg_malloc(len);
+    snprintf(rk, len, "raw|%s", key);
+    const void *hit = mg_input_cache_get_blob(p->cache, rk, v->nbytes);
+    mg_status st = MG_OK;
+    if (!hit && mg_input_cache_fits(p->cache, v->nbytes)) {
+        uint8_t *buf = mg_malloc(v->nbytes ? v->nbytes : 1);
+        int fd = r->T->inputs[q].fd;
+        for (uint64_t got = 0; got < v->nbytes && !st;) {
+            ssize_t k = pread(fd, buf + got, v->nbytes - got, (off_t)(v->file_offset + got));
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0)
+                st = mg_error_set(err, MG_ERR_IO, "%s: tensor %s: cannot read (%s)", v->file_path,
+                                  v->name, k < 0 ? strerror(errno) : "short file");
+            else
+                got += (uint64_t)k;
+        }
+        if (!st) hit = mg_input_cache_put_blob(p->cache, rk, v->nbytes, buf);
+        if (!hit) free(buf);
+    }
+    r->raw[q] = hit;
+    free(rk);
+    return st;
 }
 
 /* Looks up (or reads and inserts) every input of T in the plan's cache. */
@@ -609,6 +657,7 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
     const mg_plan_tensor *T = r->T;
     r->whole = mg_calloc(T->n_inputs + 1, sizeof *r->whole);
     r->ids = mg_calloc(T->n_inputs + 1, sizeof *r->ids);
+    r->raw = mg_calloc(T->n_inputs + 1, sizeof *r->raw);
     for (size_t q = 0; q < T->n_inputs; q++) {
         const mg_tensor_view *v = T->inputs[q].view;
         const mg_tensor_view *fv = T->fill >= 0 ? T->inputs[T->fill].view : NULL;
@@ -621,19 +670,25 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
         char *key = mg_malloc((size_t)len + 1);
         snprintf(key, (size_t)len + 1, KEY_ARGS);
 #undef KEY_ARGS
+        r->ids[q] = key; // names the data for derived blobs, cached or not
+        // bf16 / f16 inputs that need no rounding are kept as stored: half the
+        // memory of f32, widened as they are read.
+        bool half = (v->dtype == MG_DTYPE_BF16 && !r->round_f16) ||
+                    (v->dtype == MG_DTYPE_F16 && !r->round_bf16);
+        if (half && !rect && v->numel == T->numel) {
+            mg_status st = fill_raw(p, r, q, key, err);
+            if (st) return st;
+            continue;
+        }
         const float *hit = mg_input_cache_get(p->cache, key, T->numel);
         if (!hit && mg_input_cache_fits(p->cache, T->numel * sizeof(float))) {
             float *buf = mg_malloc_array(T->numel, sizeof(float));
             mg_status st = run_read(r, q, 0, T->numel, buf, err);
             if (!st) hit = mg_input_cache_put(p->cache, key, T->numel, buf);
             if (!hit) free(buf);
-            if (st) {
-                free(key);
-                return st;
-            }
+            if (st) return st;
         }
         r->whole[q] = hit;
-        r->ids[q] = key; // names the data for derived blobs, cached or not
     }
     return MG_OK;
 }
@@ -643,7 +698,7 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                                            const float *src),
                              void *user, mg_error *err) {
     const mg_plan_tensor *T = &p->tensors[i];
-    runctx r = {p, T, NULL, false, false, NULL, NULL, NULL};
+    runctx r = {p, T, NULL, false, false, NULL, NULL, NULL, NULL};
     if (p->cfg->has_dtype) {
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
@@ -667,7 +722,9 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                        .read = run_read,
                        .read_user = &r,
                        .write = write,
-                       .write_user = user};
+                       .write_user = user,
+                       .half = run_half,
+                       .half_user = &r};
     c.cols = T->ndim ? (uint64_t)T->shape[T->ndim - 1] : 1;
     if (!c.cols) c.cols = 1;
     c.rows = T->numel / c.cols;
@@ -682,7 +739,7 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
         for (size_t q = 0; q < T->n_inputs; q++) {
             const mg_tensor_view *v = T->inputs[q].view;
             bool ok =
-                v->numel == T->numel && !(r.whole && r.whole[q]) &&
+                v->numel == T->numel && !(r.whole && r.whole[q]) && !(r.raw && r.raw[q]) &&
                 (v->dtype == MG_DTYPE_BF16 || v->dtype == MG_DTYPE_F16 || v->dtype == MG_DTYPE_F32);
             nb[q] = ok ? v->nbytes : 0;
         }

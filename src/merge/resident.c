@@ -80,6 +80,14 @@ void mg_resident_end(mg_resident *r) {
     if (r) atomic_flag_clear(&r->busy);
 }
 
+const uint8_t *mg_resident_all(mg_resident *r, size_t i) {
+    if (i >= r->n || !r->len[i]) return NULL;
+    _Atomic uint8_t *rd = r->ready + r->off[i] / GRAN;
+    for (uint64_t g = 0; g < (r->len[i] + GRAN - 1) / GRAN; g++)
+        if (!atomic_load_explicit(&rd[g], memory_order_acquire)) return NULL;
+    return r->mem + r->off[i];
+}
+
 const uint8_t *mg_resident_fetch(mg_resident *r, size_t i, int fd, uint64_t file_off,
                                  uint64_t begin, uint64_t len, mg_status *st) {
     *st = MG_OK;

@@ -17,6 +17,11 @@ static mg_status rd(void *user, size_t model, uint64_t begin, uint64_t count, fl
     return MG_OK;
 }
 
+static const uint16_t *hf(void *user, size_t model) {
+    const io *s = user;
+    return s->t->half ? s->t->half[model] : NULL;
+}
+
 static void wr(void *user, uint64_t begin, uint64_t count, const float *src) {
     const io *s = user;
     memcpy(s->out + begin, src, count * sizeof(float));
@@ -47,7 +52,9 @@ mg_status mg_merge_tensor_f32(const mg_tensor_merge *t, float *out, mg_error *er
                        .write_user = &s,
                        .chunk = t->chunk,
                        .ids = t->ids,
-                       .memo = t->memo};
+                       .memo = t->memo,
+                       .half = hf,
+                       .half_user = &s};
     c.cols = t->cols ? t->cols : t->numel;
     if (c.cols == 0) c.cols = 1;
     c.rows = t->numel / c.cols;

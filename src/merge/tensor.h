@@ -25,6 +25,9 @@ typedef struct mg_tensor_merge {
     // kernel may keep derived data in across calls (task-vector memos).
     const char *const *ids;
     struct mg_input_cache *memo;
+    // Optional: half[i] holds input i as bf16 (inputs[i] must be its exact
+    // widening), for kernels that widen in blocks (merge/method.h).
+    const uint16_t *const *half;
 } mg_tensor_merge;
 
 /* Fills g with the method's defaults (NaN where there is none). */

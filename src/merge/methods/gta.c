@@ -57,10 +57,11 @@ typedef struct gta {
     uint8_t **bits;  // DARE masks cached between the L1 pass and the combine
     bool bits_ready; //   pass (1 bit per element and model), when chunks are byte-aligned
     // Tie cuts found during the combine pass (memoised thresholds, tv_memo.h):
-    bool *lb;             // model k keeps only part of its ties at s1[k].thr ...
-    uint64_t *lb_need;    // ... the first lb_need[k] of them, in index order
-    _Atomic uint64_t *tc; // [nchunks][K] ties per chunk, UINT64_MAX until published
-    int kfail;            // set when a chunk of the pass fails (waiters stop)
+    bool *lb;              // model k keeps only part of its ties at s1[k].thr ...
+    uint64_t *lb_need;     // ... the first lb_need[k] of them, in index order
+    _Atomic uint64_t *tc;  // [nchunks][K] ties per chunk, UINT64_MAX until published
+    int kfail;             // set when a chunk of the pass fails (waiters stop)
+    const uint16_t **half; // per input: bf16 in memory (ctx half), when all are
 } gta;
 
 typedef struct rk {
@@ -258,6 +259,8 @@ typedef struct fuse {
     const uint8_t *bits[FK]; // raw DARE: mask bits of the chunk (NULL: no mask)
     float kinv[FK];          //   kept elements times kinv (rescale: inverse)
     bool zero[FK];           //   density <= 0: the delta is dropped
+    bool half;               // raw inputs given as bf16 (hx, hb), widened per block
+    const uint16_t *hx[FK], *hb;
     bool consensus, norm;
     float lam, inv;
 } fuse;
@@ -277,16 +280,27 @@ typedef struct fuse {
 #define BF128(b) BF64(b), BF64((b) + 64)
 static const float bit_floats[256][8] = {BF128(0), BF128(128)};
 
+/* bf16 -> f32 of a block (exact: the bits shifted up). */
+static inline __attribute__((always_inline)) const float *widen(const uint16_t *h, float *dst,
+                                                                uint32_t m) {
+    for (uint32_t e = 0; e < m; e++) {
+        uint32_t u = (uint32_t)h[e] << 16;
+        memcpy(&dst[e], &u, 4);
+    }
+    return dst;
+}
+
 static inline __attribute__((always_inline)) void fuse_body(const fuse *f) {
-    float Wb[FK][FB], S[FB], M[FB], D[FB];
+    float Wb[FK][FB], S[FB], M[FB], D[FB], Hx[FK][FB], Hb[FB];
     size_t K = f->K;
     for (uint64_t e0 = 0; e0 < f->n; e0 += FB) {
         uint32_t m = f->n - e0 < FB ? (uint32_t)(f->n - e0) : FB;
         const float *b = f->b + e0;
+        if (f->half) b = widen(f->hb + e0, Hb, m);
         // The sums start from 0 (0.0f + first term, so a -0.0 term gives +0.0
         // exactly as adding to a zeroed array does), without clearing arrays.
         for (size_t k = 0; k < K; k++) {
-            const float *x = f->x[k] + e0;
+            const float *x = f->half ? widen(f->hx[k] + e0, Hx[k], m) : f->x[k] + e0;
             float *v = f->raw ? Wb[k] : (float *)x; // precomputed: read in place
             if (f->raw && (f->bits[k] || f->zero[k])) {
                 // DARE: (((x - b) * inv) * mask) * l1 * w, as delta_k and the
@@ -476,6 +490,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
               .o = ch->out,
               .n = n,
               .consensus = g->consensus,
+              .half = g->half != NULL,
               .norm = c->g[MG_P_NORMALIZE] != 0,
               .lam = (float)c->g[MG_P_LAMBDA],
               .inv = 1.0f / (float)(fabs(g->wsum) < 1e-8 ? 1.0 : g->wsum)};
@@ -490,6 +505,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
     for (size_t k = 0; k < K; k++) {
         if (f.raw) {
             src[k] = ch->x[g->idx[k]];
+            if (g->half) f.hx[k] = g->half[g->idx[k]] + ch->begin;
             bool sel = g->active[k] && g->sp == SP_MAGNITUDE;
             f.thr[k] = sel ? g->s1[k].thr : 0;
             uint64_t cut = g->s1[k].tie_cut, b0 = ch->begin;
@@ -521,6 +537,7 @@ static mg_status combine(void *user, const mg_kernel_ctx *c, const mg_kchunk *ch
         }
     }
     f.x = src;
+    if (g->half) f.hb = g->half[c->base] + ch->begin;
     if (!f.raw) {
         // Weights of the agreeing sums (K > FK: the block buffer holds only FK).
         for (size_t k = 0; k < K && k < FK; k++)
@@ -833,7 +850,10 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
         }
         g.bits_ready = g.bits != NULL;
     }
-    mg_kpass_opts o = {.rows = sp == SP_DELLA, .write = true, .scratch_per_elem = (unsigned)K + 3};
+    // The fused raw path (see combine) needs no scratch.
+    bool raw = K <= FK && (sp == SP_NONE || sp == SP_MAGNITUDE || sp == SP_RANDOM);
+    mg_kpass_opts o = {
+        .rows = sp == SP_DELLA, .write = true, .scratch_per_elem = raw ? 0 : (unsigned)K + 3};
     // The combine is elementwise: smaller chunks keep its inputs and output in
     // L2 between reading and combining.
     mg_kernel_ctx cc = *c;
@@ -851,11 +871,28 @@ static mg_status run(const mg_kernel_ctx *c, sparsifier sp, bool consensus, mg_e
             atomic_init(&g.tc[i], UINT64_MAX);
         o.failed = &g.kfail;
     }
+    // Inputs all in memory as bf16: the fused combine widens them block by
+    // block, nothing goes through chunk buffers.
+    bool *noload = NULL;
+    if (raw && !g.lb && c->half) {
+        g.half = mg_calloc(c->n, sizeof *g.half);
+        bool all = true;
+        for (size_t i = 0; i < c->n && all; i++)
+            all = (g.half[i] = c->half(c->half_user, i)) != NULL;
+        if (all) {
+            noload = mg_calloc(c->n, sizeof(bool));
+            o.load = noload;
+        } else {
+            free(g.half);
+            g.half = NULL;
+        }
+    }
     st = mg_kpass(c, &o, combine, &g, err);
+    free(noload);
 done:
     free(g.idx), free(g.w), free(g.d), free(g.eps), free(g.active), free(g.s1), free(g.s2);
     free(g.l1), free(g.parts), free(kk);
-    free(g.lb), free(g.lb_need), free((void *)g.tc);
+    free(g.lb), free(g.lb_need), free((void *)g.tc), free(g.half);
     for (size_t k = 0; g.bits && k < K; k++)
         free(g.bits[k]);
     free(g.bits);
