@@ -22,6 +22,9 @@ static void help(void) {
            "  --threads N           worker threads (default: all cores)\n"
            "  --out-shard-size SIZE shard size in bytes, K/M/G suffixes (default 5G)\n"
            "  --seed S              seed of DARE / DELLA masks (default 0)\n"
+           "  --allow-nonfinite     merge inputs that hold NaN or Inf values (each such tensor\n"
+           "                        is named in a warning); by default they fail the merge\n"
+           "                        (exit 2) naming the file and tensor\n"
            "  --force               replace an existing OUT_DIR\n"
            "  --dry-run             validate and print the per-tensor plan; OUT_DIR optional\n"
            "  --json                machine-readable output (plan or summary)\n"
@@ -34,7 +37,7 @@ static void help(void) {
 int mg_cmd_merge(int argc, char **argv) {
     const char *cfg_path = NULL, *out = NULL;
     uint64_t shard = 5000000000ull, seed = 0;
-    bool force = false, dry = false, json = false;
+    bool force = false, dry = false, json = false, allow_nonfinite = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool bad = false;
@@ -52,6 +55,8 @@ int mg_cmd_merge(int argc, char **argv) {
             dry = true;
         else if (!strcmp(a, "--json"))
             json = true;
+        else if (!strcmp(a, "--allow-nonfinite"))
+            allow_nonfinite = true;
         else if (!strcmp(a, "--out-shard-size") || !strcmp(a, "--seed")) {
             if (i + 1 >= argc) return mg_cli_usage_error("merge", "%s needs a value", a);
             const char *v = argv[++i];
@@ -94,6 +99,7 @@ int mg_cmd_merge(int argc, char **argv) {
         rc = mg_cli_fail(&err);
         goto done;
     }
+    plan->allow_nonfinite = allow_nonfinite;
     if (dry) {
         mg_plan_print(plan, stdout, json);
         goto done;

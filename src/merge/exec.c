@@ -153,7 +153,10 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
         st = wst;
         if (err) *err = werr;
     }
-    if (o->progress) mg_progress_end(&prog);
+    if (o->progress) {
+        if (st) mg_progress_abort(&prog); // the error is the one line to show
+        else mg_progress_end(&prog);
+    }
     if (st) goto done;
     size_t shards = mg_st_writer_shard_count(w);
     st = mg_st_writer_finish(w, err);

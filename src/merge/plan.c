@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/half.h"
+#include "base/log.h"
 #include "base/rng.h"
 #include "merge/input_cache.h"
 
@@ -303,6 +304,18 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         T->fill = fill;
         T->shape[0] = T->inputs[fill].view->shape[0];
     }
+    // linear normalizes by the weight sum: refuse a zero sum here, naming the
+    // config, rather than midway through the merge (the kernel checks again).
+    if (!strcmp(me->name, "linear") && T->g[MG_P_NORMALIZE] != 0) {
+        double sum = 0;
+        for (size_t q = 0; q < T->n_inputs; q++)
+            sum += T->inputs[q].m[MG_P_WEIGHT];
+        if (fabs(sum) < 1e-12)
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s: linear: the weights of tensor %s sum to 0, cannot normalize "
+                                "(set normalize: false or change the weights)",
+                                c->path, out_name);
+    }
     T->numel = 1;
     for (int d = 0; d < T->ndim; d++)
         T->numel *= (uint64_t)T->shape[d];
@@ -476,9 +489,31 @@ typedef struct runctx {
     const mg_plan_tensor *T;
     float *out;
     bool round_bf16, round_f16;
-    const float **whole; // per input: cached f32 tensor, or NULL
-    char **ids;          // per input: its cache key (with whole)
+    const float **whole;        // per input: cached f32 tensor, or NULL
+    char **ids;                 // per input: its cache key (with whole)
+    _Atomic unsigned *nonfinite; // per input: NF_NAN | NF_INF seen in what was read
 } runctx;
+
+enum { NF_NAN = 1, NF_INF = 2 };
+
+/* NF_* flags of x[0..n). The common case (all finite) is one branch-free
+ * pass the compiler vectorizes (an unsigned max of |bits|, SSE4.1 at the
+ * x86-64-v2 baseline), run on each chunk right after it is read and widened
+ * while it is still in cache, so it costs next to nothing beside the pread. */
+static unsigned nonfinite_flags(const float *x, uint64_t n) {
+    uint32_t mx = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        u &= 0x7fffffffu;
+        mx = u > mx ? u : mx;
+    }
+    if (mx < 0x7f800000u) return 0;
+    unsigned f = 0;
+    for (uint64_t i = 0; i < n && f != (NF_NAN | NF_INF); i++)
+        f |= isnan(x[i]) ? NF_NAN : isinf(x[i]) ? NF_INF : 0;
+    return f;
+}
 
 /* Per-thread staging buffer for raw input bytes. */
 static _Thread_local uint8_t *stage_buf;
@@ -562,6 +597,11 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
     if (st)
         return mg_error_set(err, st, "%s: tensor %s: cannot read (%s)", v->file_path, v->name,
                             st == MG_ERR_IO ? strerror(errno) : mg_dtype_name(v->dtype));
+    // Checked before the dtype rounding below, which may itself overflow to
+    // Inf (f32 values beyond f16's range): that is the config's choice, not
+    // a defect of the input.
+    unsigned nf = r->nonfinite ? nonfinite_flags(dst, count) : 0;
+    if (nf) r->nonfinite[model] |= nf;
     // mergekit casts inputs to `dtype` on load; emulate the rounding (a no-op
     // when the checkpoint already has that dtype).
     if (v->dtype == MG_DTYPE_BF16 || v->dtype == MG_DTYPE_F16) {
@@ -631,23 +671,60 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
     return MG_OK;
 }
 
+/* After a tensor's kernel: inputs that held NaN or Inf make the merge fail
+ * (they would spread into the output, silently for DARE/TIES-style methods
+ * that rescale or sort by magnitude) unless allow_nonfinite is set, in which
+ * case each is named in a warning. The error names the file and the tensor
+ * and takes precedence over any kernel error the values may have caused. */
+static mg_status nonfinite_verdict(const mg_plan *p, const runctx *r, mg_status st,
+                                   mg_error *err) {
+    const mg_plan_tensor *T = r->T;
+    size_t first = T->n_inputs, count = 0;
+    for (size_t q = 0; q < T->n_inputs; q++)
+        if (r->nonfinite[q]) {
+            if (first == T->n_inputs) first = q;
+            count++;
+        }
+    if (!count) return st;
+    static const char *const KIND[] = {"", "NaN", "Inf", "NaN and Inf"};
+    if (!p->allow_nonfinite) {
+        const mg_tensor_view *v = T->inputs[first].view;
+        char more[64] = "";
+        if (count > 1) snprintf(more, sizeof more, " (and %zu more inputs)", count - 1);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: tensor '%s' has %s values%s; merging would spread them into "
+                            "the output (pass --allow-nonfinite to merge anyway)",
+                            v->file_path, v->name, KIND[r->nonfinite[first] & 3], more);
+    }
+    for (size_t q = 0; q < T->n_inputs; q++)
+        if (r->nonfinite[q])
+            mg_log_warn("%s: tensor '%s' has %s values; merging anyway (--allow-nonfinite)",
+                        T->inputs[q].view->file_path, T->inputs[q].view->name,
+                        KIND[r->nonfinite[q] & 3]);
+    return st;
+}
+
 mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                              void (*write)(void *user, uint64_t begin, uint64_t count,
                                            const float *src),
                              void *user, mg_error *err) {
     const mg_plan_tensor *T = &p->tensors[i];
-    runctx r = {p, T, NULL, false, false, NULL, NULL};
+    runctx r = {p, T, NULL, false, false, NULL, NULL, NULL};
+    r.nonfinite = mg_calloc(T->n_inputs + 1, sizeof *r.nonfinite);
     if (p->cfg->has_dtype) {
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
     }
     if (p->cache && T->numel) {
         mg_status st = fill_whole(p, &r, err);
+        if (st) mg_error_prefix(err, "tensor %s: ", T->name);
+        else st = nonfinite_verdict(p, &r, st, err); // the kernel then reads the cache
         if (st) {
             free_whole(&r, T->n_inputs);
-            mg_error_prefix(err, "tensor %s: ", T->name);
+            free((void *)r.nonfinite);
             return st;
         }
+        memset((void *)r.nonfinite, 0, (T->n_inputs + 1) * sizeof *r.nonfinite);
     }
     double(*m)[MG_P_COUNT] = mg_calloc(T->n_inputs + 1, sizeof *m);
     for (size_t q = 0; q < T->n_inputs; q++)
@@ -674,6 +751,8 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
     free(m);
     free_whole(&r, T->n_inputs);
     if (st) mg_error_prefix(err, "tensor %s: ", T->name);
+    st = nonfinite_verdict(p, &r, st, err);
+    free((void *)r.nonfinite);
     return st;
 }
 

@@ -17,7 +17,11 @@
  *
  * Inputs are read with pread into small per-thread buffers rather than
  * through the mappings, so input pages never count against our resident set
- * (they stay in the page cache) and peak memory stays flat on big models.
+ * (they stay in the page cache) and peak memory stays flat on big models; a
+ * file that shrinks under us is a clean error, never a SIGBUS. Each chunk is
+ * checked for NaN / Inf as it is widened to f32 (one vectorized pass while it
+ * is in cache): a tensor holding them fails the merge with a message naming
+ * the file and tensor, unless allow_nonfinite is set (then it is a warning).
  *
  * Ownership: mg_plan_build returns an owned plan (mg_plan_free) that borrows
  * the config, which must outlive it. Thread-safety: read-only after building;
@@ -73,6 +77,7 @@ typedef struct mg_plan {
     char **fd_paths;
     size_t n_fds;
     struct mg_input_cache *cache; // borrowed, NULL = read every input from its file
+    bool allow_nonfinite; // merge inputs holding NaN / Inf (with a warning) instead of failing
 } mg_plan;
 
 mg_status mg_plan_build(const mg_merge_config *cfg, uint64_t seed, mg_plan **out, mg_error *err);

@@ -1,0 +1,385 @@
+/* test_bad.c - the malformed-input suite (issue 12): every case listed in a
+ * tests/bad/<kind>/CASES.tsv runs the mergeguard binary (MG_BINARY: the
+ * Release binary under `ctest`, the ASan + UBSan one in the Sanitize build
+ * that `make test` also runs) and must
+ *   - exit with the listed code (2 for bad input and usage, 1 for the few
+ *     documented runtime failures),
+ *   - print exactly one line on stderr, starting with "mergeguard", naming the
+ *     listed file and containing every listed word (no sanitizer report),
+ *   - print nothing on stdout,
+ *   - write nothing: its output path (${O}) absent and no temporary sibling
+ *     left in the folder around it.
+ *
+ * CASES.tsv lines: NAME <TAB> EXIT <TAB> COMMAND <TAB> FILE <TAB> WORDS...
+ * COMMAND is split on spaces ('single quotes' group, "<PATH" feeds stdin);
+ * FILE is the path the message must contain ("-" for command-line errors,
+ * which name the option instead). Placeholders: ${D} the case folder, ${G}
+ * tests/data/golden, ${DATA} tests/data, ${W} the work folder (generated
+ * inputs under ${W}/gen, see bad_fixtures.h), ${O} the case's output path.
+ * The tests/bad tree is first copied into the work folder with ${G}, ${W},
+ * ${DATA} and ${D} expanded inside the files too (YAML configs name models).
+ *
+ * MG_BAD_VERBOSE=1 in the environment prints every case's message and time.
+ *
+ * A few cases need a file to change while mergeguard reads it; they are C
+ * functions at the end (test_changing_files). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bad_fixtures.h"
+#include "base/log.h"
+#include "merge/config.h"
+#include "merge/exec.h"
+#include "merge/plan.h"
+
+#define SRC MG_SOURCE_DIR "/tests/bad"
+#define CASE_TIMEOUT 60.0 // seconds; a hang fails the case
+
+static char W[256];      // work folder
+static int n_cases;      // cases run
+static int n_failed;     // cases failed
+static double slow_secs; // the slowest case
+static char slow_name[256];
+
+/* ---- placeholders and the mirrored tree ---- */
+
+typedef struct vars {
+    const char *d, *o;
+} vars;
+
+/* Returns an owned copy of s[0..len) with the placeholders replaced. */
+static char *expand(const char *s, size_t len, const vars *v, size_t *out_len) {
+    char g[512], w[512], data[512];
+    snprintf(g, sizeof g, "%s/golden", MG_TEST_DATA);
+    snprintf(w, sizeof w, "%s", W);
+    snprintf(data, sizeof data, "%s", MG_TEST_DATA);
+    const char *names[] = {"${D}", "${G}", "${W}", "${DATA}", "${O}"};
+    const char *vals[] = {v->d, g, w, data, v->o};
+    size_t cap = len + 1, n = 0;
+    char *out = mg_malloc(cap);
+    for (size_t i = 0; i < len;) {
+        const char *rep = NULL;
+        size_t skip = 0;
+        for (int k = 0; k < 5 && s[i] == '$'; k++) {
+            size_t kl = strlen(names[k]);
+            if (vals[k] && i + kl <= len && !memcmp(s + i, names[k], kl)) {
+                rep = vals[k];
+                skip = kl;
+            }
+        }
+        size_t add = rep ? strlen(rep) : 1;
+        if (n + add + 1 > cap) {
+            cap = 2 * (n + add + 1);
+            out = mg_realloc(out, cap);
+        }
+        if (rep) {
+            memcpy(out + n, rep, add);
+            i += skip;
+        } else {
+            out[n] = s[i++];
+        }
+        n += add;
+    }
+    out[n] = 0;
+    if (out_len) *out_len = n;
+    return out;
+}
+
+/* Copies the tree src to dst, expanding placeholders in every file. */
+static void mirror(const char *src, const char *dst, const char *case_dir) {
+    mg_mkdir_p(dst, NULL);
+    DIR *d = opendir(src);
+    CHECK_MSG(d != NULL, "cannot list %s", src);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        char *s = mg_path_join(src, e->d_name), *t = mg_path_join(dst, e->d_name);
+        if (mg_path_is_dir(s)) {
+            mirror(s, t, case_dir ? case_dir : t);
+        } else if (case_dir) { // files at the top (this runner) are not copied
+            char *buf = NULL;
+            size_t len = 0, n = 0;
+            mg_error err = {0};
+            CHECK_OK(mg_file_read_all(s, 0, &buf, &len, &err), &err);
+            vars v = {case_dir, NULL};
+            char *x = buf ? expand(buf, len, &v, &n) : NULL;
+            if (x) fx_write(t, x, n);
+            free(x);
+            free(buf);
+        }
+        free(s);
+        free(t);
+    }
+    closedir(d);
+}
+
+/* ---- running one case ---- */
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Splits a command line: spaces separate, '...' groups, "<PATH" is stdin. */
+static int split(char *s, char **argv, int max, char **stdin_path) {
+    int n = 0;
+    *stdin_path = NULL;
+    argv[n++] = "mergeguard";
+    while (*s && n < max - 1) {
+        while (*s == ' ')
+            s++;
+        if (!*s) break;
+        char *tok = s, *o = s;
+        bool quoted = false;
+        while (*s && (quoted || *s != ' ')) {
+            if (*s == '\'') {
+                quoted = !quoted;
+                s++;
+                continue;
+            }
+            *o++ = *s++;
+        }
+        if (*s) s++;
+        *o = 0;
+        if (tok[0] == '<')
+            *stdin_path = tok + 1;
+        else
+            argv[n++] = tok;
+    }
+    argv[n] = NULL;
+    return n;
+}
+
+/* Runs the binary; returns its exit code, 128 + signal, or -1 on a timeout. */
+static int run(char **argv, const char *in, const char *out, const char *errf, double *secs) {
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int i = open(in ? in : "/dev/null", O_RDONLY);
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (i < 0 || o < 0 || e < 0) _exit(126);
+        dup2(i, 0), dup2(o, 1), dup2(e, 2);
+        execv(MG_BINARY, argv);
+        _exit(127);
+    }
+    if (pid < 0) return -1;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (now() - t0 > CASE_TIMEOUT) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            *secs = now() - t0;
+            return -1;
+        }
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    *secs = now() - t0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char *slurp(const char *path, size_t *len) {
+    char *buf = NULL;
+    size_t n = 0;
+    if (mg_file_read_all(path, 0, &buf, &n, NULL)) return NULL;
+    if (len) *len = n;
+    return buf;
+}
+
+/* Entries of a folder (0 if it does not exist); the first one in *first. */
+static int count_entries(const char *dir, char *first, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!n && first) snprintf(first, cap, "%s", e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* One manifest line; returns false when the case failed. */
+static bool run_case(const char *kind, const char *case_dir, char *line) {
+    char *cols[16];
+    int nc = 0;
+    for (char *s = line; nc < 16;) {
+        cols[nc++] = s;
+        char *tab = strchr(s, '\t');
+        if (!tab) break;
+        *tab = 0;
+        s = tab + 1;
+    }
+    if (nc < 5) {
+        fprintf(stderr, "FAIL %s: malformed manifest line '%s' (need 5+ columns)\n", kind,
+                cols[0]);
+        return false;
+    }
+    const char *name = cols[0];
+    int want = atoi(cols[1]);
+    char outdir[700], out[760], so[760], se[760], label[300];
+    snprintf(label, sizeof label, "%.100s/%.100s", kind, name);
+    snprintf(outdir, sizeof outdir, "%.250s/out/%.100s/%.100s", W, kind, name);
+    snprintf(out, sizeof out, "%.500s/out", outdir);
+    snprintf(so, sizeof so, "%.250s/out/%.100s/%.100s.stdout", W, kind, name);
+    snprintf(se, sizeof se, "%.250s/out/%.100s/%.100s.stderr", W, kind, name);
+    mg_mkdir_p(outdir, NULL);
+    vars v = {case_dir, out};
+    char *cmd = expand(cols[2], strlen(cols[2]), &v, NULL);
+    char *file = strcmp(cols[3], "-") ? expand(cols[3], strlen(cols[3]), &v, NULL) : NULL;
+    char *argv[64], *in = NULL;
+    split(cmd, argv, 64, &in);
+    double secs = 0;
+    int rc = run(argv, in, so, se, &secs);
+    n_cases++;
+    if (secs > slow_secs) {
+        slow_secs = secs;
+        snprintf(slow_name, sizeof slow_name, "%.250s", label);
+    }
+    size_t elen = 0, olen = 0;
+    char *e = slurp(se, &elen), *o = slurp(so, &olen);
+    char problem[600] = "";
+    const char *nl = e ? memchr(e, '\n', elen) : NULL;
+    char left[256] = "";
+    if (rc == -1)
+        snprintf(problem, sizeof problem, "timed out after %.0f s", CASE_TIMEOUT);
+    else if (rc != want)
+        snprintf(problem, sizeof problem, "exit %d, want %d", rc, want);
+    else if (!e || !elen || !nl || nl != e + elen - 1)
+        snprintf(problem, sizeof problem, "stderr is not exactly one line");
+    else if (strncmp(e, "mergeguard", 10))
+        snprintf(problem, sizeof problem, "the stderr line is not mergeguard's");
+    else if (strstr(e, "Sanitizer") || strstr(e, "runtime error:"))
+        snprintf(problem, sizeof problem, "sanitizer report");
+    else if (file && !strstr(e, file))
+        snprintf(problem, sizeof problem, "message does not name %s", file);
+    else if (olen)
+        snprintf(problem, sizeof problem, "%zu bytes on stdout", olen);
+    else if (count_entries(outdir, left, sizeof left))
+        snprintf(problem, sizeof problem, "left '%s' beside its output", left);
+    for (int k = 4; !problem[0] && k < nc; k++) {
+        char *wd = expand(cols[k], strlen(cols[k]), &v, NULL);
+        if (!strstr(e, wd)) snprintf(problem, sizeof problem, "'%s' not in the message", wd);
+        free(wd);
+    }
+    if (getenv("MG_BAD_VERBOSE")) // MG_BAD_VERBOSE=1 shows every message
+        printf("%-40s %5.2f s  %s", label, secs, e ? e : "(no stderr)\n");
+    if (problem[0]) {
+        fprintf(stderr, "FAIL %s: %s\n    command: %s\n    stderr: %.1500s\n", label, problem,
+                cols[2], e ? e : "(none)");
+        n_failed++;
+    }
+    free(e);
+    free(o);
+    free(cmd);
+    free(file);
+    return !problem[0];
+}
+
+/* ---- the manifests ---- */
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_manifests(void) {
+    DIR *d = opendir(SRC);
+    CHECK(d != NULL);
+    if (!d) return;
+    char *kinds[64];
+    int nk = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && nk < 64) {
+        char *p = mg_path_join(SRC, e->d_name);
+        if (e->d_name[0] != '.' && mg_path_is_dir(p)) kinds[nk++] = mg_strdup(e->d_name);
+        free(p);
+    }
+    closedir(d);
+    qsort(kinds, (size_t)nk, sizeof *kinds, cmp_str);
+    for (int k = 0; k < nk; k++) {
+        char man[600], case_dir[600];
+        snprintf(man, sizeof man, "%s/src/%s/CASES.tsv", W, kinds[k]);
+        snprintf(case_dir, sizeof case_dir, "%s/src/%s", W, kinds[k]);
+        FILE *f = fopen(man, "r");
+        CHECK_MSG(f != NULL, "no %s", man);
+        int cases = 0, bad = 0;
+        double t0 = now();
+        char line[8192];
+        while (f && fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!line[0] || line[0] == '#') continue;
+            cases++;
+            if (!run_case(kinds[k], case_dir, line)) bad++;
+        }
+        if (f) fclose(f);
+        printf("%-14s %3d cases, %d failed, %.1f s\n", kinds[k], cases, bad, now() - t0);
+        CHECK_MSG(bad == 0, "%s: %d of %d cases failed", kinds[k], bad, cases);
+        free(kinds[k]);
+    }
+}
+
+/* --allow-nonfinite: the NaN case of merge_yaml proceeds, warns once naming
+ * the tensor, and the NaN reaches the output where the input had it. */
+static void test_allow_nonfinite(void) {
+    char cfg[600], out[600], so[600], se[600];
+    snprintf(cfg, sizeof cfg, "%s/src/merge_yaml/nan_weights.yml", W);
+    snprintf(out, sizeof out, "%s/out/allow_nonfinite", W);
+    snprintf(so, sizeof so, "%s/out/allow.stdout", W);
+    snprintf(se, sizeof se, "%s/out/allow.stderr", W);
+    char *argv[] = {"mergeguard", "merge", cfg, out, "--allow-nonfinite", "-v", NULL};
+    double secs;
+    int rc = run(argv, NULL, so, se, &secs);
+    char *e = slurp(se, NULL);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, e ? e : "");
+    CHECK(e && strstr(e, "tensor 'model.layers.0.mlp.up_proj.weight' has NaN values; merging "
+                         "anyway (--allow-nonfinite)"));
+    CHECK(e && !strstr(e, "Sanitizer"));
+    free(e);
+    mg_model *m = NULL;
+    mg_error err = {0};
+    CHECK_OK(mg_model_open(out, &m, &err), &err);
+    float *x = NULL;
+    if (m) CHECK_OK(mg_model_read_f32(m, "model.layers.0.mlp.up_proj.weight", &x, NULL, &err), &err);
+    CHECK(x && isnan(x[3]) && isnan(x[100]) && !isnan(x[4]));
+    free(x);
+    mg_model_close(m);
+}
+
+/* The issue asks for at least 100 cases. */
+static void test_count(void) {
+    CHECK_MSG(n_cases >= 100, "only %d cases", n_cases);
+}
+
+int main(void) {
+    snprintf(W, sizeof W, "/tmp/mg_bad_XXXXXX");
+    if (!mkdtemp(W)) return 1;
+    mg_log_set_level(MG_LOG_WARN);
+    double t0 = now();
+    char src[300];
+    snprintf(src, sizeof src, "%s/src", W);
+    mirror(SRC, src, NULL);
+    fx_build(W);
+    printf("fixtures built in %.1f s\n", now() - t0);
+    RUN(test_manifests);
+    RUN(test_allow_nonfinite);
+    RUN(test_count);
+    printf("%d cases, %d failed; slowest %s (%.2f s); total %.1f s\n", n_cases, n_failed,
+           slow_name, slow_secs, now() - t0);
+    int rc = TEST_END();
+    if (!rc) mg_remove_tree(W, NULL);
+    return rc;
+}
