@@ -394,9 +394,10 @@ static int run_mix(gd_opts *o) {
 }
 
 int mg_cmd_gen_data(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2) return mg_cli_usage_error("gen-data", "missing MODE (safety, domain or mix)");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         print_help();
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     const char *mode = argv[1];
     if (strcmp(mode, "safety") && strcmp(mode, "domain") && strcmp(mode, "mix"))

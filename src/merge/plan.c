@@ -184,13 +184,13 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         in->view = mg_model_find_tied(m, in_names[j]);
         if (!in->view)
             return mg_error_set(err, MG_ERR_NOT_FOUND,
-                                "model '%s' has no tensor '%s' (needed for output %s)",
-                                mname(p, src->model), in_names[j], out_name);
+                                "%s: model '%s' has no tensor '%s' (needed for output %s)",
+                                c->path, mname(p, src->model), in_names[j], out_name);
         if (!mg_dtype_is_float(in->view->dtype))
             return mg_error_set(
                 err, MG_ERR_UNSUPPORTED,
-                "model '%s': tensor '%s' has dtype %s; only float tensors can be merged",
-                mname(p, src->model), in_names[j], mg_dtype_name(in->view->dtype));
+                "%s: model '%s': tensor '%s' has dtype %s; only float tensors can be merged",
+                c->path, mname(p, src->model), in_names[j], mg_dtype_name(in->view->dtype));
         bool is_base = src->model == sl->base;
         // Per-model parameters: the first source entry for this model, slice, top.
         const mg_yaml *srcp = NULL;
@@ -244,8 +244,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         in->model = sl->base;
         in->view = mg_model_find_tied(p->models[sl->base], in_names[0]);
         if (!in->view)
-            return mg_error_set(err, MG_ERR_NOT_FOUND, "base model '%s' has no tensor '%s'",
-                                mname(p, sl->base), in_names[0]);
+            return mg_error_set(err, MG_ERR_NOT_FOUND, "%s: base model '%s' has no tensor '%s'",
+                                c->path, mname(p, sl->base), in_names[0]);
         for (int i = 0; i < MG_P_COUNT; i++)
             in->m[i] = NAN;
         T->base = (int)T->n_inputs++;
@@ -278,8 +278,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
                     snprintf(bb, sizeof bb, "[%lld, %lld]", (long long)ref->shape[0],
                              (long long)ref->shape[1]);
             return mg_error_set(err, MG_ERR_INVALID,
-                                "shape mismatch in %s: model '%s' has %s, model '%s' has %s",
-                                out_name, mname(p, T->inputs[q].model), a,
+                                "%s: shape mismatch in %s: model '%s' has %s, model '%s' has %s",
+                                c->path, out_name, mname(p, T->inputs[q].model), a,
                                 mname(p, T->inputs[T->base >= 0 ? T->base : 0].model), bb);
         }
         mismatch = true;
@@ -291,10 +291,10 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
             if (T->inputs[q].model == tsrc) fill = (int)q;
         if (fill < 0)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "vocabulary sizes differ in %s (model '%s' has %lld rows, '%s' has "
-                                "%lld); set tokenizer_source: base (or one of the models) to keep "
-                                "that model's vocabulary",
-                                out_name, mname(p, T->inputs[0].model),
+                                "%s: vocabulary sizes differ in %s (model '%s' has %lld rows, '%s' "
+                                "has %lld); set tokenizer_source: base (or one of the models) to "
+                                "keep that model's vocabulary",
+                                c->path, out_name, mname(p, T->inputs[0].model),
                                 (long long)T->inputs[0].view->shape[0],
                                 mname(p, T->inputs[T->n_inputs - 1].model),
                                 (long long)T->inputs[T->n_inputs - 1].view->shape[0]);
@@ -693,7 +693,7 @@ static mg_status nonfinite_verdict(const mg_plan *p, const runctx *r, mg_status 
         if (count > 1) snprintf(more, sizeof more, " (and %zu more inputs)", count - 1);
         return mg_error_set(err, MG_ERR_INVALID,
                             "%s: tensor '%s' has %s values%s; merging would spread them into "
-                            "the output (pass --allow-nonfinite to merge anyway)",
+                            "the output (merge --allow-nonfinite accepts them)",
                             v->file_path, v->name, KIND[r->nonfinite[first] & 3], more);
     }
     for (size_t q = 0; q < T->n_inputs; q++)

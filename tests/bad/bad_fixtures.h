@@ -260,6 +260,10 @@ static void fx_build(const char *work) {
     snprintf(q, sizeof q, "%.500s/tokenizer.json", p);
     fx_repeat(q, "{\"model\": {\"type\": \"BPE\", \"merges\": [], \"vocab\": {\"a\": 0, \"", "b",
               FX_BIG, "\": 1}}}", NULL, "");
+    mg_mkdir_p(G("bigtok_merge"), &err);
+    snprintf(q, sizeof q, "%.500s/tokenizer.json", p);
+    fx_repeat(q, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"", "a",
+              FX_BIG, "\"]}}", NULL, "");
     fx_repeat(G("big.jsonl"), "{\"prompt\": \"", "a", FX_BIG,
               "\", \"response\": \"r\", \"type\": \"task\"}\n", NULL, "");
     fx_repeat(G("big.yml"), "merge_method: linear\n", "# padding comment line..........\n",

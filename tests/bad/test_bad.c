@@ -19,7 +19,8 @@
  * The tests/bad tree is first copied into the work folder with ${G}, ${W},
  * ${DATA} and ${D} expanded inside the files too (YAML configs name models).
  *
- * MG_BAD_VERBOSE=1 in the environment prints every case's message and time.
+ * MG_BAD_VERBOSE=1 in the environment prints every case's message and time;
+ * MG_BAD_ONLY=KIND runs one folder.
  *
  * A few cases need a file to change while mergeguard reads it; they are C
  * functions at the end (test_changing_files). */
@@ -310,8 +311,13 @@ static void test_manifests(void) {
     }
     closedir(d);
     qsort(kinds, (size_t)nk, sizeof *kinds, cmp_str);
+    const char *only = getenv("MG_BAD_ONLY"); // MG_BAD_ONLY=kind runs one folder
     for (int k = 0; k < nk; k++) {
         char man[600], case_dir[600];
+        if (only && strcmp(only, kinds[k])) {
+            free(kinds[k]);
+            continue;
+        }
         snprintf(man, sizeof man, "%s/src/%s/CASES.tsv", W, kinds[k]);
         snprintf(case_dir, sizeof case_dir, "%s/src/%s", W, kinds[k]);
         FILE *f = fopen(man, "r");
@@ -361,7 +367,7 @@ static void test_allow_nonfinite(void) {
 
 /* The issue asks for at least 100 cases. */
 static void test_count(void) {
-    CHECK_MSG(n_cases >= 100, "only %d cases", n_cases);
+    CHECK_MSG(n_cases >= 100 || getenv("MG_BAD_ONLY"), "only %d cases", n_cases);
 }
 
 int main(void) {
