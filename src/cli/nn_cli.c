@@ -97,6 +97,7 @@ int mg_nn_cli_option(int argc, char **argv, int *i, const char *cmd, mg_nn_cli_o
 mg_status mg_nn_cli_open(const char *path, const mg_nn_cli_opts *o, mg_nn_cli_session *s,
                          mg_error *err) {
     memset(s, 0, sizeof *s);
+    s->path = mg_strdup(path);
     mg_status rc = mg_tokenizer_load(path, &s->tok, err);
     if (rc != MG_OK) return rc;
     if (o->chat_template) {
@@ -106,6 +107,15 @@ mg_status mg_nn_cli_open(const char *path, const mg_nn_cli_opts *o, mg_nn_cli_se
         free(tmpl);
     }
     if ((rc = mg_nn_model_load_as(path, o->weights, &s->model, err)) != MG_OK) goto fail;
+    // A tokenizer that can produce ids past the embedding would fail at the
+    // first such token; say so up front, naming the files.
+    if (mg_tokenizer_vocab_size(s->tok) > (size_t)s->model->arch.vocab) {
+        rc = mg_error_set(err, MG_ERR_INVALID,
+                          "%s/tokenizer.json: the tokenizer has %zu ids but the model's "
+                          "vocabulary (config.json vocab_size, embedding rows) has %d",
+                          path, mg_tokenizer_vocab_size(s->tok), s->model->arch.vocab);
+        goto fail;
+    }
     size_t nt = 0;
     const int32_t *ts = mg_tokenizer_stop_ids(s->tok, &nt);
     const mg_arch *a = &s->model->arch;
@@ -128,6 +138,7 @@ void mg_nn_cli_close(mg_nn_cli_session *s) {
     mg_nn_model_free(s->model);
     mg_tokenizer_free(s->tok);
     free(s->stop_ids);
+    free(s->path);
     memset(s, 0, sizeof *s);
 }
 
@@ -145,6 +156,7 @@ mg_status mg_nn_cli_encode_messages(const mg_nn_cli_session *s, const json_t *me
                                     int32_t **ids, size_t *n, mg_error *err) {
     char *text = NULL;
     mg_status rc = mg_chat_render(s->tok, messages, true, &text, err);
+    if (rc == MG_ERR_UNSUPPORTED) mg_error_prefix(err, "%s: ", s->path); // no template
     if (rc != MG_OK) return rc;
     // The template writes BOS itself (apply_chat_template: add_special_tokens=False).
     rc = mg_tokenizer_encode(s->tok, text, strlen(text), false, ids, n, err);

@@ -52,6 +52,13 @@ static mg_status load(const char *path, bool tail, mg_jsonl *out, mg_error *err)
             b--;
         pos = end + 1;
         if (a == b) continue;
+        if (b - a > MG_JSONL_MAX_LINE) {
+            rc = mg_error_set(err, MG_ERR_INVALID,
+                              "%s:%d: a record of %zu bytes, more than the limit of %zu for one "
+                              "line",
+                              path, line, b - a, MG_JSONL_MAX_LINE);
+            goto fail;
+        }
         json_error_t je;
         json_t *v = json_loadb(buf + a, b - a, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
         if (!v) {

@@ -4,6 +4,8 @@
  * error names the file and the 1-based line ("safety.jsonl:7: ..."), so a
  * user can fix a thousand-line file without bisecting it. An empty file (no
  * records) is an error for inputs, since evaluating nothing is never intended.
+ * Lines longer than MG_JSONL_MAX_LINE are refused: records are prompts and
+ * answers, and a 50 MB one is a broken or hostile file.
  * mg_jsonl_load_tail is the lenient variant for append-only logs (audit files
  * of a resumable run): a last line without its newline - a record cut short by
  * a crash - is dropped instead of failing.
@@ -18,6 +20,8 @@
 #include <stdio.h>
 
 #include "base/error.h"
+
+#define MG_JSONL_MAX_LINE ((size_t)16 << 20) // bytes of one record
 
 typedef struct mg_jsonl {
     json_t **recs; // [n] owned JSON objects

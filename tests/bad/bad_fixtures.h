@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "io/model_dir.h"
 #include "io/safetensors.h"
 #include "test.h"
@@ -186,6 +187,38 @@ static void fx_with_tokenizer(const char *dst) {
     fx_copy_in(FX_CHAT, dst, "tokenizer_config.json");
 }
 
+/* A runnable model: tiny-llama3 weights, its config.json with `key` set to
+ * `value` (when key), the tiny-chat tokenizer (plus an added token id 700
+ * when big_tok) and tokenizer_config.json (without the chat template when
+ * no_template). */
+static void fx_run_model(const char *dst, const char *key, json_t *value, bool big_tok,
+                         bool no_template) {
+    mg_error err = {0};
+    mg_mkdir_p(dst, &err);
+    fx_copy_in(FX_GOLDEN "/tiny-llama3", dst, "model.safetensors");
+    json_t *cfg = NULL, *tok = NULL, *tc = NULL;
+    CHECK_OK(mg_json_load_file(FX_GOLDEN "/tiny-llama3/config.json", &cfg, &err), &err);
+    CHECK_OK(mg_json_load_file(FX_CHAT "/tokenizer.json", &tok, &err), &err);
+    CHECK_OK(mg_json_load_file(FX_CHAT "/tokenizer_config.json", &tc, &err), &err);
+    if (key) json_object_set(cfg, key, value);
+    json_decref(value);
+    if (big_tok)
+        json_array_append_new(json_object_get(tok, "added_tokens"),
+                              json_pack("{s:i, s:s, s:b, s:b}", "id", 700, "content", "<big>",
+                                        "special", 1, "normalized", 0));
+    if (no_template) json_object_del(tc, "chat_template");
+    char *p = fx_path(dst, "config.json");
+    json_dump_file(cfg, p, JSON_INDENT(2));
+    free(p);
+    p = fx_path(dst, "tokenizer.json");
+    json_dump_file(tok, p, 0);
+    free(p);
+    p = fx_path(dst, "tokenizer_config.json");
+    json_dump_file(tc, p, JSON_INDENT(2));
+    free(p);
+    json_decref(cfg), json_decref(tok), json_decref(tc);
+}
+
 /* Writes n copies of rep to f, in 64 KiB blocks. */
 static void fx_rep(FILE *f, const char *rep, size_t n) {
     size_t rl = strlen(rep), per = rl ? (65536 / rl ? 65536 / rl : 1) : 0;
@@ -241,6 +274,15 @@ static void fx_build(const char *work) {
     fx_model(FX_GOLDEN "/tiny-llama", G("drop"),
              &(fx_model_opts){.drop = "layers.1.mlp.up_proj"});
     fx_model(FX_GOLDEN "/tiny-llama", G("onelayer"), &(fx_model_opts){.one_layer = true});
+
+    // Models that open but do not run.
+    fx_run_model(G("run_ok"), NULL, NULL, false, false);
+    fx_run_model(G("run_no_template"), NULL, NULL, false, true);
+    fx_run_model(G("run_big_tokenizer"), NULL, NULL, true, false);
+    fx_run_model(G("run_layers3"), "num_hidden_layers", json_integer(3), false, false);
+    fx_run_model(G("run_hidden32"), "hidden_size", json_integer(32), false, false);
+    fx_run_model(G("run_gpt2"), "architectures", json_pack("[s]", "GPT2LMHeadModel"), false, false);
+    fx_run_model(G("run_rope_string"), "rope_theta", json_string("big"), false, false);
 
     // A 50 MB string in config.json, tokenizer.json (an added token and a
     // vocabulary entry), a JSONL record, a YAML config, a chat message.
