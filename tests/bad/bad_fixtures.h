@@ -188,10 +188,10 @@ static void fx_with_tokenizer(const char *dst) {
 }
 
 /* A runnable model: tiny-llama3 weights, its config.json with `key` set to
- * `value` (when key), the tiny-chat tokenizer (plus an added token id 700
- * when big_tok) and tokenizer_config.json (without the chat template when
+ * `value` (when key), the tiny-chat tokenizer (plus an added token of id
+ * extra_id when not 0) and tokenizer_config.json (without the chat template when
  * no_template). */
-static void fx_run_model(const char *dst, const char *key, json_t *value, bool big_tok,
+static void fx_run_model(const char *dst, const char *key, json_t *value, int extra_id,
                          bool no_template) {
     mg_error err = {0};
     mg_mkdir_p(dst, &err);
@@ -202,10 +202,10 @@ static void fx_run_model(const char *dst, const char *key, json_t *value, bool b
     CHECK_OK(mg_json_load_file(FX_CHAT "/tokenizer_config.json", &tc, &err), &err);
     if (key) json_object_set(cfg, key, value);
     json_decref(value);
-    if (big_tok)
+    if (extra_id)
         json_array_append_new(json_object_get(tok, "added_tokens"),
-                              json_pack("{s:i, s:s, s:b, s:b}", "id", 700, "content", "<big>",
-                                        "special", 1, "normalized", 0));
+                              json_pack("{s:i, s:s, s:b, s:b}", "id", extra_id, "content",
+                                        "<extra>", "special", 1, "normalized", 0));
     if (no_template) json_object_del(tc, "chat_template");
     char *p = fx_path(dst, "config.json");
     json_dump_file(cfg, p, JSON_INDENT(2));
@@ -276,13 +276,18 @@ static void fx_build(const char *work) {
     fx_model(FX_GOLDEN "/tiny-llama", G("onelayer"), &(fx_model_opts){.one_layer = true});
 
     // Models that open but do not run.
-    fx_run_model(G("run_ok"), NULL, NULL, false, false);
-    fx_run_model(G("run_no_template"), NULL, NULL, false, true);
-    fx_run_model(G("run_big_tokenizer"), NULL, NULL, true, false);
-    fx_run_model(G("run_layers3"), "num_hidden_layers", json_integer(3), false, false);
-    fx_run_model(G("run_hidden32"), "hidden_size", json_integer(32), false, false);
-    fx_run_model(G("run_gpt2"), "architectures", json_pack("[s]", "GPT2LMHeadModel"), false, false);
-    fx_run_model(G("run_rope_string"), "rope_theta", json_string("big"), false, false);
+    fx_run_model(G("run_ok"), NULL, NULL, 0, false);
+    fx_run_model(G("run_no_template"), NULL, NULL, 0, true);
+    fx_run_model(G("run_big_tokenizer"), NULL, NULL, 700, false);
+    fx_run_model(G("run_other_tokenizer"), NULL, NULL, 300, false);
+    fx_run_model(G("run_layers3"), "num_hidden_layers", json_integer(3), 0, false);
+    fx_run_model(G("run_hidden32"), "hidden_size", json_integer(32), 0, false);
+    fx_run_model(G("run_gpt2"), "architectures", json_pack("[s]", "GPT2LMHeadModel"), 0, false);
+    fx_run_model(G("run_rope_string"), "rope_theta", json_string("big"), 0, false);
+    fx_run_model(G("run_unigram"), NULL, NULL, 0, false);
+    snprintf(q, sizeof q, "%.500s/tokenizer.json", p);
+    const char *uni = "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0.0]]}}";
+    fx_write(q, uni, strlen(uni));
 
     // A 50 MB string in config.json, tokenizer.json (an added token and a
     // vocabulary entry), a JSONL record, a YAML config, a chat message.
