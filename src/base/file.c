@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/sigbus.h"
 
 static int advice_flag(mg_mmap_advice advice) {
     switch (advice) {
@@ -50,6 +51,7 @@ mg_status mg_mmap_open(mg_mmap *m, const char *path, mg_mmap_advice advice, mg_e
             return mg_error_set(err, MG_ERR_IO, "%s: cannot map: %s", path, strerror(e));
         }
         m->data = p;
+        mg_sigbus_track(p, m->size, m->path); // a later truncation: a message, not a crash
         madvise(p, m->size, advice_flag(advice));
     }
     close(fd); // the mapping keeps the file alive
@@ -66,7 +68,10 @@ void mg_mmap_advise(const mg_mmap *m, uint64_t offset, uint64_t len, mg_mmap_adv
 
 void mg_mmap_close(mg_mmap *m) {
     if (!m) return;
-    if (m->data) munmap((void *)m->data, m->size);
+    if (m->data) {
+        mg_sigbus_untrack(m->data);
+        munmap((void *)m->data, m->size);
+    }
     free(m->path);
     memset(m, 0, sizeof *m);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -536,10 +537,9 @@ static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint
     uint64_t off = v->file_offset + begin * es;
     for (size_t got = 0; got < nb;) {
         ssize_t r = pread(fd, (uint8_t *)src + got, nb - got, (off_t)(off + got));
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            return MG_ERR_IO;
-        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return MG_ERR_IO;
+        if (r == 0) return MG_ERR_INVALID; // the file ends early: it shrank after validation
         got += (size_t)r;
     }
     switch (v->dtype) {
@@ -593,6 +593,16 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
             }
         }
         (void)cols;
+    }
+    if (st == MG_ERR_INVALID) {
+        struct stat fs;
+        long long now = stat(v->file_path, &fs) == 0 ? (long long)fs.st_size : -1;
+        return mg_error_set(err, st,
+                            "%s: tensor '%s' (bytes %llu..%llu) is past the end of the file, now "
+                            "%lld bytes: the file shrank while being read (inputs must not change "
+                            "during a merge)",
+                            v->file_path, v->name, (unsigned long long)v->file_offset,
+                            (unsigned long long)(v->file_offset + v->nbytes), now);
     }
     if (st)
         return mg_error_set(err, st, "%s: tensor %s: cannot read (%s)", v->file_path, v->name,
