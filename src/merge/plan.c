@@ -497,19 +497,11 @@ typedef struct runctx {
 
 enum { NF_NAN = 1, NF_INF = 2 };
 
-/* NF_* flags of x[0..n). The common case (all finite) is one branch-free
- * pass the compiler vectorizes (an unsigned max of |bits|, SSE4.1 at the
- * x86-64-v2 baseline), run on each chunk right after it is read and widened
- * while it is still in cache, so it costs next to nothing beside the pread. */
+/* NF_* flags of x[0..n). The common case (all finite) is one vectorized
+ * pass (mg_f32_any_nonfinite, AVX2 / AVX-512 when the CPU has them), run on
+ * each chunk right after it is read and widened, while it is still in cache. */
 static unsigned nonfinite_flags(const float *x, uint64_t n) {
-    uint32_t mx = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, x + i, 4);
-        u &= 0x7fffffffu;
-        mx = u > mx ? u : mx;
-    }
-    if (mx < 0x7f800000u) return 0;
+    if (!mg_f32_any_nonfinite(x, (size_t)n)) return 0;
     unsigned f = 0;
     for (uint64_t i = 0; i < n && f != (NF_NAN | NF_INF); i++)
         f |= isnan(x[i]) ? NF_NAN : isinf(x[i]) ? NF_INF : 0;
