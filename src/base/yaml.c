@@ -155,6 +155,25 @@ static int token_line(struct fy_token *t) {
     return m ? m->line + 1 : 0;
 }
 
+/* The line of a node's first scalar (0 when it has none), for collections
+ * used as keys, which have no token of their own. Bounded by libfyaml's depth
+ * limit. */
+static int node_line(struct fy_node *n) {
+    if (!n) return 0;
+    void *it = NULL;
+    switch (fy_node_get_type(n)) {
+    case FYNT_SCALAR:
+        return token_line(fy_node_get_scalar_token(n));
+    case FYNT_SEQUENCE:
+        return node_line(fy_node_sequence_iterate(n, &it));
+    case FYNT_MAPPING: {
+        struct fy_node_pair *pr = fy_node_mapping_iterate(n, &it);
+        return pr ? node_line(fy_node_pair_key(pr)) : 0;
+    }
+    }
+    return 0;
+}
+
 static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg_yaml **out,
                          mg_error *err) {
     mg_yaml *y = mg_calloc(1, sizeof *y);
@@ -210,7 +229,7 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
             y->items[i] = NULL;
             y->keys[i] = NULL;
             y->n++;
-            int kl = k ? token_line(fy_node_get_scalar_token(k)) : 0;
+            int kl = node_line(k);
             y->key_lines[i] = kl ? kl : y->line;
             if (!k || fy_node_get_type(k) != FYNT_SCALAR)
                 return mg_error_set(err, MG_ERR_INVALID,
