@@ -47,7 +47,9 @@ typedef struct size_cfg {
 // passes over each model's data. The experts need the most: their test
 // questions use templates never seen in training, so the facts must be learnt
 // as associations, not as memorized question-answer pairs (recipe v1 with 4
-// passes reached 51% on held-out biology MC, 91% on the training questions).
+// passes reached 51% on held-out biology MC, 91% on the training questions;
+// v2 with 8 passes 79%; v3 gives the bio-expert 10 passes at twice the peak
+// rate: 88.6%).
 // The guard and generator records share long fixed prompts (the guard's is
 // ~400 tokens) and learn their formats within one or two passes.
 static const size_cfg SIZES[2] = {
@@ -73,7 +75,7 @@ static const size_cfg SIZES[2] = {
                         .max_seq = 640,
                         .b = {{3, 32, 4, 2e-3, 30},
                               {3, 32, 4, 1e-3, 10},
-                              {8, 32, 4, 1e-3, 10},
+                              {10, 32, 4, 2e-3, 10},
                               {8, 32, 4, 1e-3, 10},
                               {2, 32, 4, 1.5e-3, 10},
                               {0.5, 32, 4, 1.5e-3, 10}}},
