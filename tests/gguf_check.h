@@ -217,6 +217,12 @@ static inline void gc_check_metadata(const mg_gguf_file *f, const mg_model *m, c
         gc_check_f32(f, GC_K("rope.scaling.factor"),
                      json_number_value(json_object_get(rs, "factor")));
     }
+    const json_t *octx = json_object_get(rs, "original_max_position_embeddings");
+    bool yarn = keyed && !strcmp(rt, "yarn");
+    CHECK_EQ_INT(gc_u32_or(f, GC_K("rope.scaling.original_context_length"), -1),
+                 !yarn                    ? -1
+                 : json_is_integer(octx) ? json_integer_value(octx)
+                                          : c->max_position_embeddings);
 #undef GC_K
 }
 

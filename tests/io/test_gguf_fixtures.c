@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "gguf_check.h"
@@ -150,11 +151,72 @@ static void test_every_fixture(void) {
     gguf_check_print("tests/data", &s);
 }
 
+/* A folder in tmpdir: golden `fixture`'s config.json with `patch` merged in and
+ * a symlink to its weights. Owned path. */
+static char *variant(const char *name, const char *fixture, const char *patch) {
+    char *dir = mg_path_join(tmpdir, name), src[512];
+    mg_error err = {0};
+    CHECK_OK(mg_mkdir_p(dir, &err), &err);
+    snprintf(src, sizeof src, "%s/golden/%s/config.json", MG_TEST_DATA, fixture);
+    json_t *cfg = NULL, *p = json_loads(patch, 0, NULL);
+    CHECK(p != NULL);
+    CHECK_OK(mg_json_load_file(src, &cfg, &err), &err);
+    if (cfg && p) json_object_update(cfg, p);
+    char *cp = mg_path_join(dir, "config.json");
+    CHECK(cfg && json_dump_file(cfg, cp, JSON_INDENT(2)) == 0);
+    json_decref(cfg);
+    json_decref(p);
+    free(cp);
+    snprintf(src, sizeof src, "%s/golden/%s/model.safetensors", MG_TEST_DATA, fixture);
+    char *link = mg_path_join(dir, "model.safetensors");
+    CHECK(symlink(src, link) == 0);
+    free(link);
+    return dir;
+}
+
+/* Config variants the fixtures lack, through the same checks: llama with
+ * q/k/v biases (the bias rows permuted like the weights: Qwen2 weights
+ * declared as LlamaForCausalLM), Mistral, linear and yarn rope scaling keys. */
+static void test_variants(void) {
+    static const char *V[][3] = {
+        {"llama-bias", "tiny-qwen2", "{\"architectures\": [\"LlamaForCausalLM\"], "
+                                     "\"model_type\": \"llama\", \"attention_bias\": true}"},
+        {"mistral", "tiny-llama", "{\"architectures\": [\"MistralForCausalLM\"]}"},
+        {"linear", "tiny-llama", "{\"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}}"},
+        {"yarn", "tiny-qwen3",
+         "{\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 2.0, "
+         "\"original_max_position_embeddings\": 64}}"},
+    };
+    gguf_check_stats s = {0};
+    for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
+        char *dir = variant(V[i][0], V[i][1], V[i][2]);
+        for (int o = 0; o < 4; o++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s-%s.gguf", V[i][0], mg_gguf_outtype_name(o));
+            char *out = mg_path_join(tmpdir, name);
+            gguf_check_export(dir, out, (mg_gguf_outtype)o, &s);
+            if (i == 0 && o == 0) { // the biases are there and were permuted
+                mg_gguf_file *f = NULL;
+                mg_error err = {0};
+                CHECK_OK(mg_gguf_open(out, &f, &err), &err);
+                const mg_gguf_tensor *b = f ? mg_gguf_find_tensor(f, "blk.0.attn_q.bias") : NULL;
+                CHECK(b != NULL && b->type == MG_GGML_F32);
+                mg_gguf_close(f);
+            }
+            free(out);
+        }
+        free(dir);
+    }
+    CHECK_EQ_INT(s.files, 16);
+    gguf_check_print("config variants", &s);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/mg_test_gguf_fixtures_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     mg_log_set_level(MG_LOG_QUIET); // the golden folders have no tokenizer.json (a warning)
     RUN(test_every_fixture);
+    RUN(test_variants);
     mg_error err = {0};
     mg_remove_tree(tmpdir, &err);
     return TEST_END();
