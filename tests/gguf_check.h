@@ -202,8 +202,7 @@ static inline void gc_check_metadata(const mg_gguf_file *f, const mg_model *m, c
     CHECK_EQ_INT(gc_u32(f, GC_K("vocab_size")), n_vocab);
     gc_check_f32(f, GC_K("attention.layer_norm_rms_epsilon"), c->rms_norm_eps);
     gc_check_f32(f, GC_K("rope.freq_base"), c->rope_theta);
-    if (!strcmp(arch, "llama"))
-        CHECK_EQ_INT(gc_u32(f, GC_K("rope.dimension_count")), c->head_dim);
+    if (!strcmp(arch, "llama")) CHECK_EQ_INT(gc_u32(f, GC_K("rope.dimension_count")), c->head_dim);
     bool hd = json_object_get(c->json, "head_dim") != NULL;
     CHECK_EQ_INT(gc_u32_or(f, GC_K("attention.key_length"), -1), hd ? c->head_dim : -1);
     CHECK_EQ_INT(gc_u32_or(f, GC_K("attention.value_length"), -1), hd ? c->head_dim : -1);
@@ -220,9 +219,9 @@ static inline void gc_check_metadata(const mg_gguf_file *f, const mg_model *m, c
     const json_t *octx = json_object_get(rs, "original_max_position_embeddings");
     bool yarn = keyed && !strcmp(rt, "yarn");
     CHECK_EQ_INT(gc_u32_or(f, GC_K("rope.scaling.original_context_length"), -1),
-                 !yarn                    ? -1
+                 !yarn                   ? -1
                  : json_is_integer(octx) ? json_integer_value(octx)
-                                          : c->max_position_embeddings);
+                                         : c->max_position_embeddings);
 #undef GC_K
 }
 
@@ -263,7 +262,8 @@ static inline void gc_hf_name(const char *gguf, char *hf, size_t n) {
     for (size_t k = 0; k < sizeof GC_NAMES / sizeof GC_NAMES[0]; k++)
         if (!strcmp(GC_NAMES[k][0], suffix)) {
             bool global = strncmp(GC_NAMES[k][1], "self_attn.", 10) &&
-                          strncmp(GC_NAMES[k][1], "mlp.", 4) && !strstr(GC_NAMES[k][1], "layernorm");
+                          strncmp(GC_NAMES[k][1], "mlp.", 4) &&
+                          !strstr(GC_NAMES[k][1], "layernorm");
             if (layer >= 0 && !global)
                 snprintf(hf, n, "model.layers.%d.%s", layer, GC_NAMES[k][1]);
             else if (layer < 0 && global)
@@ -275,10 +275,10 @@ static inline void gc_hf_name(const char *gguf, char *hf, size_t n) {
 static inline double gc_rope_factor(const json_t *rs, double theta, int64_t hd, int64_t i) {
     const json_t *v;
     double factor = json_is_number(v = json_object_get(rs, "factor")) ? json_number_value(v) : 8;
-    double lo = json_is_number(v = json_object_get(rs, "low_freq_factor")) ? json_number_value(v)
-                                                                            : 1;
-    double hi = json_is_number(v = json_object_get(rs, "high_freq_factor")) ? json_number_value(v)
-                                                                             : 4;
+    double lo =
+        json_is_number(v = json_object_get(rs, "low_freq_factor")) ? json_number_value(v) : 1;
+    double hi =
+        json_is_number(v = json_object_get(rs, "high_freq_factor")) ? json_number_value(v) : 4;
     double ctx = json_is_number(v = json_object_get(rs, "original_max_position_embeddings"))
                      ? json_number_value(v)
                      : 8192;
@@ -595,8 +595,8 @@ done:
 
 /* Exports model_dir to out_path in outtype o (name NULL: general.name is the
  * folder's name) and checks the file as described above. */
-static inline void gguf_check_export(const char *model_dir, const char *out_path,
-                                     mg_gguf_outtype o, gguf_check_stats *s) {
+static inline void gguf_check_export(const char *model_dir, const char *out_path, mg_gguf_outtype o,
+                                     gguf_check_stats *s) {
     mg_error err = {0};
     mg_gguf_export_opts opts = {o, false, NULL};
     mg_gguf_export_info info;
@@ -639,8 +639,8 @@ static inline void gguf_check_print(const char *what, const gguf_check_stats *s)
     printf("%s: %" PRIu64 " GGUF files, %" PRIu64 " tensors, %" PRIu64
            " elements compared (%" PRIu64 " bit-exact, %" PRIu64 " Q8_0 in %" PRIu64
            " blocks), %" PRIu64 " keys, %" PRIu64 " tokens, %" PRIu64 " merges\n",
-           what, s->files, s->tensors, s->elements, s->exact, s->q8_elements, s->q8_blocks,
-           s->keys, s->tokens, s->merges);
+           what, s->files, s->tensors, s->elements, s->exact, s->q8_elements, s->q8_blocks, s->keys,
+           s->tokens, s->merges);
     printf("%s: Q8_0 max |x - deq| = %.4f x (amax/127)/2 = %.4f x (stored f16 scale)/2 = "
            "%.4f x the bound d/2 + |q| |d16 - d|; %" PRIu64
            " elements above (stored scale)/2, all within the f16-rounding term\n",

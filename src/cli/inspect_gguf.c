@@ -238,9 +238,11 @@ static json_t *json_str(mg_gguf_str s) {
     char *buf = mg_malloc((size_t)s.len * 3 + 1), *o = buf;
     const unsigned char *p = (const unsigned char *)s.s, *end = p + s.len;
     while (p < end) {
-        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-                            : (*p & 0xF8) == 0xF0   ? 4
-                                                    : 0;
+        int n = *p < 0x80             ? 1
+                : (*p & 0xE0) == 0xC0 ? 2
+                : (*p & 0xF0) == 0xE0 ? 3
+                : (*p & 0xF8) == 0xF0 ? 4
+                                      : 0;
         json_t *probe = n && p + n <= end ? json_stringn((const char *)p, (size_t)n) : NULL;
         if (probe) {
             memcpy(o, p, (size_t)n);

@@ -42,8 +42,9 @@ mg_status mg_merge_gguf_check(const mg_merge_gguf *g, const mg_plan *plan, const
                               bool force, bool writes, mg_error *err) {
     if (!g->path) {
         if (g->outtype_given)
-            return mg_error_set(err, MG_ERR_USAGE, "merge: --outtype is the GGUF storage type "
-                                                   "and needs --gguf OUT.gguf");
+            return mg_error_set(err, MG_ERR_USAGE,
+                                "merge: --outtype is the GGUF storage type "
+                                "and needs --gguf OUT.gguf");
         return MG_OK;
     }
     // The architecture: the merged config.json is the donor's.
@@ -57,8 +58,8 @@ mg_status mg_merge_gguf_check(const mg_merge_gguf *g, const mg_plan *plan, const
     if (!writes) return MG_OK;
     char *gguf = trimmed(g->path), *out = trimmed(out_dir);
     char *slash = strrchr(gguf, '/');
-    char *parent = slash ? mg_strndup(gguf, slash == gguf ? 1 : (size_t)(slash - gguf))
-                         : mg_strdup(".");
+    char *parent =
+        slash ? mg_strndup(gguf, slash == gguf ? 1 : (size_t)(slash - gguf)) : mg_strdup(".");
     mg_status st = MG_OK;
     if (!strcmp(gguf, out))
         st = mg_error_set(err, MG_ERR_USAGE, "merge: --gguf %s is OUT_DIR itself", g->path);
@@ -86,11 +87,9 @@ mg_status mg_merge_gguf_write(const mg_merge_gguf *g, const char *out_dir, bool 
     mg_gguf_export_info info;
     double t0 = mg_now_seconds();
     mg_status st = mg_gguf_export(out_dir, g->path, &o, &info, err);
-    if (st)
-        return mg_error_prefix(err, "%s was written, but not %s: ", out_dir, g->path);
+    if (st) return mg_error_prefix(err, "%s was written, but not %s: ", out_dir, g->path);
     mg_log_info("wrote %s: %s, %zu tensors (%s), %s vocabulary of %zu tokens, %.1f MB in %.1f s",
-                g->path, info.arch, info.n_tensors, mg_gguf_outtype_name(o.outtype),
-                info.tok_model, info.n_tokens, (double)info.file_bytes / 1e6,
-                mg_now_seconds() - t0);
+                g->path, info.arch, info.n_tensors, mg_gguf_outtype_name(o.outtype), info.tok_model,
+                info.n_tokens, (double)info.file_bytes / 1e6, mg_now_seconds() - t0);
     return MG_OK;
 }

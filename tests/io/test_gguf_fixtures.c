@@ -119,8 +119,10 @@ static void test_every_fixture(void) {
             CHECK_MSG(st != MG_OK, "%s: exported although it does not open", rel);
             CHECK_MSG(mg_status_exit_code(st) == 2, "%s: exit code %d (%s)", rel,
                       mg_status_exit_code(st), err.msg);
-            if (ost) CHECK_EQ_STR(err.msg, oerr.msg);
-            else CHECK_MSG(strstr(err.msg, "architecture") != NULL, "%s: %s", rel, err.msg);
+            if (ost)
+                CHECK_EQ_STR(err.msg, oerr.msg);
+            else
+                CHECK_MSG(strstr(err.msg, "architecture") != NULL, "%s: %s", rel, err.msg);
             CHECK(!mg_path_exists(out));
             CHECK(dir_is_empty(tmpdir));
             free(out);
@@ -146,8 +148,7 @@ static void test_every_fixture(void) {
     CHECK(refused >= 20); // the malformed suite
     CHECK_EQ_INT(s.files, 4 * exported);
     CHECK(s.q8_blocks > 0 && s.exact > 0);
-    printf("tests/data: %zu model folders exported, %zu refused as bad input\n", exported,
-           refused);
+    printf("tests/data: %zu model folders exported, %zu refused as bad input\n", exported, refused);
     gguf_check_print("tests/data", &s);
 }
 
@@ -179,8 +180,9 @@ static char *variant(const char *name, const char *fixture, const char *patch) {
  * declared as LlamaForCausalLM), Mistral, linear and yarn rope scaling keys. */
 static void test_variants(void) {
     static const char *V[][3] = {
-        {"llama-bias", "tiny-qwen2", "{\"architectures\": [\"LlamaForCausalLM\"], "
-                                     "\"model_type\": \"llama\", \"attention_bias\": true}"},
+        {"llama-bias", "tiny-qwen2",
+         "{\"architectures\": [\"LlamaForCausalLM\"], "
+         "\"model_type\": \"llama\", \"attention_bias\": true}"},
         {"mistral", "tiny-llama", "{\"architectures\": [\"MistralForCausalLM\"]}"},
         {"linear", "tiny-llama", "{\"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}}"},
         {"yarn", "tiny-qwen3",
