@@ -109,7 +109,22 @@ else
     echo "note: merge refuses GPT2LMHeadModel itself: $(cat "$TMP/e")"
 fi
 
-# 8. --dry-run with --gguf validates and writes nothing.
+# 8. A tokenizer GGUF cannot express is only found when exporting: the merged
+#    folder stays (complete), the error says so, no GGUF and no temporary.
+for m in a b; do
+    mkdir -p "$TMP/uni-$m"
+    cp "$DATA/golden/tiny-llama/config.json" "$TMP/uni-$m/"
+    ln -s "$DATA/golden/tiny-llama/model.safetensors" "$TMP/uni-$m/model.safetensors"
+    echo '{"model":{"type":"Unigram","unk_id":0,"vocab":[["<unk>",0.0]]}}' >"$TMP/uni-$m/tokenizer.json"
+done
+printf 'merge_method: linear\nmodels:\n  - model: %s\n    parameters: {weight: 0.5}\n  - model: %s\n    parameters: {weight: 0.5}\n' \
+    "$TMP/uni-a" "$TMP/uni-b" >"$TMP/uni.yml"
+"$BIN" merge "$TMP/uni.yml" "$TMP/u" --gguf "$TMP/u.gguf" -q 2>"$TMP/e"
+check '[ $? -eq 2 ] && grep -q "was written, but not" "$TMP/e" && grep -q Unigram "$TMP/e"'
+check '[ -s "$TMP/u/config.json" ] && [ ! -e "$TMP/u.gguf" ]'
+nothing_written "unigram export" "$TMP/u.gguf"
+
+# 9. --dry-run with --gguf validates and writes nothing.
 "$BIN" merge "$CFG" "$TMP/d" --gguf "$TMP/d.gguf" --dry-run >/dev/null 2>&1
 check '[ $? -eq 0 ]'
 nothing_written "dry run" "$TMP/d" "$TMP/d.gguf"
