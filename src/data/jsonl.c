@@ -163,5 +163,6 @@ mg_status mg_jsonl_append(FILE *f, const json_t *v, bool sync, const char *what,
     free(s);
     if (ok && sync) ok = fsync(fileno(f)) == 0;
     if (!ok) return mg_error_set(err, MG_ERR_IO, "%s: write failed: %s", what, strerror(errno));
+    mg_test_kill_point("jsonl record appended");
     return MG_OK;
 }

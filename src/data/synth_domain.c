@@ -289,17 +289,22 @@ static mg_status expert_batch(run_ctx *x, size_t e, size_t nb, mg_error *err) {
     int32_t **aids = mg_calloc(nq ? nq : 1, sizeof *aids);
     size_t *alen = mg_calloc(nq ? nq : 1, sizeof *alen);
     const char **aq = mg_calloc(nq ? nq : 1, sizeof *aq);
-    for (size_t i = 0; i < nq && rc == MG_OK && m2 < want; i++) {
-        rc = mg_synth_encode(m, NULL, qs[i], NULL, &aids[m2], &alen[m2], err);
+    size_t qi = 0;
+    for (; qi < nq && rc == MG_OK && m2 < want; qi++) {
+        rc = mg_synth_encode(m, NULL, qs[qi], NULL, &aids[m2], &alen[m2], err);
         if (rc != MG_OK) break;
         if (!mg_synth_fits(m, alen[m2])) {
             c->too_long++;
+            mg_synth_out_drop(x->out, qs[qi]);
             free(aids[m2]);
             aids[m2] = NULL;
             continue;
         }
-        aq[m2++] = qs[i];
+        aq[m2++] = qs[qi];
     }
+    // Questions past the expert's need stay in the dedup set (resume must know them).
+    for (; qi < nq && rc == MG_OK; qi++)
+        mg_synth_out_drop(x->out, qs[qi]);
     char **ans = mg_calloc(m2 ? m2 : 1, sizeof *ans);
     if (rc == MG_OK)
         rc = mg_synth_generate(m, aids, alen, m2, 0.0, 0, 0, o->answer_max_new_tokens, ans, NULL,
@@ -375,9 +380,9 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         ec[e].target = o->n / n_experts + (e < o->n % n_experts);
         ec[e].records = 0;
     }
+    mg_synth_out_seed(&out, seen);
     for (size_t i = 0; i < out.done.n; i++) {
         const json_t *r = out.done.recs[i];
-        mg_synth_seen_add(seen, json_string_value(json_object_get(r, "prompt")));
         const char *src = json_string_value(json_object_get(r, "source"));
         for (size_t e = 0; e < n_experts; e++)
             if (src && !strcmp(src, experts[e].name)) ec[e].records++;
@@ -403,6 +408,11 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         mg_progress_add(&prog, records);
     }
     char fails[256];
+    if (!out.state) { // the first checkpoint: what a kill in the first batch resumes from
+        json_t *s0 = make_summary(ec, experts, n_experts, o);
+        rc = mg_synth_out_summary(&out, s0, err);
+        json_decref(s0);
+    }
     for (size_t e = 0; e < n_experts && rc == MG_OK; e++) {
         ecount *c = &ec[e];
         uint64_t max_calls = o->max_calls ? o->max_calls : 20 * c->target + 100;

@@ -212,12 +212,16 @@ mg_status mg_synth_safety_run(const mg_synth_model *gen, const mg_synth_model *p
     c.refusals = mg_calloc(n_pool, sizeof *c.refusals);
     restore(&c, out.state, pool, n_pool);
     mg_synth_seen *seen = mg_synth_seen_new();
+    mg_synth_out_seed(&out, seen);
     uint64_t records = out.done.n;
     for (size_t i = 0; i < out.done.n; i++) {
-        const char *p = json_string_value(json_object_get(out.done.recs[i], "prompt"));
-        mg_synth_seen_add(seen, p);
         int k = category_index(json_string_value(json_object_get(out.done.recs[i], "category")));
         c.by_cat[k < 0 ? MG_SYNTH_CATEGORIES : k]++;
+    }
+    if (!out.state) { // the first checkpoint: what a kill in the first batch resumes from
+        json_t *s0 = make_summary(&c, gen, pool, n_pool, o, records);
+        rc = mg_synth_out_summary(&out, s0, err);
+        json_decref(s0);
     }
     const char *sys = o->system_prompt ? o->system_prompt : SYSTEM_PROMPT;
     const char *ut = o->user_prompt ? o->user_prompt : USER_TEMPLATE;
@@ -365,6 +369,7 @@ mg_status mg_synth_safety_run(const mg_synth_model *gen, const mg_synth_model *p
         for (size_t i = 0; i < nc && rc == MG_OK; i++) {
             if (!ok[i]) {
                 c.too_long++;
+                mg_synth_out_drop(&out, cs[i].q);
                 continue;
             }
             if (records >= o->n) continue; // budget reached: the rest is not answered
@@ -376,6 +381,7 @@ mg_status mg_synth_safety_run(const mg_synth_model *gen, const mg_synth_model *p
             }
             if (!nref) {
                 c.no_refusal++;
+                mg_synth_out_drop(&out, cs[i].q);
                 continue;
             }
             // 4b. One refusal at random (seeded by the call and item).

@@ -372,6 +372,7 @@ mg_status mg_gguf_writer_write(mg_gguf_writer *w, size_t i, const void *data, ui
     if (fwrite(data, 1, (size_t)nbytes, w->f) != nbytes || fwrite(zeros, 1, pad, w->f) != pad)
         return io_fail(w, "write", err);
     w->next++;
+    mg_test_kill_point("gguf tensor written");
     return MG_OK;
 }
 

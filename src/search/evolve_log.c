@@ -1,6 +1,7 @@
 /* evolve_log.c - the JSONL evaluation log; see evolve_log.h. */
 #include "search/evolve_log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
@@ -73,8 +74,10 @@ mg_status mg_evolve_log_append(const char *path, const mg_evolve_entry *e, size_
                 e[i].score_seconds);
     }
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) return mg_error_set(err, MG_ERR_IO, "cannot write %s", path);
+    int oserr = ok ? 0 : errno;
+    if (fclose(f) != 0 && ok) ok = false, oserr = errno;
+    if (!ok) return mg_error_set(err, MG_ERR_IO, "%s: write failed: %s", path, strerror(oserr));
+    mg_test_kill_point("evolve log appended");
     return MG_OK;
 }
 
