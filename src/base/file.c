@@ -409,8 +409,20 @@ mg_status mg_atomic_commit(mg_atomic_out *o, mg_error *err) {
     atomic_free(o);
     return MG_OK;
 fail:
+    mg_atomic_name_final(o, err);
     mg_atomic_abort(o);
     return rc;
+}
+
+void mg_atomic_name_final(const mg_atomic_out *o, mg_error *err) {
+    if (!o || !err) return;
+    size_t tl = strlen(o->tmp_path), fl = strlen(o->final_path);
+    char *hit = strstr(err->msg, o->tmp_path);
+    // One rewrite is enough: messages name one path. The final path is never
+    // longer than the temporary (".NAME.tmp-PID-XXXXXX" vs "NAME").
+    if (!hit || fl > tl) return;
+    memmove(hit + fl, hit + tl, strlen(hit + tl) + 1);
+    memcpy(hit, o->final_path, fl);
 }
 
 void mg_atomic_abort(mg_atomic_out *o) {

@@ -74,6 +74,10 @@ const char *mg_atomic_tmp_path(const mg_atomic_out *o);
 mg_status mg_atomic_commit(mg_atomic_out *o, mg_error *err);
 /* Removes the temporary and frees o. NULL-safe. */
 void mg_atomic_abort(mg_atomic_out *o);
+/* Rewrites the temporary path in err's message to the final path, so a
+ * failure (disk full, ...) names the output the user asked for. NULL-safe;
+ * mg_atomic_commit does it for its own errors. */
+void mg_atomic_name_final(const mg_atomic_out *o, mg_error *err);
 
 /* Writes a small file atomically in one call. */
 mg_status mg_write_file_atomic(const char *path, const void *data, size_t len, bool force,
