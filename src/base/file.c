@@ -327,8 +327,8 @@ static void atomic_free(mg_atomic_out *o) {
  * ".NAME.old-PID-XXXXXX", which the next mg_atomic_begin on NAME puts back. */
 static mg_status replace_by_renames(mg_atomic_out *o, mg_error *err) {
     char *parent = parent_dir(o->final_path);
-    const char *base = strrchr(o->final_path, '/') ? strrchr(o->final_path, '/') + 1
-                                                   : o->final_path;
+    const char *base =
+        strrchr(o->final_path, '/') ? strrchr(o->final_path, '/') + 1 : o->final_path;
     size_t n = strlen(parent) + strlen(base) + 48;
     char *aside = mg_malloc(n);
     snprintf(aside, n, "%s/.%s.old-%ld-XXXXXX", parent, base, (long)getpid());
@@ -344,8 +344,8 @@ static mg_status replace_by_renames(mg_atomic_out *o, mg_error *err) {
     }
     if (fd >= 0) close(fd);
     if (rename(o->final_path, aside) != 0) {
-        rc = mg_error_set(err, MG_ERR_IO, "%s: cannot move the old output aside: %s",
-                          o->final_path, strerror(errno));
+        rc = mg_error_set(err, MG_ERR_IO, "%s: cannot move the old output aside: %s", o->final_path,
+                          strerror(errno));
         rmdir(aside), unlink(aside);
         goto done;
     }

@@ -89,7 +89,8 @@ mg_status mg_evolve_log_append(const char *path, const mg_evolve_entry *e, size_
     if (!st) st = mg_write_all(fd, text, len, path, err);
     if (!st && fsync(fd) != 0)
         st = mg_error_set(err, MG_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
-    if (st && end >= 0 && ftruncate(fd, end) != 0) mg_error_prefix(err, "(a partial line is left) ");
+    if (st && end >= 0 && ftruncate(fd, end) != 0)
+        mg_error_prefix(err, "(a partial line is left) ");
     if (fd >= 0) close(fd);
     free(text);
     if (st) return st;
