@@ -11,7 +11,8 @@
 #            missing: then the old one may sit aside and must come back); a
 #            rerun gives the reference output and leaves no temporary behind.
 #   gen-data the records on disk are a prefix of the uninterrupted run's (a
-#            torn last line at most), the summary is valid JSON; rerunning
+#            torn last line at most), the summary is valid JSON (the pool has
+#            a short-context model, so some questions are dropped); rerunning
 #            the same command (sometimes killed again first) gives files
 #            byte-identical to the uninterrupted run (records and summary).
 #   evolve   the output folder is absent or holds a valid checkpoint and a log
@@ -226,7 +227,12 @@ setup_models() {
     else
         local g=$DATA/gendata
         GEN=$g/gen
-        POOL=("$g/refuser" "$g/gen")
+        # The refuser with a short context window: long questions do not fit
+        # it and are dropped, so resume must also restore the dropped ones.
+        mkdir -p "$TMP/short"
+        cp "$g/refuser"/* "$TMP/short/"
+        sed -i 's/"max_position_embeddings": [0-9]*/"max_position_embeddings": 50/' "$TMP/short/config.json"
+        POOL=("$TMP/short" "$g/gen")
         JUDGE=refusal
         GD_N=${KILL_GD_N:-40}
         GD_TOK=(--max-new-tokens 16 --gen-max-new-tokens 48)
@@ -258,7 +264,9 @@ test_gendata() {
     t1=$(now_ns)
     rm -f "$W/timing.jsonl" "$W/timing.summary.json"
     k=$(count_points "${C[@]}" -o "$W/timing.jsonl")
-    echo "killtest: gen-data: $k kill points, uninterrupted run $(((t1 - t0) / 1000000)) ms, $GD_N records"
+    echo "killtest: gen-data: $k kill points, uninterrupted run $(((t1 - t0) / 1000000)) ms, $GD_N records" \
+        "($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["dropped_questions"]))' \
+            "$W/ref.summary.json") questions dropped)"
     make_points "$k" $((t1 - t0))
     local i=0 nk=0 f0=$fails p
     for p in "${PTS[@]}"; do

@@ -188,6 +188,15 @@ static mg_status setup_output(run *r, mg_error *err) {
     // holds the first checkpoint and an empty log, so a kill at any moment
     // leaves either nothing, the old run, or a run that --resume continues.
     mg_atomic_out *ao = NULL;
+    char *parent = mg_strdup(o->out_dir), *slash = strrchr(parent, '/');
+    while (slash && slash > parent && slash[1] == '\0') // "runs/x/" -> "runs/x"
+        *slash = '\0', slash = strrchr(parent, '/');
+    if (slash && slash > parent) {
+        *slash = '\0';
+        st = mg_mkdir_p(parent, err); // as before: missing parent folders are created
+    }
+    free(parent);
+    if (st) return st;
     if ((st = mg_atomic_begin(o->out_dir, true, o->force, &ao, err))) return st;
     char *final_state = r->state_path;
     char *tmp_log = mg_path_join(mg_atomic_tmp_path(ao), "evaluations.jsonl");

@@ -6,4 +6,4 @@
 # is `bash bench/killtest.sh build/mergeguard tests/data`.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-KILL_GD_N=12 KILL_EV_FEVALS=120 exec bash "$HERE/../../bench/killtest.sh" "$1" "$2" 6 ${KILL_SEED:-}
+KILL_GD_N=8 KILL_EV_FEVALS=120 exec bash "$HERE/../../bench/killtest.sh" "$1" "$2" 6 ${KILL_SEED:-}
