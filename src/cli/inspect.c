@@ -25,7 +25,8 @@ static const char *HELP =
     ".safetensors file: architecture, parameter count, dtype histogram and a\n"
     "table of every tensor (name, dtype, shape, bytes). Any problem (bad header,\n"
     "offsets, index, config.json, pickled weights) is reported on one line with\n"
-    "exit code 2.\n"
+    "exit code 2. A PATH ending in .gguf is read as a GGUF file (metadata with\n"
+    "exact types, ggml tensor types, offsets; --stats and --json as above).\n"
     "\n"
     "options:\n"
     "  --stats       add mean, std, min, max and NaN/Inf counts per tensor (one\n"
@@ -267,7 +268,8 @@ int mg_cmd_inspect(int argc, char **argv) {
         return mg_cli_usage_error("inspect", "missing PATH (a model folder or .safetensors)");
 
     size_t plen = strlen(path);
-    if (plen > 5 && !strcmp(path + plen - 5, ".gguf")) return mg_gguf_inspect_cli(path);
+    if (plen > 5 && !strcmp(path + plen - 5, ".gguf"))
+        return mg_gguf_inspect_cli(path, as_json, stats);
     mg_error err = {0};
     mg_model *m = NULL;
     if (mg_model_open(path, &m, &err) != MG_OK) return mg_cli_fail(&err);

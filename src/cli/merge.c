@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/parallel.h"
 #include "cli/cli.h"
+#include "cli/merge_gguf.h"
 #include "io/safetensors.h"
 #include "merge/config.h"
 #include "merge/exec.h"
@@ -32,6 +33,10 @@ static void help(void) {
            "                        extras (top-k keys, masks); fewer --threads lower it\n"
            "  --dry-run             validate and print the per-tensor plan; OUT_DIR optional\n"
            "  --json                machine-readable output (plan or summary)\n"
+           "  --gguf OUT.gguf       also write the merged model as GGUF (after OUT_DIR, the\n"
+           "                        same file `export-gguf OUT_DIR OUT.gguf` writes; --force\n"
+           "                        replaces an existing one)\n"
+           "  --outtype T           GGUF storage of 2-D weights: f32, f16 (default), bf16, q8_0\n"
            "  -q, --quiet / -v, --verbose\n\n"
            "methods: linear, slerp, nuslerp, multislerp, karcher, task_arithmetic, ties,\n"
            "  dare_ties, dare_linear, breadcrumbs, breadcrumbs_ties, della, della_linear,\n"
@@ -73,6 +78,7 @@ int mg_cmd_merge(int argc, char **argv) {
     const char *cfg_path = NULL, *out = NULL;
     uint64_t shard = 5000000000ull, seed = 0, max_mem = 0;
     bool force = false, dry = false, json = false;
+    mg_merge_gguf gguf = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool bad = false;
@@ -82,6 +88,11 @@ int mg_cmd_merge(int argc, char **argv) {
         }
         if (mg_cli_common_option(argc, argv, &i, &bad)) {
             if (bad) return 2;
+            continue;
+        }
+        int g = mg_merge_gguf_option(argc, argv, &i, &gguf);
+        if (g) {
+            if (g < 0) return 2;
             continue;
         }
         if (!strcmp(a, "--force"))
@@ -133,6 +144,7 @@ int mg_cmd_merge(int argc, char **argv) {
     for (size_t i = 0; i < cfg->n_warnings; i++)
         mg_log_warn("%s", cfg->warnings[i]);
     st = mg_plan_build(cfg, seed, &plan, &err);
+    if (!st) st = mg_merge_gguf_check(&gguf, plan, out, force, !dry, &err);
     if (st) {
         rc = mg_cli_fail(&err);
         goto done;
@@ -152,6 +164,7 @@ int mg_cmd_merge(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 #endif
     st = mg_merge_execute(plan, out, &o, &stats, &err);
+    if (!st) st = mg_merge_gguf_write(&gguf, out, force, &err);
     if (st) {
         rc = mg_cli_fail(&err);
         goto done;
