@@ -29,7 +29,13 @@ static const char *HELP =
     "  --var NAME=JSON            set a template variable, e.g. --var enable_thinking=false\n"
     "  --ids                      print the token ids of the rendering (encoded without\n"
     "                             added special tokens, as apply_chat_template(tokenize=True))\n"
-    "  -q, -v, --threads N        common options\n";
+    "  -q, -v, --threads N        common options\n\n"
+    "Every render (here and wherever a command applies a chat template) is bounded:\n"
+    "16 MiB of rendered text (which bounds the tokens one render can produce),\n"
+    "256 MiB of template values, 10^7 evaluation steps (statements, loop iterations,\n"
+    "calls) and nesting or macro recursion 200 deep; a template past a limit fails\n"
+    "with exit 2 and a message naming the limit (and its position). A prompt must\n"
+    "also fit the model's context window, or generation refuses it.\n";
 
 static mg_status load_messages(const char *path, json_t **msgs, json_t *extra, mg_error *err) {
     json_error_t je;

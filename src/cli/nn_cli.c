@@ -9,7 +9,8 @@
 #include "text/chat.h"
 
 const char *MG_NN_CLI_SAMPLING_HELP =
-    "  --max-new-tokens N   tokens to generate at most (default 256)\n"
+    "  --max-new-tokens N   tokens to generate at most (default 256, cap 1048576); the\n"
+    "                       reply also ends at the context window (stop: \"context\")\n"
     "  --temperature T      0 = greedy (default); > 0 samples\n"
     "  --top-k K            sample among the K most likely tokens (0 = all, default)\n"
     "  --top-p P            sample from the smallest set with probability >= P (default 1)\n"
@@ -42,8 +43,10 @@ int mg_nn_cli_option(int argc, char **argv, int *i, const char *cmd, mg_nn_cli_o
     }
     if (!has) return 0;
     if (!strcmp(a, "--max-new-tokens")) {
-        if (!mg_cli_parse_int(v, 1, 1 << 30, &n))
-            return mg_cli_usage_error(cmd, "--max-new-tokens expects an integer >= 1"), -1;
+        if (!mg_cli_parse_int(v, 1, MG_GEN_MAX_NEW_TOKENS, &n))
+            return mg_cli_usage_error(cmd, "--max-new-tokens expects an integer in 1..%d",
+                                      MG_GEN_MAX_NEW_TOKENS),
+                   -1;
         o->max_new_tokens = (int)n;
         return TAKE();
     }

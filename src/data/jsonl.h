@@ -54,7 +54,9 @@ mg_status mg_jsonl_error(const mg_jsonl *j, size_t i, mg_error *err, mg_status s
                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Appends v as one compact line to an open file and flushes it to the OS (and
- * to disk with sync), so a crash loses at most the record being written. */
+ * to disk with sync), so a crash loses at most the record being written. A
+ * failed write (ENOSPC, EFBIG) is undone: the file is cut back to its size
+ * before the call, so it never keeps a torn line. */
 mg_status mg_jsonl_append(FILE *f, const json_t *v, bool sync, const char *what, mg_error *err);
 
 #endif // MG_DATA_JSONL_H

@@ -289,6 +289,7 @@ mg_status mg_st_writer_write(mg_st_writer *w, size_t i, const void *data, mg_err
                                 t->name, k < 0 ? strerror(errno) : "no progress");
         done += (uint64_t)k;
     }
+    mg_test_kill_point("safetensors tensor written");
     return MG_OK;
 }
 

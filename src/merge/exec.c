@@ -136,20 +136,24 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
         st = mg_error_set(err, MG_ERR_RUNTIME, "cannot start the writer thread");
         goto done;
     }
+    bool write_failed = false; // st holds the writer's status, its message is in q.err
     for (size_t i = 0; i < p->n_tensors && !st; i++) {
         const mg_plan_tensor *T = &p->tensors[i];
         size_t nb = (size_t)T->numel * mg_dtype_size(T->out_dtype);
         outbuf ob = {mg_aligned_alloc(nb ? nb : 1), T->out_dtype};
         st = mg_plan_run_tensor(p, i, out_write, &ob, err);
         if (st) free(ob.data);
-        else if ((st = wq_push(&q, i, ob.data))) break;
+        else if ((st = wq_push(&q, i, ob.data))) {
+            write_failed = true;
+            break;
+        }
         for (size_t k = 0; k < T->n_inputs; k++)
             bytes_in += T->inputs[k].view->nbytes;
         if (o->progress) mg_progress_add(&prog, nb);
     }
     mg_error werr = {0};
     mg_status wst = wq_finish(&q, th, &werr);
-    if (!st && wst) {
+    if (wst && (!st || write_failed)) {
         st = wst;
         if (err) *err = werr;
     }
@@ -173,6 +177,7 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
         stats->shards = shards;
     }
 done:
+    if (st && ao) mg_atomic_name_final(ao, err); // errors name OUT_DIR, not its temporary
     mg_st_writer_free(w);
     mg_atomic_abort(ao);
     free(specs);
