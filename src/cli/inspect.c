@@ -220,18 +220,7 @@ static void print_json(const mg_model *m, const mg_tensor_stats *st) {
         json_object_set_new(o, "shape", shape);
         json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
         json_object_set_new(o, "file", json_string(base_name(t->file_path)));
-        if (st) {
-            const mg_tensor_stats *s = &st[i];
-            json_t *so = json_object();
-            // JSON has no NaN: moments are null when no element is finite.
-            json_object_set_new(so, "mean", s->finite ? json_real(s->mean) : json_null());
-            json_object_set_new(so, "std", s->finite ? json_real(s->std) : json_null());
-            json_object_set_new(so, "min", s->finite ? json_real(s->min) : json_null());
-            json_object_set_new(so, "max", s->finite ? json_real(s->max) : json_null());
-            json_object_set_new(so, "nan", json_integer((json_int_t)s->nan));
-            json_object_set_new(so, "inf", json_integer((json_int_t)s->inf));
-            json_object_set_new(o, "stats", so);
-        }
+        if (st) json_object_set_new(o, "stats", mg_tensor_stats_json(&st[i]));
         json_array_append_new(ts, o);
     }
     json_object_set_new(root, "tensors", ts);

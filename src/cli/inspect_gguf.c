@@ -353,17 +353,7 @@ static void print_json(const mg_gguf_file *f, const char *path, const mg_tensor_
         json_object_set_new(o, "ne", ne);       // innermost first, as ggml
         json_object_set_new(o, "offset", json_integer((json_int_t)t->offset));
         json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
-        if (st) {
-            const mg_tensor_stats *s = &st[i];
-            json_t *so = json_object();
-            json_object_set_new(so, "mean", s->finite ? json_real(s->mean) : json_null());
-            json_object_set_new(so, "std", s->finite ? json_real(s->std) : json_null());
-            json_object_set_new(so, "min", s->finite ? json_real(s->min) : json_null());
-            json_object_set_new(so, "max", s->finite ? json_real(s->max) : json_null());
-            json_object_set_new(so, "nan", json_integer((json_int_t)s->nan));
-            json_object_set_new(so, "inf", json_integer((json_int_t)s->inf));
-            json_object_set_new(o, "stats", so);
-        }
+        if (st) json_object_set_new(o, "stats", mg_tensor_stats_json(&st[i]));
         json_array_append_new(ts, o);
     }
     json_object_set_new(root, "tensors", ts);
