@@ -39,6 +39,21 @@ mg_status mg_error_prefix(mg_error *err, const char *fmt, ...) {
     return err->status;
 }
 
+const char *mg_error_preview(char *buf, const char *s, size_t len) {
+    size_t n = len < 40 ? len : 40;
+    if (n < len) // back off to a UTF-8 character boundary
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        buf[o++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    if (n < len)
+        snprintf(buf + o, MG_PREVIEW_MAX - o, "... (%zu bytes)", len);
+    else
+        buf[o] = 0;
+    return buf;
+}
+
 void mg_error_clear(mg_error *err) {
     if (!err) return;
     err->status = MG_OK;

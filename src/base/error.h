@@ -39,6 +39,14 @@ mg_status mg_error_setv(mg_error *err, mg_status status, const char *fmt, va_lis
 /* Prepends context ("file.yml: ") to an existing message; keeps the status. */
 mg_status mg_error_prefix(mg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A short preview of untrusted text s[0..len) for a message: at most 40
+ * bytes of it, cut at a UTF-8 boundary, control characters as '?', and
+ * "... (N bytes)" when cut, so a 50 MB token or string cannot crowd the rest
+ * of the message out of its MG_ERROR_MSG_MAX bytes. Writes into buf (which
+ * should hold MG_PREVIEW_MAX bytes) and returns it. */
+#define MG_PREVIEW_MAX 96
+const char *mg_error_preview(char *buf, const char *s, size_t len);
+
 /* Resets err to MG_OK with an empty message. NULL-safe. */
 void mg_error_clear(mg_error *err);
 

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/sigbus.h"
+#include "base/log.h"
 
 static int advice_flag(mg_mmap_advice advice) {
     switch (advice) {
@@ -50,6 +54,7 @@ mg_status mg_mmap_open(mg_mmap *m, const char *path, mg_mmap_advice advice, mg_e
             return mg_error_set(err, MG_ERR_IO, "%s: cannot map: %s", path, strerror(e));
         }
         m->data = p;
+        mg_sigbus_track(p, m->size, m->path); // a later truncation: a message, not a crash
         madvise(p, m->size, advice_flag(advice));
     }
     close(fd); // the mapping keeps the file alive
@@ -66,7 +71,10 @@ void mg_mmap_advise(const mg_mmap *m, uint64_t offset, uint64_t len, mg_mmap_adv
 
 void mg_mmap_close(mg_mmap *m) {
     if (!m) return;
-    if (m->data) munmap((void *)m->data, m->size);
+    if (m->data) {
+        mg_sigbus_untrack(m->data);
+        munmap((void *)m->data, m->size);
+    }
     free(m->path);
     memset(m, 0, sizeof *m);
 }
@@ -219,18 +227,61 @@ static char *parent_dir(const char *path) {
     return mg_strndup(path, (size_t)(slash - path));
 }
 
+/* Parses ".BASE.KIND-PID-XXXXXX" (KIND "tmp" or "old"); returns the pid or 0. */
+static long sibling_pid(const char *name, const char *base, const char *kind) {
+    size_t bl = strlen(base), kl = strlen(kind);
+    if (name[0] != '.' || strncmp(name + 1, base, bl) != 0 || name[1 + bl] != '.' ||
+        strncmp(name + 2 + bl, kind, kl) != 0 || name[2 + bl + kl] != '-')
+        return 0;
+    const char *p = name + 3 + bl + kl;
+    char *end;
+    long pid = strtol(p, &end, 10);
+    if (end == p || *end != '-' || strlen(end + 1) != 6 || pid <= 0) return 0;
+    return pid;
+}
+
+/* Cleans what a killed writer of `final` left in `parent`: temporaries
+ * (".NAME.tmp-PID-XXXXXX") are removed; an old output moved aside by the
+ * swap fallback (".NAME.old-PID-XXXXXX") is put back when `final` is missing,
+ * else removed. Only entries whose PID no longer runs are touched, so a
+ * concurrent writer on this machine is left alone. Best effort. */
+static void clean_stale_siblings(const char *parent, const char *final, const char *base) {
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = sibling_pid(e->d_name, base, "tmp");
+        bool old = false;
+        if (!pid) pid = sibling_pid(e->d_name, base, "old"), old = true;
+        if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *path = mg_path_join(parent, e->d_name);
+        if (old && !mg_path_exists(final) && rename(path, final) == 0) {
+            mg_log_warn("%s: restored the previous output from %s (a replacement was "
+                        "interrupted)",
+                        final, path);
+        } else if (mg_remove_tree(path, NULL) == MG_OK) {
+            mg_log_info("removed %s, left by an interrupted run (pid %ld)", path, pid);
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
 mg_status mg_atomic_begin(const char *final_path, bool is_dir, bool force, mg_atomic_out **out,
                           mg_error *err) {
     *out = NULL;
     size_t n = strlen(final_path);
     while (n > 1 && final_path[n - 1] == '/') n--;
     char *final = mg_strndup(final_path, n);
+    char *parent = parent_dir(final);
+    const char *base = strrchr(final, '/') ? strrchr(final, '/') + 1 : final;
+    if (mg_path_is_dir(parent)) clean_stale_siblings(parent, final, base);
     if (mg_path_exists(final) && !force) {
         mg_error_set(err, MG_ERR_EXISTS, "%s: already exists (use --force to replace it)", final);
+        free(parent);
         free(final);
         return MG_ERR_EXISTS;
     }
-    char *parent = parent_dir(final);
     if (!mg_path_is_dir(parent)) {
         mg_error_set(err, MG_ERR_NOT_FOUND, "%s: parent directory %s does not exist", final,
                      parent);
@@ -238,10 +289,9 @@ mg_status mg_atomic_begin(const char *final_path, bool is_dir, bool force, mg_at
         free(final);
         return MG_ERR_NOT_FOUND;
     }
-    const char *base = strrchr(final, '/') ? strrchr(final, '/') + 1 : final;
-    size_t tn = strlen(parent) + strlen(base) + 32;
+    size_t tn = strlen(parent) + strlen(base) + 48;
     char *tmp = mg_malloc(tn);
-    snprintf(tmp, tn, "%s/.%s.tmp-XXXXXX", parent, base);
+    snprintf(tmp, tn, "%s/.%s.tmp-%ld-XXXXXX", parent, base, (long)getpid());
     free(parent);
     if (is_dir) {
         if (!mkdtemp(tmp)) goto fail;
@@ -256,6 +306,7 @@ mg_status mg_atomic_begin(const char *final_path, bool is_dir, bool force, mg_at
     o->tmp_path = tmp;
     o->force = force;
     *out = o;
+    mg_test_kill_point("atomic output started");
     return MG_OK;
 fail:;
     int e = errno;
@@ -275,9 +326,54 @@ static void atomic_free(mg_atomic_out *o) {
     free(o);
 }
 
+/* Replacement without renameat2(RENAME_EXCHANGE) (file systems that lack it):
+ * the old output is renamed aside, the new one into place, then the old one
+ * removed. A kill between the two renames leaves the old output under
+ * ".NAME.old-PID-XXXXXX", which the next mg_atomic_begin on NAME puts back. */
+static mg_status replace_by_renames(mg_atomic_out *o, mg_error *err) {
+    char *parent = parent_dir(o->final_path);
+    const char *base =
+        strrchr(o->final_path, '/') ? strrchr(o->final_path, '/') + 1 : o->final_path;
+    size_t n = strlen(parent) + strlen(base) + 48;
+    char *aside = mg_malloc(n);
+    snprintf(aside, n, "%s/.%s.old-%ld-XXXXXX", parent, base, (long)getpid());
+    mg_status rc = MG_OK;
+    // mkdtemp reserves a unique name; rename() then replaces the empty directory
+    // (a file may not replace a directory, so files get a reserved file name).
+    bool dir = mg_path_is_dir(o->final_path);
+    int fd = -1;
+    if (dir ? !mkdtemp(aside) : (fd = mkstemp(aside)) < 0) {
+        rc = mg_error_set(err, MG_ERR_IO, "%s: cannot reserve a name to move it aside: %s",
+                          o->final_path, strerror(errno));
+        goto done;
+    }
+    if (fd >= 0) close(fd);
+    if (rename(o->final_path, aside) != 0) {
+        rc = mg_error_set(err, MG_ERR_IO, "%s: cannot move the old output aside: %s", o->final_path,
+                          strerror(errno));
+        rmdir(aside), unlink(aside);
+        goto done;
+    }
+    mg_test_kill_point("atomic output: old moved aside");
+    if (rename(o->tmp_path, o->final_path) != 0) {
+        rc = mg_error_set(err, MG_ERR_IO, "%s: cannot rename into place: %s", o->final_path,
+                          strerror(errno));
+        rename(aside, o->final_path); // put the old one back
+        goto done;
+    }
+    mg_fsync_path(parent, NULL);
+    mg_test_kill_point("atomic output: new renamed in");
+    mg_remove_tree(aside, NULL);
+done:
+    free(aside);
+    free(parent);
+    return rc;
+}
+
 mg_status mg_atomic_commit(mg_atomic_out *o, mg_error *err) {
     mg_status rc = fsync_tree(o->tmp_path, err);
     if (rc != MG_OK) goto fail;
+    mg_test_kill_point("atomic output: synced");
     if (mg_path_exists(o->final_path)) {
         if (!o->force) {
             rc = mg_error_set(err, MG_ERR_EXISTS, "%s: appeared while writing; not replaced",
@@ -285,16 +381,25 @@ mg_status mg_atomic_commit(mg_atomic_out *o, mg_error *err) {
             goto fail;
         }
         // Swap in one step: the old output survives until the swap is durable.
-        if (renameat2(AT_FDCWD, o->tmp_path, AT_FDCWD, o->final_path, RENAME_EXCHANGE) != 0) {
-            rc = mg_error_set(err, MG_ERR_IO, "%s: cannot swap in new output: %s", o->final_path,
-                              strerror(errno));
-            goto fail;
+        static const char *no_exchange_env = "MERGEGUARD_TEST_NO_EXCHANGE";
+        int e = ENOSYS;
+        if (!getenv(no_exchange_env) &&
+            renameat2(AT_FDCWD, o->tmp_path, AT_FDCWD, o->final_path, RENAME_EXCHANGE) == 0) {
+            char *parent = parent_dir(o->final_path);
+            mg_fsync_path(parent, NULL);
+            free(parent);
+            mg_test_kill_point("atomic output: swapped");
+            // tmp_path now holds the old output.
+            mg_remove_tree(o->tmp_path, NULL);
+        } else {
+            if (!getenv(no_exchange_env)) e = errno;
+            if (e != EINVAL && e != ENOSYS && e != EOPNOTSUPP) {
+                rc = mg_error_set(err, MG_ERR_IO, "%s: cannot swap in new output: %s",
+                                  o->final_path, strerror(e));
+                goto fail;
+            }
+            if ((rc = replace_by_renames(o, err)) != MG_OK) goto fail;
         }
-        char *parent = parent_dir(o->final_path);
-        mg_fsync_path(parent, NULL);
-        free(parent);
-        // tmp_path now holds the old output.
-        mg_remove_tree(o->tmp_path, NULL);
     } else {
         if (rename(o->tmp_path, o->final_path) != 0) {
             rc = mg_error_set(err, MG_ERR_IO, "%s: cannot rename into place: %s", o->final_path,
@@ -304,12 +409,25 @@ mg_status mg_atomic_commit(mg_atomic_out *o, mg_error *err) {
         char *parent = parent_dir(o->final_path);
         mg_fsync_path(parent, NULL);
         free(parent);
+        mg_test_kill_point("atomic output: renamed");
     }
     atomic_free(o);
     return MG_OK;
 fail:
+    mg_atomic_name_final(o, err);
     mg_atomic_abort(o);
     return rc;
+}
+
+void mg_atomic_name_final(const mg_atomic_out *o, mg_error *err) {
+    if (!o || !err) return;
+    size_t tl = strlen(o->tmp_path), fl = strlen(o->final_path);
+    char *hit = strstr(err->msg, o->tmp_path);
+    // One rewrite is enough: messages name one path. The final path is never
+    // longer than the temporary (".NAME.tmp-PID-XXXXXX" vs "NAME").
+    if (!hit || fl > tl) return;
+    memmove(hit + fl, hit + tl, strlen(hit + tl) + 1);
+    memcpy(hit, o->final_path, fl);
 }
 
 void mg_atomic_abort(mg_atomic_out *o) {
@@ -323,17 +441,55 @@ mg_status mg_write_file_atomic(const char *path, const void *data, size_t len, b
     mg_atomic_out *o;
     mg_status rc = mg_atomic_begin(path, false, force, &o, err);
     if (rc != MG_OK) return rc;
-    FILE *f = fopen(mg_atomic_tmp_path(o), "wb");
-    if (!f) {
+    int fd = open(mg_atomic_tmp_path(o), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) {
         rc = mg_error_set(err, MG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         mg_atomic_abort(o);
         return rc;
     }
-    size_t put = fwrite(data, 1, len, f);
-    if (fclose(f) != 0 || put != len) {
+    rc = mg_write_all(fd, data, len, path, err);
+    if (close(fd) != 0 && rc == MG_OK)
         rc = mg_error_set(err, MG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (rc != MG_OK) {
         mg_atomic_abort(o);
         return rc;
     }
     return mg_atomic_commit(o, err);
+}
+
+mg_status mg_write_all(int fd, const void *data, size_t len, const char *what, mg_error *err) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t k = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return mg_error_set(err, MG_ERR_IO, "%s: write failed: %s", what,
+                                k < 0 ? strerror(errno) : "no progress");
+        p += k;
+        len -= (size_t)k;
+    }
+    return MG_OK;
+}
+
+/* ---- test-only kill points ---- */
+
+static _Atomic long kill_at = -2; // -2: environment not read yet, -1: off
+static _Atomic long kill_count;
+static _Atomic int kill_trace;
+
+void mg_test_kill_point(const char *what) {
+    long at = atomic_load(&kill_at);
+    if (at == -2) {
+        const char *s = getenv("MERGEGUARD_TEST_KILL_AT");
+        const char *t = getenv("MERGEGUARD_TEST_KILL_TRACE");
+        atomic_store(&kill_trace, t && *t && strcmp(t, "0") != 0);
+        at = s && *s ? strtol(s, NULL, 10) : -1;
+        if (at <= 0) at = -1;
+        atomic_store(&kill_at, at);
+    }
+    int trace = atomic_load(&kill_trace);
+    if (at < 0 && !trace) return;
+    long n = atomic_fetch_add(&kill_count, 1) + 1;
+    if (trace) fprintf(stderr, "kill point %ld: %s\n", n, what);
+    if (n == at) raise(SIGKILL);
 }

@@ -6,6 +6,11 @@
  * place. An existing output is refused unless force is set; with force, the
  * new output is swapped in with renameat2(RENAME_EXCHANGE), so a crash at any
  * moment leaves either the complete old output or the complete new one.
+ * Temporaries carry the writer's PID (".NAME.tmp-PID-XXXXXX"); the next
+ * mg_atomic_begin on NAME removes those whose process is gone (a killed run),
+ * and on file systems without RENAME_EXCHANGE the old output is moved aside
+ * (".NAME.old-PID-XXXXXX") and put back by that same clean-up if a kill
+ * came between the two renames.
  * Thread-safety: distinct objects may be used from distinct threads. */
 #ifndef MG_BASE_FILE_H
 #define MG_BASE_FILE_H
@@ -69,9 +74,26 @@ const char *mg_atomic_tmp_path(const mg_atomic_out *o);
 mg_status mg_atomic_commit(mg_atomic_out *o, mg_error *err);
 /* Removes the temporary and frees o. NULL-safe. */
 void mg_atomic_abort(mg_atomic_out *o);
+/* Rewrites the temporary path in err's message to the final path, so a
+ * failure (disk full, ...) names the output the user asked for. NULL-safe;
+ * mg_atomic_commit does it for its own errors. */
+void mg_atomic_name_final(const mg_atomic_out *o, mg_error *err);
 
 /* Writes a small file atomically in one call. */
 mg_status mg_write_file_atomic(const char *path, const void *data, size_t len, bool force,
                                mg_error *err);
+/* write(2) until len bytes are out (EINTR retried); errors name `what` and
+ * the OS reason (ENOSPC, EFBIG, ...). */
+mg_status mg_write_all(int fd, const void *data, size_t len, const char *what, mg_error *err);
+
+/* TEST-ONLY crash hook, a no-op unless the environment asks for it. Output
+ * code calls it between durable steps (atomic outputs, tensors written,
+ * records appended, checkpoints). MERGEGUARD_TEST_KILL_AT=N makes the Nth
+ * call of the process (1-based, across threads) raise SIGKILL;
+ * MERGEGUARD_TEST_KILL_TRACE=1 prints "kill point N: WHAT" to stderr at each
+ * call (to count them). Used by tests/cli/test_kill.sh and bench/killtest.sh;
+ * MERGEGUARD_TEST_NO_EXCHANGE=1 likewise makes mg_atomic_commit use its
+ * rename-aside fallback. Costs one getenv on first use. */
+void mg_test_kill_point(const char *what);
 
 #endif // MG_BASE_FILE_H

@@ -317,3 +317,40 @@ void mg_f32_to_f16_array(const float *src, uint16_t *dst, size_t n) {
         mg_f32_to_f16_array_ref(src, dst, n);
     }
 }
+
+/* ---- non-finite scan ---- */
+
+/* |x| as bits is >= 0x7f800000 exactly for Inf and NaN; the max over a chunk
+ * needs no branch and vectorizes (pmaxud / vpmaxud) in each variant below. */
+#define NONFINITE_BODY                                                                             \
+    uint32_t mx = 0;                                                                               \
+    for (size_t i = 0; i < n; i++) {                                                               \
+        uint32_t u;                                                                                \
+        memcpy(&u, x + i, 4);                                                                      \
+        u &= 0x7fffffffu;                                                                          \
+        mx = u > mx ? u : mx;                                                                      \
+    }                                                                                              \
+    return mx >= 0x7f800000u;
+
+bool mg_f32_any_nonfinite_ref(const float *x, size_t n) {
+    NONFINITE_BODY
+}
+
+AVX2 static bool any_nonfinite_avx2(const float *x, size_t n) {
+    NONFINITE_BODY
+}
+
+AVX512 static bool any_nonfinite_avx512(const float *x, size_t n) {
+    NONFINITE_BODY
+}
+
+bool mg_f32_any_nonfinite(const float *x, size_t n) {
+    switch (mg_cpu_level_get()) {
+    case MG_CPU_AVX512:
+        return any_nonfinite_avx512(x, n);
+    case MG_CPU_AVX2:
+        return any_nonfinite_avx2(x, n);
+    default:
+        return mg_f32_any_nonfinite_ref(x, n);
+    }
+}

@@ -14,6 +14,7 @@
 #ifndef MG_BASE_HALF_H
 #define MG_BASE_HALF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -47,5 +48,11 @@ void mg_bf16_to_f32_array_ref(const uint16_t *src, float *dst, size_t n);
 void mg_f32_to_bf16_array_ref(const float *src, uint16_t *dst, size_t n);
 void mg_f16_to_f32_array_ref(const uint16_t *src, float *dst, size_t n);
 void mg_f32_to_f16_array_ref(const float *src, uint16_t *dst, size_t n);
+
+/* True when x[0..n) holds a NaN or an Inf. One branch-free pass (an unsigned
+ * max of the magnitude bits), dispatched like the conversions; merge runs it
+ * on every input chunk right after widening it (merge/plan.h). */
+bool mg_f32_any_nonfinite(const float *x, size_t n);
+bool mg_f32_any_nonfinite_ref(const float *x, size_t n);
 
 #endif // MG_BASE_HALF_H

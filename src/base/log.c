@@ -121,3 +121,7 @@ void mg_progress_end(mg_progress *p) {
     if (!p->enabled) return;
     draw(p, atomic_load(&p->done), true);
 }
+
+void mg_progress_abort(mg_progress *p) {
+    if (p->enabled && p->tty) fputs("\r\033[K", stderr);
+}

@@ -53,5 +53,8 @@ void mg_progress_begin(mg_progress *p, const char *label, uint64_t total, const 
 void mg_progress_add(mg_progress *p, uint64_t n);
 /* Final line with totals and elapsed time. */
 void mg_progress_end(mg_progress *p);
+/* Ends a report that failed: erases the bar on a TTY and prints no summary,
+ * so the error that follows is the one line the user sees. */
+void mg_progress_abort(mg_progress *p);
 
 #endif // MG_BASE_LOG_H

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libfyaml.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,25 @@ static int token_line(struct fy_token *t) {
     return m ? m->line + 1 : 0;
 }
 
+/* The line of a node's first scalar (0 when it has none), for collections
+ * used as keys, which have no token of their own. Bounded by libfyaml's depth
+ * limit. */
+static int node_line(struct fy_node *n) {
+    if (!n) return 0;
+    void *it = NULL;
+    switch (fy_node_get_type(n)) {
+    case FYNT_SCALAR:
+        return token_line(fy_node_get_scalar_token(n));
+    case FYNT_SEQUENCE:
+        return node_line(fy_node_sequence_iterate(n, &it));
+    case FYNT_MAPPING: {
+        struct fy_node_pair *pr = fy_node_mapping_iterate(n, &it);
+        return pr ? node_line(fy_node_pair_key(pr)) : 0;
+    }
+    }
+    return 0;
+}
+
 static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg_yaml **out,
                          mg_error *err) {
     mg_yaml *y = mg_calloc(1, sizeof *y);
@@ -209,7 +229,7 @@ static mg_status convert(struct fy_node *fn, int line_hint, const char *what, mg
             y->items[i] = NULL;
             y->keys[i] = NULL;
             y->n++;
-            int kl = k ? token_line(fy_node_get_scalar_token(k)) : 0;
+            int kl = node_line(k);
             y->key_lines[i] = kl ? kl : y->line;
             if (!k || fy_node_get_type(k) != FYNT_SCALAR)
                 return mg_error_set(err, MG_ERR_INVALID,
@@ -271,9 +291,188 @@ static mg_status check_text(const char *buf, size_t len, const char *what, mg_er
     return MG_OK;
 }
 
+/* ---- expansion limits ----
+ * Aliases make a YAML document a graph: "a1: &a1 [*a0, *a0, ...]" ten levels
+ * deep ("billion laughs") is a few hundred bytes whose resolved tree has
+ * 10^10 nodes, which libfyaml's resolver would build in memory. Before
+ * resolving, we size the expanded tree (node count and depth, memoized per
+ * alias target, so the scan is linear in the document) and refuse documents
+ * beyond limits no mergeguard config comes near. */
+
+typedef struct expand_memo {
+    struct fy_node **key; // alias targets (open addressing), NULL = empty
+    uint64_t *size;       // expanded node count; UINT64_MAX while being sized
+    int *height;
+    size_t cap;
+} expand_memo;
+
+static size_t memo_slot(expand_memo *m, struct fy_node *n) {
+    size_t h = ((uintptr_t)n >> 4) * 0x9E3779B97F4A7C15ull % m->cap;
+    while (m->key[h] && m->key[h] != n)
+        h = (h + 1) % m->cap;
+    return h;
+}
+
+static void memo_grow(expand_memo *m) {
+    expand_memo old = *m;
+    m->cap = old.cap ? 2 * old.cap : 64;
+    m->key = mg_calloc(m->cap, sizeof *m->key);
+    m->size = mg_calloc(m->cap, sizeof *m->size);
+    m->height = mg_calloc(m->cap, sizeof *m->height);
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.key[i]) {
+            size_t h = memo_slot(m, old.key[i]);
+            m->key[h] = old.key[i], m->size[h] = old.size[i], m->height[h] = old.height[i];
+        }
+    free(old.key), free(old.size), free(old.height);
+}
+
+typedef struct expand_ctx {
+    expand_memo memo;
+    size_t used;
+    bool cycle;
+} expand_ctx;
+
+/* Expanded size and height of the tree under n (saturating past the limits).
+ * Recursion is bounded: libfyaml refuses documents nested deeper than 64
+ * levels, and alias targets are followed only up to MG_YAML_MAX_DEPTH. */
+static uint64_t expanded(struct fy_node *n, int depth, expand_ctx *c, int *height) {
+    *height = 0;
+    if (!n) return 1;
+    if (depth > MG_YAML_MAX_DEPTH) {
+        *height = MG_YAML_MAX_DEPTH + 1;
+        return 1;
+    }
+    if (fy_node_is_alias(n)) {
+        struct fy_node *t = fy_node_resolve_alias(n);
+        if (!t) { // undefined or cyclic: fy_document_resolve reports it
+            c->cycle = true;
+            return 1;
+        }
+        if (2 * (c->used + 1) > c->memo.cap) memo_grow(&c->memo);
+        size_t h = memo_slot(&c->memo, t);
+        if (c->memo.key[h]) {
+            if (c->memo.size[h] == UINT64_MAX) { // an alias inside its own anchor
+                c->cycle = true;
+                return 1;
+            }
+            *height = c->memo.height[h];
+            return c->memo.size[h];
+        }
+        c->memo.key[h] = t;
+        c->memo.size[h] = UINT64_MAX;
+        c->used++;
+        int ht;
+        uint64_t sz = expanded(t, depth, c, &ht);
+        h = memo_slot(&c->memo, t); // the table may have grown
+        c->memo.size[h] = sz;
+        c->memo.height[h] = ht;
+        *height = ht;
+        return sz;
+    }
+    uint64_t total = 1;
+    int ht = 0;
+    void *it = NULL;
+    if (fy_node_get_type(n) == FYNT_SEQUENCE) {
+        struct fy_node *k;
+        while ((k = fy_node_sequence_iterate(n, &it)) && total <= MG_YAML_MAX_NODES) {
+            int hk;
+            total += expanded(k, depth + 1, c, &hk);
+            if (hk + 1 > ht) ht = hk + 1;
+        }
+    } else if (fy_node_get_type(n) == FYNT_MAPPING) {
+        struct fy_node_pair *pr;
+        while ((pr = fy_node_mapping_iterate(n, &it)) && total <= MG_YAML_MAX_NODES) {
+            int hk, hv;
+            total += expanded(fy_node_pair_key(pr), depth + 1, c, &hk);
+            total += expanded(fy_node_pair_value(pr), depth + 1, c, &hv);
+            if (hk + 1 > ht) ht = hk + 1;
+            if (hv + 1 > ht) ht = hv + 1;
+        }
+    }
+    *height = ht;
+    return total > MG_YAML_MAX_NODES ? MG_YAML_MAX_NODES + 1 : total;
+}
+
+static mg_status check_expansion(struct fy_document *doc, const char *what, mg_error *err) {
+    expand_ctx c = {0};
+    int height;
+    uint64_t n = expanded(fy_document_root(doc), 0, &c, &height);
+    free(c.memo.key), free(c.memo.size), free(c.memo.height);
+    if (n > MG_YAML_MAX_NODES)
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: invalid YAML: its aliases expand to more than %d nodes (an "
+                            "alias bomb?); a config has a few hundred",
+                            what, MG_YAML_MAX_NODES);
+    if (height > MG_YAML_MAX_DEPTH)
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: invalid YAML: nested more than %d levels deep once aliases are "
+                            "expanded",
+                            what, MG_YAML_MAX_DEPTH);
+    return MG_OK;
+}
+
+/* The first collected libfyaml error as "what:line:col: invalid YAML: msg"
+ * (libfyaml's collected diagnostics carry 1-based lines and columns). */
+static mg_status diag_error(struct fy_diag *diag, const char *what, const char *fallback,
+                            mg_error *err) {
+    void *it = NULL;
+    struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
+    if (!e) return mg_error_set(err, MG_ERR_INVALID, "%s: invalid YAML: %s", what, fallback);
+    return mg_error_set(err, MG_ERR_INVALID, "%s:%d:%d: invalid YAML: %s", what, e->line,
+                        e->column, e->msg ? e->msg : fallback);
+}
+
+/* libfyaml 0.7.12 crashes (a bad pointer in fy_parse_cleanup, after the
+ * parse error) on a tab next to the indicators of a '?' explicit key: the
+ * smallest case is "? x:\t:" (tests/fuzz/known). PyYAML, for which mergekit
+ * configs are written, accepts no tab between tokens at all, so refusing
+ * that combination costs no config anything. The scan skips quoted scalars
+ * and comments; '?' counts where a token can start (line start, after a
+ * "- ", '{', '[' or ','), followed by a blank. */
+static mg_status check_tab_explicit_key(const char *buf, size_t len, const char *what,
+                                        mg_error *err) {
+    if (!memchr(buf, '\t', len)) return MG_OK;
+    int line = 1, qline = 0, tline = 0;
+    char quote = 0, prev = '\n'; // prev: the last non-blank character outside quotes
+    for (size_t i = 0; i < len; i++) {
+        char ch = buf[i];
+        if (ch == '\n') line++;
+        if (quote) {
+            if (quote == '"' && ch == '\\') i++;
+            else if (ch == quote && !(quote == '\'' && i + 1 < len && buf[i + 1] == '\'')) quote = 0;
+            else if (ch == '\'' && quote == '\'') i++; // '' inside '...'
+            continue;
+        }
+        if (ch == '#' && (i == 0 || buf[i - 1] == ' ' || buf[i - 1] == '\t' || buf[i - 1] == '\n')) {
+            while (i < len && buf[i] != '\n')
+                i++;
+            i--; // the newline is counted above
+            continue;
+        }
+        if (ch == '\t' && !tline) tline = line;
+        if (ch == ' ' || ch == '\t') continue;
+        bool token_start = strchr("\n-[{,:?", prev) != NULL;
+        if ((ch == '\'' || ch == '"') && token_start) {
+            quote = ch;
+        } else if (ch == '?' && token_start && !qline &&
+                   (i + 1 == len || strchr(" \t\r\n", buf[i + 1]))) {
+            qline = line;
+        }
+        prev = ch;
+    }
+    if (qline && tline)
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s:%d: invalid YAML: a tab (line %d) in a document with a '?' "
+                            "explicit key is not accepted (replace tabs with spaces)",
+                            what, qline, tline);
+    return MG_OK;
+}
+
 static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **out, mg_error *err) {
     *out = NULL;
     if (check_text(buf, len, what, err)) return MG_ERR_INVALID;
+    if (check_tab_explicit_key(buf, len, what, err)) return MG_ERR_INVALID;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
@@ -282,16 +481,19 @@ static mg_status load(const char *buf, size_t len, const char *what, mg_yaml **o
     struct fy_diag *diag = fy_diag_create(&dcfg);
     if (!diag) return mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot create YAML diagnostics", what);
     fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT,
-                               .diag = diag};
+    // Aliases and merge keys are resolved after check_expansion, not while parsing.
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = diag};
     struct fy_document *doc = fy_document_build_from_string(&cfg, buf, len);
     mg_status st = MG_OK;
     if (!doc) {
         void *it = NULL;
-        struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
-        if (!e) goto done; // an empty document: no node, no error
-        st = mg_error_set(err, MG_ERR_INVALID, "%s:%d:%d: invalid YAML: %s", what, e->line + 1,
-                          e->column + 1, e->msg ? e->msg : "syntax error");
+        if (!fy_diag_errors_iterate(diag, &it)) goto done; // an empty document: no node, no error
+        st = diag_error(diag, what, "syntax error", err);
+        goto done;
+    }
+    if ((st = check_expansion(doc, what, err))) goto done;
+    if (fy_document_resolve(doc)) {
+        st = diag_error(diag, what, "cannot resolve an alias or merge key", err);
         goto done;
     }
     struct fy_node *root = fy_document_root(doc);

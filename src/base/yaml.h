@@ -9,6 +9,11 @@
  * always strings. Anchors, aliases and `<<` merge keys are resolved by
  * libfyaml. Every node keeps its 1-based source line for error messages.
  *
+ * Bounded: files are capped at 16 MiB, nesting at 64 levels (libfyaml's
+ * limit), and the tree after alias expansion at MG_YAML_MAX_NODES nodes and
+ * MG_YAML_MAX_DEPTH levels (a "billion laughs" document is refused before
+ * anything is expanded).
+ *
  * Ownership: mg_yaml_load_* return an owned tree freed with mg_yaml_free; all
  * pointers inside are borrowed from it. Thread-safety: a loaded tree is
  * read-only and may be shared. */
@@ -19,6 +24,9 @@
 #include <stddef.h>
 
 #include "base/error.h"
+
+#define MG_YAML_MAX_NODES 1000000 // nodes of a document once aliases are expanded
+#define MG_YAML_MAX_DEPTH 128     // nesting levels once aliases are expanded
 
 typedef enum mg_yaml_kind {
     MG_YAML_NULL,

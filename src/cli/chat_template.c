@@ -29,7 +29,13 @@ static const char *HELP =
     "  --var NAME=JSON            set a template variable, e.g. --var enable_thinking=false\n"
     "  --ids                      print the token ids of the rendering (encoded without\n"
     "                             added special tokens, as apply_chat_template(tokenize=True))\n"
-    "  -q, -v, --threads N        common options\n";
+    "  -q, -v, --threads N        common options\n\n"
+    "Every render (here and wherever a command applies a chat template) is bounded:\n"
+    "16 MiB of rendered text (which bounds the tokens one render can produce),\n"
+    "256 MiB of template values, 10^7 evaluation steps (statements, loop iterations,\n"
+    "calls) and nesting or macro recursion 200 deep; a template past a limit fails\n"
+    "with exit 2 and a message naming the limit (and its position). A prompt must\n"
+    "also fit the model's context window, or generation refuses it.\n";
 
 static mg_status load_messages(const char *path, json_t **msgs, json_t *extra, mg_error *err) {
     json_error_t je;
@@ -127,9 +133,22 @@ int mg_cmd_chat_template(int argc, char **argv) {
     char *tmpl = NULL, *text = NULL;
     int32_t *tids = NULL;
     size_t ntids = 0;
+    char *tmpl_name = NULL; // how errors name the template
     mg_status st = load_messages(messages, &msgs, extra, &err);
+    if (!st && (st = mg_chat_check_messages(msgs, &err))) mg_error_prefix(&err, "%s: ", messages);
     if (!st) st = mg_tokenizer_load(model, &tok, &err);
-    if (!st && override) st = mg_chat_template_resolve(override, &tmpl, &err);
+    if (!st && override) {
+        st = mg_chat_template_resolve(override, &tmpl, &err);
+        size_t n = strlen(override) + 48;
+        tmpl_name = mg_malloc(n);
+        size_t ol = strlen(override);
+        if (mg_chat_builtin(override))
+            snprintf(tmpl_name, n, "chat_template (built-in '%s')", override);
+        else if (ol > 5 && !strcmp(override + ol - 5, ".json")) // a tokenizer_config.json
+            snprintf(tmpl_name, n, "%s: chat_template", override);
+        else
+            snprintf(tmpl_name, n, "%s", override);
+    }
     if (!st && !tmpl) {
         if (!mg_tokenizer_chat_template(tok))
             st = mg_error_set(&err, MG_ERR_UNSUPPORTED,
@@ -138,11 +157,12 @@ int mg_cmd_chat_template(int argc, char **argv) {
                               model);
         else
             tmpl = mg_strdup(mg_tokenizer_chat_template(tok));
+        tmpl_name = mg_strdup(mg_tokenizer_chat_template_name(tok));
     }
     if (!st) {
         json_object_update(extra, vars);
         mg_chat_tokens t = mg_chat_tokens_of(tok);
-        st = mg_chat_render_template(tmpl, &t, msgs, agp, extra, &text, &err);
+        st = mg_chat_render_template_as(tmpl, tmpl_name, &t, msgs, agp, extra, &text, &err);
     }
     if (!st && ids) st = mg_tokenizer_encode(tok, text, strlen(text), false, &tids, &ntids, &err);
     if (st) {
@@ -160,6 +180,7 @@ int mg_cmd_chat_template(int argc, char **argv) {
     free(tids);
     free(text);
     free(tmpl);
+    free(tmpl_name);
     json_decref(msgs);
     json_decref(extra);
     mg_tokenizer_free(tok);

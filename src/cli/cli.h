@@ -38,9 +38,9 @@ int mg_cmd_perplexity(int argc, char **argv);
 int mg_cmd_score(int argc, char **argv);
 int mg_cmd_gen_data(int argc, char **argv);
 int mg_cmd_export_gguf(int argc, char **argv);
-/* `mergeguard inspect FILE.gguf` (in export_gguf.c): prints a GGUF file's
- * metadata and tensor table; returns the exit code. */
-int mg_gguf_inspect_cli(const char *path);
+/* `mergeguard inspect FILE.gguf [--json] [--stats]` (inspect_gguf.c): prints a
+ * GGUF file's metadata and tensor table; returns the exit code. */
+int mg_gguf_inspect_cli(const char *path, bool as_json, bool stats);
 int mg_cmd_evolve(int argc, char **argv);
 int mg_cmd_cocktail(int argc, char **argv);
 int mg_cmd_grid(int argc, char **argv);

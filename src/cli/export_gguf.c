@@ -1,7 +1,6 @@
 /* export_gguf.c - `mergeguard export-gguf MODEL OUT.gguf`: writes a Hugging
- * Face model folder as a GGUF file for llama.cpp, Ollama and LM Studio; and
- * `mergeguard inspect FILE.gguf` (mg_gguf_inspect_cli): validates a GGUF file
- * and prints its metadata and tensor table. */
+ * Face model folder as a GGUF file for llama.cpp, Ollama and LM Studio
+ * (`inspect FILE.gguf` is in inspect_gguf.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "io/gguf_export.h"
-#include "io/gguf_reader.h"
 
 static const char *HELP =
     "usage: mergeguard export-gguf MODEL OUT.gguf [--outtype f32|f16|bf16|q8_0] [--force]\n"
@@ -73,124 +71,4 @@ int mg_cmd_export_gguf(int argc, char **argv) {
                 pos[1], info.arch, info.n_tensors, mg_gguf_outtype_name(o.outtype), info.tok_model,
                 info.n_tokens, (double)info.file_bytes / 1e6, mg_now_seconds() - t0);
     return 0;
-}
-
-/* ---- inspect FILE.gguf ---- */
-
-static void print_value(const mg_gguf_kv *kv, uint32_t type, uint64_t i) {
-    const uint8_t *p = kv->data;
-    switch (type) {
-    case MG_GGUF_STRING: {
-        mg_gguf_str s = kv->strs[i];
-        // Long strings (chat templates) are cut; control characters escaped.
-        uint64_t n = s.len > 120 ? 120 : s.len;
-        putchar('"');
-        for (uint64_t k = 0; k < n; k++) {
-            unsigned char ch = (unsigned char)s.s[k];
-            if (ch == '\n')
-                fputs("\\n", stdout);
-            else if (ch == '"' || ch == '\\')
-                printf("\\%c", ch);
-            else if (ch < 0x20)
-                printf("\\x%02x", ch);
-            else
-                putchar(ch);
-        }
-        printf(s.len > n ? "\"... (%" PRIu64 " bytes)" : "\"", s.len);
-        return;
-    }
-    case MG_GGUF_UINT8:
-        printf("%u", p[i]);
-        return;
-    case MG_GGUF_INT8:
-        printf("%d", (int8_t)p[i]);
-        return;
-    case MG_GGUF_BOOL:
-        printf("%s", p[i] ? "true" : "false");
-        return;
-    default:
-        break;
-    }
-    size_t sz = mg_gguf_vtype_size(type);
-    uint64_t u = 0;
-    for (size_t k = 0; k < sz; k++)
-        u |= (uint64_t)p[i * sz + k] << (8 * k);
-    switch (type) {
-    case MG_GGUF_UINT16:
-    case MG_GGUF_UINT32:
-    case MG_GGUF_UINT64:
-        printf("%" PRIu64, u);
-        break;
-    case MG_GGUF_INT16:
-        printf("%d", (int16_t)u);
-        break;
-    case MG_GGUF_INT32:
-        printf("%" PRId32, (int32_t)u);
-        break;
-    case MG_GGUF_INT64:
-        printf("%" PRId64, (int64_t)u);
-        break;
-    case MG_GGUF_FLOAT32: {
-        uint32_t b = (uint32_t)u;
-        float f;
-        memcpy(&f, &b, 4);
-        printf("%.9g", f);
-        break;
-    }
-    case MG_GGUF_FLOAT64: {
-        double d;
-        memcpy(&d, &u, 8);
-        printf("%.17g", d);
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-int mg_gguf_inspect_cli(const char *path) {
-    mg_error err = {0};
-    mg_gguf_file *f = NULL;
-    if (mg_gguf_open(path, &f, &err)) return mg_cli_fail(&err);
-    printf("file          %s\n", path);
-    printf("format        GGUF v%" PRIu32 ", alignment %" PRIu32 ", data at %" PRIu64 ", %" PRIu64
-           " bytes\n",
-           mg_gguf_version(f), mg_gguf_alignment(f), mg_gguf_data_offset(f), mg_gguf_file_size(f));
-    uint64_t params = 0;
-    for (size_t i = 0; i < mg_gguf_tensor_count(f); i++)
-        params += mg_gguf_tensor_at(f, i)->numel;
-    printf("tensors       %zu (%" PRIu64 " parameters)\n", mg_gguf_tensor_count(f), params);
-    printf("\nmetadata (%zu keys)\n", mg_gguf_kv_count(f));
-    for (size_t i = 0; i < mg_gguf_kv_count(f); i++) {
-        const mg_gguf_kv *kv = mg_gguf_kv_at(f, i);
-        if (kv->type == MG_GGUF_ARRAY) {
-            printf("  %-44s %s[%" PRIu64 "] ", kv->key, mg_gguf_vtype_name(kv->arr_type), kv->n);
-            putchar('[');
-            uint64_t show = kv->n < 6 ? kv->n : 6;
-            for (uint64_t e = 0; e < show; e++) {
-                if (e) fputs(", ", stdout);
-                print_value(kv, kv->arr_type, e);
-            }
-            printf("%s]\n", kv->n > show ? ", ..." : "");
-        } else {
-            printf("  %-44s %-8s ", kv->key, mg_gguf_vtype_name(kv->type));
-            print_value(kv, kv->type, 0);
-            putchar('\n');
-        }
-    }
-    printf("\n  %-40s %-6s %-24s %14s %12s\n", "tensor", "type", "ne (innermost first)", "offset",
-           "bytes");
-    for (size_t i = 0; i < mg_gguf_tensor_count(f); i++) {
-        const mg_gguf_tensor *t = mg_gguf_tensor_at(f, i);
-        char shape[96];
-        size_t o = (size_t)snprintf(shape, sizeof shape, "[");
-        for (int d = 0; d < t->ndim && o < sizeof shape; d++)
-            o += (size_t)snprintf(shape + o, sizeof shape - o, "%s%" PRIu64, d ? ", " : "",
-                                  t->ne[d]);
-        if (o < sizeof shape) snprintf(shape + o, sizeof shape - o, "]");
-        printf("  %-40s %-6s %-24s %14" PRIu64 " %12" PRIu64 "\n", t->name,
-               mg_ggml_type_name(t->type), shape, t->offset, t->nbytes);
-    }
-    mg_gguf_close(f);
-    return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -197,6 +197,12 @@ static mg_status load_models(const char *const *paths, size_t n, loaded *out, mg
     for (size_t i = 0; i < n; i++) {
         mg_status rc = mg_nn_cli_open(paths[i], &no, &out[i].s, err);
         if (rc != MG_OK) return mg_error_prefix(err, "%s: ", paths[i]);
+        const char *tmpl = mg_tokenizer_chat_template(out[i].s.tok);
+        if (!tmpl || !*tmpl) // checked before any generation, naming the folder
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s: the tokenizer has no chat template (tokenizer_config.json "
+                                "chat_template); the data prompts are chat conversations",
+                                paths[i]);
         out[i].name = mg_synth_model_name(paths[i]);
         out[i].m = (mg_synth_model){.name = out[i].name,
                                     .model = out[i].s.model,
@@ -231,6 +237,7 @@ static mg_status precheck_vocab(const char *const *paths, size_t n, mg_error *er
         }
         mg_synth_model a = {.name = fname, .tok = first}, b = {.name = name, .tok = t};
         rc = mg_synth_same_vocab(&a, &b, err);
+        if (rc) mg_error_prefix(err, "%s: ", paths[i]); // the model that breaks the pool
         mg_tokenizer_free(t);
         free(name);
     }
@@ -394,9 +401,10 @@ static int run_mix(gd_opts *o) {
 }
 
 int mg_cmd_gen_data(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2) return mg_cli_usage_error("gen-data", "missing MODE (safety, domain or mix)");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         print_help();
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     const char *mode = argv[1];
     if (strcmp(mode, "safety") && strcmp(mode, "domain") && strcmp(mode, "mix"))

@@ -25,7 +25,8 @@ static const char *HELP =
     ".safetensors file: architecture, parameter count, dtype histogram and a\n"
     "table of every tensor (name, dtype, shape, bytes). Any problem (bad header,\n"
     "offsets, index, config.json, pickled weights) is reported on one line with\n"
-    "exit code 2.\n"
+    "exit code 2. A PATH ending in .gguf is read as a GGUF file (metadata with\n"
+    "exact types, ggml tensor types, offsets; --stats and --json as above).\n"
     "\n"
     "options:\n"
     "  --stats       add mean, std, min, max and NaN/Inf counts per tensor (one\n"
@@ -219,18 +220,7 @@ static void print_json(const mg_model *m, const mg_tensor_stats *st) {
         json_object_set_new(o, "shape", shape);
         json_object_set_new(o, "bytes", json_integer((json_int_t)t->nbytes));
         json_object_set_new(o, "file", json_string(base_name(t->file_path)));
-        if (st) {
-            const mg_tensor_stats *s = &st[i];
-            json_t *so = json_object();
-            // JSON has no NaN: moments are null when no element is finite.
-            json_object_set_new(so, "mean", s->finite ? json_real(s->mean) : json_null());
-            json_object_set_new(so, "std", s->finite ? json_real(s->std) : json_null());
-            json_object_set_new(so, "min", s->finite ? json_real(s->min) : json_null());
-            json_object_set_new(so, "max", s->finite ? json_real(s->max) : json_null());
-            json_object_set_new(so, "nan", json_integer((json_int_t)s->nan));
-            json_object_set_new(so, "inf", json_integer((json_int_t)s->inf));
-            json_object_set_new(o, "stats", so);
-        }
+        if (st) json_object_set_new(o, "stats", mg_tensor_stats_json(&st[i]));
         json_array_append_new(ts, o);
     }
     json_object_set_new(root, "tensors", ts);
@@ -267,7 +257,8 @@ int mg_cmd_inspect(int argc, char **argv) {
         return mg_cli_usage_error("inspect", "missing PATH (a model folder or .safetensors)");
 
     size_t plen = strlen(path);
-    if (plen > 5 && !strcmp(path + plen - 5, ".gguf")) return mg_gguf_inspect_cli(path);
+    if (plen > 5 && !strcmp(path + plen - 5, ".gguf"))
+        return mg_gguf_inspect_cli(path, as_json, stats);
     mg_error err = {0};
     mg_model *m = NULL;
     if (mg_model_open(path, &m, &err) != MG_OK) return mg_cli_fail(&err);

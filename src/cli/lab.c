@@ -169,10 +169,7 @@ static int cmd_build(int argc, char **argv) {
 }
 
 int mg_cmd_lab(int argc, char **argv) {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc < 2) return mg_cli_usage_error("lab", "missing SUBCOMMAND (world, tokenizer, build)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/sigbus.h"
 #include "cli/cli.h"
 
 typedef struct command {
@@ -43,6 +44,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    mg_sigbus_install(); // an input truncated while mapped: one error line, not a crash
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -9,7 +9,8 @@
 #include "text/chat.h"
 
 const char *MG_NN_CLI_SAMPLING_HELP =
-    "  --max-new-tokens N   tokens to generate at most (default 256)\n"
+    "  --max-new-tokens N   tokens to generate at most (default 256, cap 1048576); the\n"
+    "                       reply also ends at the context window (stop: \"context\")\n"
     "  --temperature T      0 = greedy (default); > 0 samples\n"
     "  --top-k K            sample among the K most likely tokens (0 = all, default)\n"
     "  --top-p P            sample from the smallest set with probability >= P (default 1)\n"
@@ -42,8 +43,10 @@ int mg_nn_cli_option(int argc, char **argv, int *i, const char *cmd, mg_nn_cli_o
     }
     if (!has) return 0;
     if (!strcmp(a, "--max-new-tokens")) {
-        if (!mg_cli_parse_int(v, 1, 1 << 30, &n))
-            return mg_cli_usage_error(cmd, "--max-new-tokens expects an integer >= 1"), -1;
+        if (!mg_cli_parse_int(v, 1, MG_GEN_MAX_NEW_TOKENS, &n))
+            return mg_cli_usage_error(cmd, "--max-new-tokens expects an integer in 1..%d",
+                                      MG_GEN_MAX_NEW_TOKENS),
+                   -1;
         o->max_new_tokens = (int)n;
         return TAKE();
     }
@@ -97,6 +100,7 @@ int mg_nn_cli_option(int argc, char **argv, int *i, const char *cmd, mg_nn_cli_o
 mg_status mg_nn_cli_open(const char *path, const mg_nn_cli_opts *o, mg_nn_cli_session *s,
                          mg_error *err) {
     memset(s, 0, sizeof *s);
+    s->path = mg_strdup(path);
     mg_status rc = mg_tokenizer_load(path, &s->tok, err);
     if (rc != MG_OK) return rc;
     if (o->chat_template) {
@@ -106,6 +110,15 @@ mg_status mg_nn_cli_open(const char *path, const mg_nn_cli_opts *o, mg_nn_cli_se
         free(tmpl);
     }
     if ((rc = mg_nn_model_load_as(path, o->weights, &s->model, err)) != MG_OK) goto fail;
+    // A tokenizer that can produce ids past the embedding would fail at the
+    // first such token; say so up front, naming the files.
+    if (mg_tokenizer_vocab_size(s->tok) > (size_t)s->model->arch.vocab) {
+        rc = mg_error_set(err, MG_ERR_INVALID,
+                          "%s/tokenizer.json: the tokenizer has %zu ids but the model's "
+                          "vocabulary (config.json vocab_size, embedding rows) has %d",
+                          path, mg_tokenizer_vocab_size(s->tok), s->model->arch.vocab);
+        goto fail;
+    }
     size_t nt = 0;
     const int32_t *ts = mg_tokenizer_stop_ids(s->tok, &nt);
     const mg_arch *a = &s->model->arch;
@@ -128,6 +141,7 @@ void mg_nn_cli_close(mg_nn_cli_session *s) {
     mg_nn_model_free(s->model);
     mg_tokenizer_free(s->tok);
     free(s->stop_ids);
+    free(s->path);
     memset(s, 0, sizeof *s);
 }
 
@@ -145,6 +159,7 @@ mg_status mg_nn_cli_encode_messages(const mg_nn_cli_session *s, const json_t *me
                                     int32_t **ids, size_t *n, mg_error *err) {
     char *text = NULL;
     mg_status rc = mg_chat_render(s->tok, messages, true, &text, err);
+    if (rc == MG_ERR_UNSUPPORTED) mg_error_prefix(err, "%s: ", s->path); // no template
     if (rc != MG_OK) return rc;
     // The template writes BOS itself (apply_chat_template: add_special_tokens=False).
     rc = mg_tokenizer_encode(s->tok, text, strlen(text), false, ids, n, err);

@@ -38,6 +38,7 @@ typedef struct mg_nn_cli_session {
     mg_tokenizer *tok;
     int32_t *stop_ids; // tokenizer stop ids + config eos ids, owned
     size_t n_stop;
+    char *path; // the model folder, owned (for messages)
 } mg_nn_cli_session;
 
 /* Loads the tokenizer first (cheap, catches a missing tokenizer.json before

@@ -52,6 +52,13 @@ static mg_status load(const char *path, bool tail, mg_jsonl *out, mg_error *err)
             b--;
         pos = end + 1;
         if (a == b) continue;
+        if (b - a > MG_JSONL_MAX_LINE) {
+            rc = mg_error_set(err, MG_ERR_INVALID,
+                              "%s:%d: a record of %zu bytes, more than the limit of %zu for one "
+                              "line",
+                              path, line, b - a, MG_JSONL_MAX_LINE);
+            goto fail;
+        }
         json_error_t je;
         json_t *v = json_loadb(buf + a, b - a, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
         if (!v) {
@@ -159,9 +166,27 @@ mg_status mg_jsonl_str_array(const mg_jsonl *j, size_t i, const char *key, size_
 mg_status mg_jsonl_append(FILE *f, const json_t *v, bool sync, const char *what, mg_error *err) {
     char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (!s) return mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot serialize a record", what);
-    bool ok = fputs(s, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0;
+    size_t n = strlen(s);
+    s = mg_realloc(s, n + 2);
+    s[n++] = '\n';
+    // The line goes out with write(2), not stdio, so a failed write (disk
+    // full, file size limit) can be undone: the file is cut back to where the
+    // record began and never keeps a torn line.
+    mg_status rc = MG_OK;
+    int fd = fileno(f);
+    off_t end = -1;
+    if (fflush(f) != 0)
+        rc = mg_error_set(err, MG_ERR_IO, "%s: write failed: %s", what, strerror(errno));
+    else
+        end = lseek(fd, 0, SEEK_END);
+    if (rc == MG_OK) rc = mg_write_all(fd, s, n, what, err);
+    if (rc == MG_OK && sync && fsync(fd) != 0)
+        rc = mg_error_set(err, MG_ERR_IO, "%s: fsync failed: %s", what, strerror(errno));
     free(s);
-    if (ok && sync) ok = fsync(fileno(f)) == 0;
-    if (!ok) return mg_error_set(err, MG_ERR_IO, "%s: write failed: %s", what, strerror(errno));
+    if (rc != MG_OK) {
+        if (end >= 0 && ftruncate(fd, end) != 0) mg_error_prefix(err, "(a partial line is left) ");
+        return rc;
+    }
+    mg_test_kill_point("jsonl record appended");
     return MG_OK;
 }

@@ -4,6 +4,8 @@
  * error names the file and the 1-based line ("safety.jsonl:7: ..."), so a
  * user can fix a thousand-line file without bisecting it. An empty file (no
  * records) is an error for inputs, since evaluating nothing is never intended.
+ * Lines longer than MG_JSONL_MAX_LINE are refused: records are prompts and
+ * answers, and a 50 MB one is a broken or hostile file.
  * mg_jsonl_load_tail is the lenient variant for append-only logs (audit files
  * of a resumable run): a last line without its newline - a record cut short by
  * a crash - is dropped instead of failing.
@@ -18,6 +20,8 @@
 #include <stdio.h>
 
 #include "base/error.h"
+
+#define MG_JSONL_MAX_LINE ((size_t)16 << 20) // bytes of one record
 
 typedef struct mg_jsonl {
     json_t **recs; // [n] owned JSON objects
@@ -50,7 +54,9 @@ mg_status mg_jsonl_error(const mg_jsonl *j, size_t i, mg_error *err, mg_status s
                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Appends v as one compact line to an open file and flushes it to the OS (and
- * to disk with sync), so a crash loses at most the record being written. */
+ * to disk with sync), so a crash loses at most the record being written. A
+ * failed write (ENOSPC, EFBIG) is undone: the file is cut back to its size
+ * before the call, so it never keeps a torn line. */
 mg_status mg_jsonl_append(FILE *f, const json_t *v, bool sync, const char *what, mg_error *err);
 
 #endif // MG_DATA_JSONL_H

@@ -226,6 +226,21 @@ static mg_status cut_partial_line(const char *path, mg_error *err) {
     return MG_OK;
 }
 
+/* Keeps the first `lines` lines of path (a batch the checkpoint does not count). */
+static mg_status cut_to_lines(const char *path, size_t lines, mg_error *err) {
+    char *data = NULL;
+    size_t len = 0;
+    mg_status rc = mg_file_read_all(path, 0, &data, &len, err);
+    if (rc != MG_OK) return rc;
+    size_t keep = 0;
+    for (size_t n = 0; n < lines && keep < len; keep++)
+        n += data[keep] == '\n';
+    free(data);
+    if (truncate(path, (off_t)keep) != 0)
+        return mg_error_set(err, MG_ERR_IO, "%s: cannot truncate: %s", path, strerror(errno));
+    return MG_OK;
+}
+
 mg_status mg_synth_out_open(const char *path, const char *kind, uint64_t seed, bool force,
                             mg_synth_out *o, mg_error *err) {
     memset(o, 0, sizeof *o);
@@ -272,7 +287,22 @@ mg_status mg_synth_out_open(const char *path, const char *kind, uint64_t seed, b
                               (unsigned long long)seed);
             goto fail;
         }
+        // Records past the checkpoint's count come from a batch a kill cut
+        // short: they are regenerated (identically) with the batch.
+        json_t *r = json_object_get(o->state, "records");
+        if (json_is_integer(r) && json_integer_value(r) >= 0 &&
+            (uint64_t)json_integer_value(r) < o->done.n) {
+            size_t keep = (size_t)json_integer_value(r);
+            mg_log_info("%s: redoing the interrupted batch (%zu record(s) past the checkpoint)",
+                        path, o->done.n - keep);
+            mg_jsonl_free(&o->done);
+            if ((rc = cut_to_lines(path, keep, err)) != MG_OK) goto fail;
+            if ((rc = mg_jsonl_load_tail(path, &o->done, err)) != MG_OK) goto fail;
+        }
+        json_t *d = json_object_get(o->state, "dropped_questions");
+        if (json_is_array(d)) o->dropped = json_deep_copy(d);
     }
+    if (!o->dropped) o->dropped = json_array();
     o->f = fopen(path, "a");
     if (!o->f) {
         rc = mg_error_set(err, MG_ERR_IO, "%s: cannot open for appending: %s", path,
@@ -290,7 +320,26 @@ mg_status mg_synth_out_append(mg_synth_out *o, const json_t *rec, mg_error *err)
 }
 
 mg_status mg_synth_out_summary(mg_synth_out *o, const json_t *summary, mg_error *err) {
-    return mg_json_write_file(o->summary_path, summary, true, err);
+    json_t *s = json_copy((json_t *)summary); // shallow: the caller's object stays as it was
+    json_object_set(s, "dropped_questions", o->dropped);
+    mg_status rc = mg_json_write_file(o->summary_path, s, true, err);
+    json_decref(s);
+    return rc;
+}
+
+void mg_synth_out_drop(mg_synth_out *o, const char *q) {
+    json_array_append_new(o->dropped, json_string(q));
+}
+
+void mg_synth_out_seed(const mg_synth_out *o, mg_synth_seen *seen) {
+    for (size_t i = 0; i < o->done.n; i++) {
+        const char *p = json_string_value(json_object_get(o->done.recs[i], "prompt"));
+        if (p) mg_synth_seen_add(seen, p);
+    }
+    for (size_t i = 0; i < json_array_size(o->dropped); i++) {
+        const char *q = json_string_value(json_array_get(o->dropped, i));
+        if (q) mg_synth_seen_add(seen, q);
+    }
 }
 
 void mg_synth_out_close(mg_synth_out *o) {
@@ -298,6 +347,7 @@ void mg_synth_out_close(mg_synth_out *o) {
     if (o->f) fclose(o->f);
     mg_jsonl_free(&o->done);
     json_decref(o->state);
+    json_decref(o->dropped);
     free(o->path);
     free(o->summary_path);
     memset(o, 0, sizeof *o);

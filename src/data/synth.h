@@ -4,15 +4,18 @@
  * and the resumable output (records appended and fsync'd one by one, a state
  * summary rewritten atomically after each batch).
  *
- * Resume: the output JSONL is the source of truth. On open, a last line
- * without its newline (a record cut by a crash or SIGKILL) is cut off the
- * file, the complete records are loaded (their prompts seed the dedup set),
- * and the summary next to the output ("X.jsonl" -> "X.summary.json") gives
- * the counters and the next generation call. The summary is rewritten only
- * after a batch's records are on disk, so after a crash it may lag by one
- * batch: the rerun repeats those calls, gets the same questions (generation is
- * a function of (seed, call)), and the dedup set skips the ones already
- * written, so the file ends as an uninterrupted run would have left it.
+ * Resume: the summary next to the output ("X.jsonl" -> "X.summary.json") is
+ * the checkpoint: it is written when a run starts and rewritten only after a
+ * batch's records are on disk, and holds the counters, the next generation
+ * call, the record count and the questions that were seen but dropped
+ * ("dropped_questions": too long, no refusal, not needed), which an
+ * uninterrupted run keeps in its dedup set. On open, a last line without its
+ * newline (a record cut by a crash or SIGKILL) is cut off, and records past
+ * the summary's count (a batch a kill interrupted) are cut too; the complete
+ * records and the dropped questions seed the dedup set. The rerun repeats the
+ * interrupted batch's calls and gets the same questions and answers
+ * (generation is a function of (seed, call)), so both the records and the
+ * summary end byte-identical to an uninterrupted run's.
  *
  * Ownership: mg_synth_model borrows everything; mg_synth_out and mg_synth_seen
  * own their contents (_close/_free). Thread-safety: one pipeline per output;
@@ -86,6 +89,7 @@ typedef struct mg_synth_out {
     FILE *f;            // open for appending
     mg_jsonl done;      // complete records found at open
     json_t *state;      // the previous summary, or NULL (owned)
+    json_t *dropped;    // questions seen but not kept, in order (owned JSON array)
 } mg_synth_out;
 
 /* Opens path for appending (creating it), after cutting an incomplete last
@@ -97,8 +101,13 @@ mg_status mg_synth_out_open(const char *path, const char *kind, uint64_t seed, b
                             mg_synth_out *o, mg_error *err);
 /* Appends one record (compact line) and fsyncs it. */
 mg_status mg_synth_out_append(mg_synth_out *o, const json_t *rec, mg_error *err);
-/* Writes the summary atomically (replacing the previous one). */
+/* Writes the summary atomically (replacing the previous one), with the
+ * dropped questions added under "dropped_questions" (summary is unchanged). */
 mg_status mg_synth_out_summary(mg_synth_out *o, const json_t *summary, mg_error *err);
+/* Records that q entered the dedup set without becoming a record. */
+void mg_synth_out_drop(mg_synth_out *o, const char *q);
+/* Adds the prompts of the loaded records and the dropped questions to seen. */
+void mg_synth_out_seed(const mg_synth_out *o, mg_synth_seen *seen);
 void mg_synth_out_close(mg_synth_out *o); // NULL-safe, leaves o empty
 
 /* Integer counter `key` of the previous state (0 when absent). */

@@ -10,6 +10,7 @@
 #include "base/parallel.h"
 #include "base/rng.h"
 #include "data/jsonl.h"
+#include "nn/generate.h"
 
 /* Paper Fig. 4 (the lab trains its experts on this text, lab/world_formats.c).
  * The trailing comma inside each example is the paper's. */
@@ -289,17 +290,22 @@ static mg_status expert_batch(run_ctx *x, size_t e, size_t nb, mg_error *err) {
     int32_t **aids = mg_calloc(nq ? nq : 1, sizeof *aids);
     size_t *alen = mg_calloc(nq ? nq : 1, sizeof *alen);
     const char **aq = mg_calloc(nq ? nq : 1, sizeof *aq);
-    for (size_t i = 0; i < nq && rc == MG_OK && m2 < want; i++) {
-        rc = mg_synth_encode(m, NULL, qs[i], NULL, &aids[m2], &alen[m2], err);
+    size_t qi = 0;
+    for (; qi < nq && rc == MG_OK && m2 < want; qi++) {
+        rc = mg_synth_encode(m, NULL, qs[qi], NULL, &aids[m2], &alen[m2], err);
         if (rc != MG_OK) break;
         if (!mg_synth_fits(m, alen[m2])) {
             c->too_long++;
+            mg_synth_out_drop(x->out, qs[qi]);
             free(aids[m2]);
             aids[m2] = NULL;
             continue;
         }
-        aq[m2++] = qs[i];
+        aq[m2++] = qs[qi];
     }
+    // Questions past the expert's need stay in the dedup set (resume must know them).
+    for (; qi < nq && rc == MG_OK; qi++)
+        mg_synth_out_drop(x->out, qs[qi]);
     char **ans = mg_calloc(m2 ? m2 : 1, sizeof *ans);
     if (rc == MG_OK)
         rc = mg_synth_generate(m, aids, alen, m2, 0.0, 0, 0, o->answer_max_new_tokens, ans, NULL,
@@ -346,8 +352,12 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         return mg_error_set(err, MG_ERR_INVALID,
                             "the example pool holds %zu question(s); the expert prompt shows 3",
                             n_examples);
-    if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1)
-        return mg_error_set(err, MG_ERR_USAGE, "temperature must be >= 0 and max new tokens >= 1");
+    if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1 ||
+        o->gen_max_new_tokens > MG_GEN_MAX_NEW_TOKENS ||
+        o->answer_max_new_tokens > MG_GEN_MAX_NEW_TOKENS)
+        return mg_error_set(err, MG_ERR_USAGE,
+                            "temperature must be >= 0 and max new tokens in 1..%d",
+                            MG_GEN_MAX_NEW_TOKENS);
     mg_status rc = MG_OK;
     for (size_t e = 0; e < n_experts && rc == MG_OK; e++) {
         int32_t *ids = NULL;
@@ -375,9 +385,9 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         ec[e].target = o->n / n_experts + (e < o->n % n_experts);
         ec[e].records = 0;
     }
+    mg_synth_out_seed(&out, seen);
     for (size_t i = 0; i < out.done.n; i++) {
         const json_t *r = out.done.recs[i];
-        mg_synth_seen_add(seen, json_string_value(json_object_get(r, "prompt")));
         const char *src = json_string_value(json_object_get(r, "source"));
         for (size_t e = 0; e < n_experts; e++)
             if (src && !strcmp(src, experts[e].name)) ec[e].records++;
@@ -403,6 +413,11 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         mg_progress_add(&prog, records);
     }
     char fails[256];
+    if (!out.state) { // the first checkpoint: what a kill in the first batch resumes from
+        json_t *s0 = make_summary(ec, experts, n_experts, o);
+        rc = mg_synth_out_summary(&out, s0, err);
+        json_decref(s0);
+    }
     for (size_t e = 0; e < n_experts && rc == MG_OK; e++) {
         ecount *c = &ec[e];
         uint64_t max_calls = o->max_calls ? o->max_calls : 20 * c->target + 100;

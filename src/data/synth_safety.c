@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/parallel.h"
 #include "base/rng.h"
+#include "nn/generate.h"
 
 static const char *const CATEGORIES[MG_SYNTH_CATEGORIES] = {
     "Animal Abuse",
@@ -170,8 +171,12 @@ static mg_status check_inputs(const mg_synth_model *gen, const mg_synth_model *p
     if (o->n < 1) return mg_error_set(err, MG_ERR_USAGE, "--n must be at least 1");
     if (n_pool < 1) return mg_error_set(err, MG_ERR_USAGE, "the pool needs at least one model");
     if (!judge) return mg_error_set(err, MG_ERR_USAGE, "no judge");
-    if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1)
-        return mg_error_set(err, MG_ERR_USAGE, "temperature must be >= 0 and max new tokens >= 1");
+    if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1 ||
+        o->gen_max_new_tokens > MG_GEN_MAX_NEW_TOKENS ||
+        o->answer_max_new_tokens > MG_GEN_MAX_NEW_TOKENS)
+        return mg_error_set(err, MG_ERR_USAGE,
+                            "temperature must be >= 0 and max new tokens in 1..%d",
+                            MG_GEN_MAX_NEW_TOKENS);
     mg_status rc = MG_OK;
     for (size_t p = 1; p < n_pool && rc == MG_OK; p++)
         rc = mg_synth_same_vocab(&pool[0], &pool[p], err);
@@ -212,12 +217,16 @@ mg_status mg_synth_safety_run(const mg_synth_model *gen, const mg_synth_model *p
     c.refusals = mg_calloc(n_pool, sizeof *c.refusals);
     restore(&c, out.state, pool, n_pool);
     mg_synth_seen *seen = mg_synth_seen_new();
+    mg_synth_out_seed(&out, seen);
     uint64_t records = out.done.n;
     for (size_t i = 0; i < out.done.n; i++) {
-        const char *p = json_string_value(json_object_get(out.done.recs[i], "prompt"));
-        mg_synth_seen_add(seen, p);
         int k = category_index(json_string_value(json_object_get(out.done.recs[i], "category")));
         c.by_cat[k < 0 ? MG_SYNTH_CATEGORIES : k]++;
+    }
+    if (!out.state) { // the first checkpoint: what a kill in the first batch resumes from
+        json_t *s0 = make_summary(&c, gen, pool, n_pool, o, records);
+        rc = mg_synth_out_summary(&out, s0, err);
+        json_decref(s0);
     }
     const char *sys = o->system_prompt ? o->system_prompt : SYSTEM_PROMPT;
     const char *ut = o->user_prompt ? o->user_prompt : USER_TEMPLATE;
@@ -365,6 +374,7 @@ mg_status mg_synth_safety_run(const mg_synth_model *gen, const mg_synth_model *p
         for (size_t i = 0; i < nc && rc == MG_OK; i++) {
             if (!ok[i]) {
                 c.too_long++;
+                mg_synth_out_drop(&out, cs[i].q);
                 continue;
             }
             if (records >= o->n) continue; // budget reached: the rest is not answered
@@ -376,6 +386,7 @@ mg_status mg_synth_safety_run(const mg_synth_model *gen, const mg_synth_model *p
             }
             if (!nref) {
                 c.no_refusal++;
+                mg_synth_out_drop(&out, cs[i].q);
                 continue;
             }
             // 4b. One refusal at random (seeded by the call and item).

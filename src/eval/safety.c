@@ -28,6 +28,11 @@ mg_status mg_safety_prompts_load(const char *path, mg_safety_prompts *out, mg_er
             mg_safety_prompts_free(out);
             return rc;
         }
+        if (!out->prompt[i][0]) { // the model would answer nothing, the judges judge nothing
+            rc = mg_jsonl_error(&out->file, i, err, MG_ERR_INVALID, "field 'prompt' is empty");
+            mg_safety_prompts_free(out);
+            return rc;
+        }
     }
     return MG_OK;
 }

@@ -334,9 +334,12 @@ uint64_t mg_gguf_writer_file_size(const mg_gguf_writer *w) {
 }
 
 static mg_status io_fail(mg_gguf_writer *w, const char *what, mg_error *err) {
+    int e = errno;
     w->failed = true;
-    return mg_error_set(err, MG_ERR_IO, "%s: %s failed: %s", mg_atomic_tmp_path(w->out), what,
-                        strerror(errno));
+    mg_error_set(err, MG_ERR_IO, "%s: %s failed: %s", mg_atomic_tmp_path(w->out), what,
+                 strerror(e));
+    mg_atomic_name_final(w->out, err); // name OUT.gguf, not its temporary
+    return MG_ERR_IO;
 }
 
 mg_status mg_gguf_writer_begin(mg_gguf_writer *w, const char *path, bool force, mg_error *err) {
@@ -372,6 +375,7 @@ mg_status mg_gguf_writer_write(mg_gguf_writer *w, size_t i, const void *data, ui
     if (fwrite(data, 1, (size_t)nbytes, w->f) != nbytes || fwrite(zeros, 1, pad, w->f) != pad)
         return io_fail(w, "write", err);
     w->next++;
+    mg_test_kill_point("gguf tensor written");
     return MG_OK;
 }
 

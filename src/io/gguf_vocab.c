@@ -202,11 +202,6 @@ static mg_status load_special(const char *dir, const json_t *tok, const json_t *
                 *ids[k] = (int32_t)json_integer_value(j);
         }
     }
-    static const char *EOT[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"};
-    v->eot = -1;
-    for (int k = 0; k < 4 && v->eot < 0; k++)
-        v->eot = find_token(v, EOT[k]);
-
     // add_bos/add_eos: tokenizer_config.json wins; else the TemplateProcessing
     // post-processor's leading / trailing special token (gguf-py SpecialVocab).
     v->add_bos = v->add_eos = v->add_space_prefix = -1;
@@ -259,6 +254,16 @@ static mg_status load_special(const char *dir, const json_t *tok, const json_t *
         }
     }
     free(jinja);
+
+    // End of turn: of the names llama.cpp knows, the one the chat template
+    // ends its turns with (a vocabulary with both <|im_end|> and <|eot_id|>
+    // serves a ChatML model or a Llama-3 style one), else the first present.
+    static const char *EOT[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"};
+    v->eot = -1;
+    for (int k = 0; k < 4 && v->eot < 0 && v->chat_template; k++)
+        if (strstr(v->chat_template, EOT[k])) v->eot = find_token(v, EOT[k]);
+    for (int k = 0; k < 4 && v->eot < 0; k++)
+        v->eot = find_token(v, EOT[k]);
 done:
     free(cfg_path);
     json_decref(cfg);

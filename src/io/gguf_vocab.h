@@ -20,9 +20,9 @@
  *    then need token ids.
  * Other tokenizer models (Unigram, WordPiece, WordLevel) are MG_ERR_UNSUPPORTED.
  * Special ids (bos, eos, unk, pad) come from tokenizer_config.json's token
- * strings, else config.json's *_token_id; eot is the first end-of-turn token
+ * strings, else config.json's *_token_id; eot is the end-of-turn token
  * llama.cpp knows by name (<|eot_id|>, <|im_end|>, <|end|>, <end_of_turn>)
- * present in the vocabulary. add_bos/add_eos from tokenizer_config.json, else
+ * that the chat template uses, else the first of them in the vocabulary. add_bos/add_eos from tokenizer_config.json, else
  * the post-processor template. The chat template is chat_template.jinja, else
  * tokenizer_config.json's (a list of named templates gives "default").
  * Ownership: mg_gguf_vocab owns its arrays (mg_gguf_vocab_free).

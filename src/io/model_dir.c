@@ -210,6 +210,60 @@ static mg_status no_weights(const char *dir, bool has_config, mg_error *err) {
                         dir);
 }
 
+/* True for a per-layer tensor name ("model.layers.12.mlp.up_proj.weight"). */
+static bool is_layer_name(const char *name) {
+    for (const char *p = strchr(name, '.'); p; p = strchr(p + 1, '.')) {
+        const char *q = p + 1;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (q > p + 1 && *q == '.') return true;
+    }
+    return false;
+}
+
+/* The one dtype of a shard's layer matrices (2-D float tensors of a layer),
+ * or MG_DTYPE_COUNT when it has none or several; *t is one of them. */
+static mg_dtype shard_layer_dtype(const mg_st_file *f, const mg_tensor_view **t) {
+    mg_dtype dt = MG_DTYPE_COUNT;
+    *t = NULL;
+    for (size_t i = 0; i < mg_st_count(f); i++) {
+        const mg_tensor_view *v = mg_st_at(f, i);
+        if (v->ndim != 2 || !mg_dtype_is_float(v->dtype) || !is_layer_name(v->name)) continue;
+        if (*t && v->dtype != dt) return MG_DTYPE_COUNT;
+        dt = v->dtype;
+        if (!*t) *t = v;
+    }
+    return dt;
+}
+
+/* Shards of one checkpoint hold their layers in the config's torch_dtype. A
+ * shard whose layer matrices are all in another dtype while other shards
+ * match the config is half of a botched conversion (or a mix of two
+ * checkpoints), which would merge and run with silently different precision.
+ * Deliberate mixed precision is left alone: shards that mix dtypes
+ * themselves, and non-layer tensors (an lm_head kept in f32 may well sit
+ * alone in the last shard). */
+static mg_status check_shard_dtypes(const mg_model *m, mg_error *err) {
+    mg_dtype want;
+    if (!mg_dtype_parse_torch(m->cfg.torch_dtype, &want)) return MG_OK;
+    const mg_tensor_view *ok = NULL, *bad = NULL;
+    size_t ok_shard = 0, bad_shard = 0;
+    for (size_t s = 0; s < m->nshards; s++) {
+        const mg_tensor_view *t;
+        mg_dtype dt = shard_layer_dtype(m->shards[s], &t);
+        if (dt == want && !ok) ok = t, ok_shard = s;
+        if (dt != want && dt != MG_DTYPE_COUNT && !bad) bad = t, bad_shard = s;
+    }
+    if (!ok || !bad) return MG_OK;
+    return mg_error_set(err, MG_ERR_INVALID,
+                        "%s: shards disagree on dtype: tensor '%s' is %s but %s holds %s tensors "
+                        "('%s') as config.json's torch_dtype '%s' says; re-save the model in one "
+                        "dtype",
+                        mg_st_path(m->shards[bad_shard]), bad->name, mg_dtype_name(bad->dtype),
+                        mg_st_path(m->shards[ok_shard]), mg_dtype_name(want), ok->name,
+                        m->cfg.torch_dtype);
+}
+
 static mg_status open_dir(mg_model *m, mg_error *err) {
     char *cfg_path = mg_path_join(m->dir, "config.json");
     char *index = mg_path_join(m->dir, "model.safetensors.index.json");
@@ -227,7 +281,13 @@ static mg_status open_dir(mg_model *m, mg_error *err) {
                           m->dir);
         goto done;
     }
-    rc = mg_json_load_file(cfg_path, &m->config_json, err);
+    // config.json files are a few KB; a cap keeps a hostile one (a 50 MB
+    // string) from costing more than a clear refusal.
+    char *text = NULL;
+    size_t len = 0;
+    rc = mg_file_read_all(cfg_path, MG_CONFIG_JSON_MAX, &text, &len, err);
+    if (rc == MG_OK) rc = mg_json_load_buffer(text, len, cfg_path, &m->config_json, err);
+    free(text);
     if (rc != MG_OK) goto done;
     rc = parse_config(cfg_path, m->config_json, &m->cfg, err);
     if (rc != MG_OK) goto done;
@@ -237,6 +297,7 @@ static mg_status open_dir(mg_model *m, mg_error *err) {
         if (rc == MG_OK) m->nshards = 1;
     } else {
         rc = mg_model_index_open(index, &m->shards, &m->nshards, err);
+        if (rc == MG_OK) rc = check_shard_dtypes(m, err);
     }
 done:
     free(cfg_path);

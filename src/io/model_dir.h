@@ -3,7 +3,7 @@
  *
  * Opening validates config.json (parsed, typed fields below), every shard, and
  * the index (every shard present, no tensor in two shards, each tensor in the
- * shard the index names). A path to a single .safetensors file opens it with
+ * shard the index names, shards agreeing on the dtype of their matrices). A path to a single .safetensors file opens it with
  * no config (config.present == false). Pickled checkpoints (pytorch_model*.bin,
  * *.pt, *.pth, *.ckpt) are refused without reading them: loading them executes
  * code. Thread-safety: an open mg_model is read-only. */
@@ -16,6 +16,9 @@
 
 #include "base/error.h"
 #include "io/safetensors.h"
+
+/* config.json files larger than this are refused (real ones are a few KB). */
+#define MG_CONFIG_JSON_MAX ((uint64_t)16 << 20)
 
 typedef struct mg_model_config {
     bool present;                  // false for a bare .safetensors file

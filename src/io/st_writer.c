@@ -294,6 +294,7 @@ static mg_status put_bytes(mg_st_writer *w, const wtensor *t, uint64_t off, cons
                                 t->name, k < 0 ? strerror(errno) : "no progress");
         done += (uint64_t)k;
     }
+    mg_test_kill_point("safetensors tensor written");
     return MG_OK;
 }
 

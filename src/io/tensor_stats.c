@@ -328,3 +328,14 @@ void mg_model_stats_compute(const mg_model *m, mg_tensor_stats *out, mg_progress
     free(tmp);
     free(views);
 }
+
+json_t *mg_tensor_stats_json(const mg_tensor_stats *s) {
+    json_t *o = json_object();
+    json_object_set_new(o, "mean", s->finite ? json_real(s->mean) : json_null());
+    json_object_set_new(o, "std", s->finite ? json_real(s->std) : json_null());
+    json_object_set_new(o, "min", s->finite ? json_real(s->min) : json_null());
+    json_object_set_new(o, "max", s->finite ? json_real(s->max) : json_null());
+    json_object_set_new(o, "nan", json_integer((json_int_t)s->nan));
+    json_object_set_new(o, "inf", json_integer((json_int_t)s->inf));
+    return o;
+}

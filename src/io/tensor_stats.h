@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/log.h"
 #include "io/model_dir.h"
 #include "io/safetensors.h"
@@ -35,6 +37,10 @@ void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor
 
 /* Stats of every tensor of m, out[i] for mg_model_tensor_at(m, i). Reads the
  * shards in file order (sequential I/O when cold), whatever the name order. */
+/* {"mean", "std", "min", "max", "nan", "inf"} of one tensor; JSON has no NaN,
+ * so the moments are null when no element is finite. New reference. */
+json_t *mg_tensor_stats_json(const mg_tensor_stats *s);
+
 void mg_model_stats_compute(const mg_model *m, mg_tensor_stats *out, mg_progress *progress);
 
 /* Decodes one float8 value (bits) to float. */

@@ -1,10 +1,14 @@
 /* recipe.c - see recipe.h. Model sizes and training budgets per world size. */
 #include "lab/recipe.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -47,7 +51,9 @@ typedef struct size_cfg {
 // passes over each model's data. The experts need the most: their test
 // questions use templates never seen in training, so the facts must be learnt
 // as associations, not as memorized question-answer pairs (recipe v1 with 4
-// passes reached 51% on held-out biology MC, 91% on the training questions).
+// passes reached 51% on held-out biology MC, 91% on the training questions;
+// v2 with 8 passes 79%; v3 gives the bio-expert 10 passes at twice the peak
+// rate: 88.6%).
 // The guard and generator records share long fixed prompts (the guard's is
 // ~400 tokens) and learn their formats within one or two passes.
 static const size_cfg SIZES[2] = {
@@ -73,7 +79,7 @@ static const size_cfg SIZES[2] = {
                         .max_seq = 640,
                         .b = {{3, 32, 4, 2e-3, 30},
                               {3, 32, 4, 1e-3, 10},
-                              {8, 32, 4, 1e-3, 10},
+                              {10, 32, 4, 2e-3, 10},
                               {8, 32, 4, 1e-3, 10},
                               {2, 32, 4, 1.5e-3, 10},
                               {0.5, 32, 4, 1.5e-3, 10}}},
@@ -367,6 +373,45 @@ done:
     return st;
 }
 
+// One build per OUT_DIR at a time: the cache is shared by every mergeguard
+// process of the user (two demos, parallel tests), and two trainers writing
+// the same model folder would waste the work of one and race on build.json.
+// The lock is a sibling file OUT_DIR.lock, held with flock() until the build
+// returns (the kernel drops it if the process dies); it is left in place,
+// since unlinking a lock file races with the next waiter.
+static mg_status lock_build(const char *out, int *fd, mg_error *err) {
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        n--;
+    char *path = mg_malloc(n + 6), *parent = mg_strdup(out);
+    snprintf(path, n + 6, "%.*s.lock", (int)n, out);
+    char *slash = strrchr(parent, '/');
+    mg_status st = MG_OK;
+    if (slash && slash != parent) {
+        *slash = 0;
+        st = mg_mkdir_p(parent, err);
+    }
+    free(parent);
+    *fd = st ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (!st && *fd < 0)
+        st = mg_error_set(err, MG_ERR_IO, "%s: cannot create the build lock: %s", path,
+                          strerror(errno));
+    if (!st && flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        mg_log_info("lab build: waiting for another process building %.*s", (int)n, out);
+        while (flock(*fd, LOCK_EX) != 0)
+            if (errno != EINTR) {
+                st = mg_error_set(err, MG_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+                break;
+            }
+    }
+    if (st && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    free(path);
+    return st;
+}
+
 mg_status mg_lab_build(const char *out, const mg_lab_build_opts *o, mg_error *err) {
     const size_cfg *c = &SIZES[o->size == MG_WORLD_TINY ? MG_WORLD_TINY : MG_WORLD_SMALL];
     json_t *doc = NULL;
@@ -377,8 +422,9 @@ mg_status mg_lab_build(const char *out, const mg_lab_build_opts *o, mg_error *er
     char *corpus = mg_path_join(world, "corpus"), *chat_dir = mg_path_join(tokd, "chat");
     char *guard_dir = mg_path_join(tokd, "guard");
     double t0 = mg_now_seconds();
-    mg_status st = MG_OK;
-    if (o->force && mg_path_exists(out)) st = mg_remove_tree(out, err);
+    int lock = -1;
+    mg_status st = lock_build(out, &lock, err);
+    if (!st && o->force && mg_path_exists(out)) st = mg_remove_tree(out, err);
     if (!st) st = read_build_json(out, o, &doc, err);
     if (st) goto done;
     if (!doc) {
@@ -420,6 +466,7 @@ mg_status mg_lab_build(const char *out, const mg_lab_build_opts *o, mg_error *er
                 mg_get_threads());
     if (o->measure) st = mg_lab_measure(out, o->seed, err);
 done:
+    if (lock >= 0) close(lock);
     json_decref(doc);
     mg_tokenizer_free(chat);
     mg_tokenizer_free(guard);

@@ -292,7 +292,11 @@ static mg_status parse(mg_merge_config *c, const char *base_dir, mg_error *err) 
     if (!mm)
         return mg_error_set(err, MG_ERR_INVALID, "%s: missing 'merge_method'%s", c->path,
                             typo_hint(r, "merge_method", hint, sizeof hint));
-    if (mm->kind != MG_YAML_STR || !(c->method = mg_method_find(mm->text))) {
+    if (mm->kind != MG_YAML_STR)
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s:%d: merge_method must be a method name, found %s; valid: %s",
+                            c->path, mm->line, mg_yaml_kind_name(mm->kind), mg_method_names());
+    if (!(c->method = mg_method_find(mm->text))) {
         const char *best = NULL;
         int bd = 4;
         for (size_t i = 0; mm->text && i < mg_method_count(); i++) {

@@ -111,7 +111,12 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
         if (o->progress) mg_progress_add(&prog, nb);
     }
     pthread_mutex_destroy(&oc.mu);
-    if (o->progress) mg_progress_end(&prog);
+    if (o->progress) {
+        if (st)
+            mg_progress_abort(&prog); // the error is the one line to show
+        else
+            mg_progress_end(&prog);
+    }
     if (st) goto done;
     size_t shards = mg_st_writer_shard_count(w);
     st = mg_st_writer_finish(w, err);
@@ -128,6 +133,7 @@ mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge
         stats->shards = shards;
     }
 done:
+    if (st && ao) mg_atomic_name_final(ao, err); // errors name OUT_DIR, not its temporary
     mg_st_writer_free(w);
     mg_atomic_abort(ao);
     free(specs);

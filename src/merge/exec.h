@@ -38,4 +38,21 @@ typedef struct mg_merge_stats {
 mg_status mg_merge_execute(const mg_plan *p, const char *out_dir, const mg_merge_opts *o,
                            mg_merge_stats *stats, mg_error *err);
 
+/* The streaming peak of executing p with `threads` threads, in bytes above
+ * the process's baseline (binary, libraries, opened models): an upper bound
+ * derived from the executor's allocations (exec_memory.c lists them).
+ * Used by `merge --max-memory` to refuse a plan before any work. */
+typedef struct mg_merge_memory {
+    uint64_t peak;          // out_bytes + work_bytes + fixed_bytes
+    uint64_t out_bytes;     // output chunk buffers at the peak (one per thread)
+    uint64_t work_bytes;    // the kernel's working set at the peak (chunks, selections, masks)
+    uint64_t fixed_bytes;   // input staging buffers, output ring, resident arena (whole run)
+    size_t tensor;          // tensor index where the peak occurs
+    size_t biggest;         // the largest output tensor ...
+    uint64_t biggest_bytes; // ... and its bytes
+    int threads;
+} mg_merge_memory;
+
+void mg_merge_estimate_memory(const mg_plan *p, int threads, mg_merge_memory *m);
+
 #endif // MG_MERGE_EXEC_H

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/half.h"
+#include "base/log.h"
 #include "base/rng.h"
 #include "merge/input_cache.h"
 #include "merge/resident.h"
@@ -185,13 +187,13 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         in->view = mg_model_find_tied(m, in_names[j]);
         if (!in->view)
             return mg_error_set(err, MG_ERR_NOT_FOUND,
-                                "model '%s' has no tensor '%s' (needed for output %s)",
+                                "%s: model '%s' has no tensor '%s' (needed for output %s)", c->path,
                                 mname(p, src->model), in_names[j], out_name);
         if (!mg_dtype_is_float(in->view->dtype))
             return mg_error_set(
                 err, MG_ERR_UNSUPPORTED,
-                "model '%s': tensor '%s' has dtype %s; only float tensors can be merged",
-                mname(p, src->model), in_names[j], mg_dtype_name(in->view->dtype));
+                "%s: model '%s': tensor '%s' has dtype %s; only float tensors can be merged",
+                c->path, mname(p, src->model), in_names[j], mg_dtype_name(in->view->dtype));
         bool is_base = src->model == sl->base;
         // Per-model parameters: the first source entry for this model, slice, top.
         const mg_yaml *srcp = NULL;
@@ -245,8 +247,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         in->model = sl->base;
         in->view = mg_model_find_tied(p->models[sl->base], in_names[0]);
         if (!in->view)
-            return mg_error_set(err, MG_ERR_NOT_FOUND, "base model '%s' has no tensor '%s'",
-                                mname(p, sl->base), in_names[0]);
+            return mg_error_set(err, MG_ERR_NOT_FOUND, "%s: base model '%s' has no tensor '%s'",
+                                c->path, mname(p, sl->base), in_names[0]);
         for (int i = 0; i < MG_P_COUNT; i++)
             in->m[i] = NAN;
         T->base = (int)T->n_inputs++;
@@ -279,8 +281,8 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
                     snprintf(bb, sizeof bb, "[%lld, %lld]", (long long)ref->shape[0],
                              (long long)ref->shape[1]);
             return mg_error_set(err, MG_ERR_INVALID,
-                                "shape mismatch in %s: model '%s' has %s, model '%s' has %s",
-                                out_name, mname(p, T->inputs[q].model), a,
+                                "%s: shape mismatch in %s: model '%s' has %s, model '%s' has %s",
+                                c->path, out_name, mname(p, T->inputs[q].model), a,
                                 mname(p, T->inputs[T->base >= 0 ? T->base : 0].model), bb);
         }
         mismatch = true;
@@ -292,10 +294,10 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
             if (T->inputs[q].model == tsrc) fill = (int)q;
         if (fill < 0)
             return mg_error_set(err, MG_ERR_INVALID,
-                                "vocabulary sizes differ in %s (model '%s' has %lld rows, '%s' has "
-                                "%lld); set tokenizer_source: base (or one of the models) to keep "
-                                "that model's vocabulary",
-                                out_name, mname(p, T->inputs[0].model),
+                                "%s: vocabulary sizes differ in %s (model '%s' has %lld rows, '%s' "
+                                "has %lld); set tokenizer_source: base (or one of the models) to "
+                                "keep that model's vocabulary",
+                                c->path, out_name, mname(p, T->inputs[0].model),
                                 (long long)T->inputs[0].view->shape[0],
                                 mname(p, T->inputs[T->n_inputs - 1].model),
                                 (long long)T->inputs[T->n_inputs - 1].view->shape[0]);
@@ -304,6 +306,18 @@ static mg_status add_tensor(builder *b, int s, const char *out_name, char *const
         // has the token" fallbacks for appended tokens).
         T->fill = fill;
         T->shape[0] = T->inputs[fill].view->shape[0];
+    }
+    // linear normalizes by the weight sum: refuse a zero sum here, naming the
+    // config, rather than midway through the merge (the kernel checks again).
+    if (!strcmp(me->name, "linear") && T->g[MG_P_NORMALIZE] != 0) {
+        double sum = 0;
+        for (size_t q = 0; q < T->n_inputs; q++)
+            sum += T->inputs[q].m[MG_P_WEIGHT];
+        if (fabs(sum) < 1e-12)
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s: linear: the weights of tensor %s sum to 0, cannot normalize "
+                                "(set normalize: false or change the weights)",
+                                c->path, out_name);
     }
     T->numel = 1;
     for (int d = 0; d < T->ndim; d++)
@@ -479,11 +493,25 @@ typedef struct runctx {
     const mg_plan_tensor *T;
     float *out;
     bool round_bf16, round_f16;
-    const float **whole;  // per input: cached f32 tensor, or NULL
-    char **ids;           // per input: its cache key (with whole)
-    mg_resident *res;     // the plan's arena while this tensor holds it, else NULL
-    const uint16_t **raw; // per input: cached bf16 / f16 bytes (widened on read), or NULL
+    const float **whole;         // per input: cached f32 tensor, or NULL
+    char **ids;                  // per input: its cache key (with whole)
+    mg_resident *res;            // the plan's arena while this tensor holds it, else NULL
+    const uint16_t **raw;        // per input: cached bf16 / f16 bytes (widened on read), or NULL
+    _Atomic unsigned *nonfinite; // per input: NF_NAN | NF_INF seen in what was read
 } runctx;
+
+enum { NF_NAN = 1, NF_INF = 2 };
+
+/* NF_* flags of x[0..n). The common case (all finite) is one vectorized
+ * pass (mg_f32_any_nonfinite, AVX2 / AVX-512 when the CPU has them), run on
+ * each chunk right after it is read and widened, while it is still in cache. */
+static unsigned nonfinite_flags(const float *x, uint64_t n) {
+    if (!mg_f32_any_nonfinite(x, (size_t)n)) return 0;
+    unsigned f = 0;
+    for (uint64_t i = 0; i < n && f != (NF_NAN | NF_INF); i++)
+        f |= isnan(x[i]) ? NF_NAN : isinf(x[i]) ? NF_INF : 0;
+    return f;
+}
 
 /* Per-thread staging buffer for raw input bytes. */
 static _Thread_local uint8_t *stage_buf;
@@ -512,10 +540,9 @@ static mg_status read_view(const mg_tensor_view *v, int fd, uint64_t begin, uint
     uint64_t off = v->file_offset + begin * es;
     for (size_t got = have ? nb : 0; got < nb;) {
         ssize_t r = pread(fd, (uint8_t *)src + got, nb - got, (off_t)(off + got));
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            return MG_ERR_IO;
-        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return MG_ERR_IO;
+        if (r == 0) return MG_ERR_INVALID; // the file ends early: it shrank after validation
         got += (size_t)r;
     }
     switch (v->dtype) {
@@ -577,9 +604,24 @@ static mg_status run_read(void *user, size_t model, uint64_t begin, uint64_t cou
         }
         (void)cols;
     }
+    if (st == MG_ERR_INVALID) {
+        struct stat fs;
+        long long now = stat(v->file_path, &fs) == 0 ? (long long)fs.st_size : -1;
+        return mg_error_set(err, st,
+                            "%s: tensor '%s' (bytes %llu..%llu) is past the end of the file, now "
+                            "%lld bytes: the file shrank while being read (inputs must not change "
+                            "during a merge)",
+                            v->file_path, v->name, (unsigned long long)v->file_offset,
+                            (unsigned long long)(v->file_offset + v->nbytes), now);
+    }
     if (st)
         return mg_error_set(err, st, "%s: tensor %s: cannot read (%s)", v->file_path, v->name,
                             st == MG_ERR_IO ? strerror(errno) : mg_dtype_name(v->dtype));
+    // Checked before the dtype rounding below, which may itself overflow to
+    // Inf (f32 values beyond f16's range): that is the config's choice, not
+    // a defect of the input.
+    unsigned nf = r->nonfinite ? nonfinite_flags(dst, count) : 0;
+    if (nf) r->nonfinite[model] |= nf;
     // mergekit casts inputs to `dtype` on load; emulate the rounding (a no-op
     // when the checkpoint already has that dtype).
     if (v->dtype == MG_DTYPE_BF16 || v->dtype == MG_DTYPE_F16) {
@@ -624,6 +666,21 @@ static void free_whole(runctx *r, size_t n) {
     free(r->raw);
 }
 
+/* NF_* flags of n bf16 / f16 values (all exponent bits set: Inf, or NaN
+ * when the mantissa is not 0), as nonfinite_flags gives for their widening. */
+static unsigned half_nonfinite(const void *data, uint64_t n, mg_dtype dt) {
+    const uint16_t *h = data;
+    uint16_t ex = dt == MG_DTYPE_BF16 ? 0x7f80 : 0x7c00, man = dt == MG_DTYPE_BF16 ? 0x7f : 0x3ff;
+    unsigned any = 0;
+    for (uint64_t i = 0; i < n; i++)
+        any |= (h[i] & ex) == ex;
+    if (!any) return 0;
+    unsigned f = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if ((h[i] & ex) == ex) f |= (h[i] & man) ? NF_NAN : NF_INF;
+    return f;
+}
+
 /* Input q's stored bytes from the cache, read into it when they fit. */
 static mg_status fill_raw(const mg_plan *p, runctx *r, size_t q, const char *key, mg_error *err) {
     const mg_tensor_view *v = r->T->inputs[q].view;
@@ -638,12 +695,18 @@ static mg_status fill_raw(const mg_plan *p, runctx *r, size_t q, const char *key
         for (uint64_t got = 0; got < v->nbytes && !st;) {
             ssize_t k = pread(fd, buf + got, v->nbytes - got, (off_t)(v->file_offset + got));
             if (k < 0 && errno == EINTR) continue;
-            if (k <= 0)
+            if (k < 0)
                 st = mg_error_set(err, MG_ERR_IO, "%s: tensor %s: cannot read (%s)", v->file_path,
-                                  v->name, k < 0 ? strerror(errno) : "short file");
+                                  v->name, strerror(errno));
+            else if (k == 0)
+                st = mg_error_set(err, MG_ERR_INVALID,
+                                  "%s: tensor '%s' is past the end of the file: the file shrank "
+                                  "while being read (inputs must not change during a merge)",
+                                  v->file_path, v->name);
             else
                 got += (uint64_t)k;
         }
+        if (!st && r->nonfinite) r->nonfinite[q] |= half_nonfinite(buf, v->numel, v->dtype);
         if (!st) hit = mg_input_cache_put_blob(p->cache, rk, v->nbytes, buf);
         if (!hit) free(buf);
     }
@@ -693,23 +756,61 @@ static mg_status fill_whole(const mg_plan *p, runctx *r, mg_error *err) {
     return MG_OK;
 }
 
+/* After a tensor's kernel: inputs that held NaN or Inf make the merge fail
+ * (they would spread into the output, silently for DARE/TIES-style methods
+ * that rescale or sort by magnitude) unless allow_nonfinite is set, in which
+ * case each is named in a warning. The error names the file and the tensor
+ * and takes precedence over any kernel error the values may have caused. */
+static mg_status nonfinite_verdict(const mg_plan *p, const runctx *r, mg_status st, mg_error *err) {
+    const mg_plan_tensor *T = r->T;
+    size_t first = T->n_inputs, count = 0;
+    for (size_t q = 0; q < T->n_inputs; q++)
+        if (r->nonfinite[q]) {
+            if (first == T->n_inputs) first = q;
+            count++;
+        }
+    if (!count) return st;
+    static const char *const KIND[] = {"", "NaN", "Inf", "NaN and Inf"};
+    if (!p->allow_nonfinite) {
+        const mg_tensor_view *v = T->inputs[first].view;
+        char more[64] = "";
+        if (count > 1) snprintf(more, sizeof more, " (and %zu more inputs)", count - 1);
+        return mg_error_set(err, MG_ERR_INVALID,
+                            "%s: tensor '%s' has %s values%s; merging would spread them into "
+                            "the output (merge --allow-nonfinite accepts them)",
+                            v->file_path, v->name, KIND[r->nonfinite[first] & 3], more);
+    }
+    for (size_t q = 0; q < T->n_inputs; q++)
+        if (r->nonfinite[q])
+            mg_log_warn("%s: tensor '%s' has %s values; merging anyway (--allow-nonfinite)",
+                        T->inputs[q].view->file_path, T->inputs[q].view->name,
+                        KIND[r->nonfinite[q] & 3]);
+    return st;
+}
+
 mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
                              void (*write)(void *user, uint64_t begin, uint64_t count,
                                            const float *src),
                              void *user, mg_error *err) {
     const mg_plan_tensor *T = &p->tensors[i];
-    runctx r = {p, T, NULL, false, false, NULL, NULL, NULL, NULL};
+    runctx r = {p, T, NULL, false, false, NULL, NULL, NULL, NULL, NULL};
+    r.nonfinite = mg_calloc(T->n_inputs + 1, sizeof *r.nonfinite);
     if (p->cfg->has_dtype) {
         r.round_bf16 = p->cfg->dtype == MG_DTYPE_BF16;
         r.round_f16 = p->cfg->dtype == MG_DTYPE_F16;
     }
     if (p->cache && T->numel) {
         mg_status st = fill_whole(p, &r, err);
+        if (st)
+            mg_error_prefix(err, "tensor %s: ", T->name);
+        else
+            st = nonfinite_verdict(p, &r, st, err); // the kernel then reads the cache
         if (st) {
             free_whole(&r, T->n_inputs);
-            mg_error_prefix(err, "tensor %s: ", T->name);
+            free((void *)r.nonfinite);
             return st;
         }
+        memset((void *)r.nonfinite, 0, (T->n_inputs + 1) * sizeof *r.nonfinite);
     }
     double(*m)[MG_P_COUNT] = mg_calloc(T->n_inputs + 1, sizeof *m);
     for (size_t q = 0; q < T->n_inputs; q++)
@@ -752,6 +853,8 @@ mg_status mg_plan_run_tensor(const mg_plan *p, size_t i,
     free(m);
     free_whole(&r, T->n_inputs);
     if (st) mg_error_prefix(err, "tensor %s: ", T->name);
+    st = nonfinite_verdict(p, &r, st, err);
+    free((void *)r.nonfinite);
     return st;
 }
 

@@ -17,9 +17,14 @@
  *
  * Inputs are read with pread into small per-thread buffers rather than
  * through the mappings, so input pages never count against our resident set
- * (they stay in the page cache) and peak memory stays flat on big models;
- * a tensor whose raw inputs fit MG_PLAN_RESIDENT_BYTES keeps them in one
- * reused arena while its kernel runs, so second passes do not read again.
+ * (they stay in the page cache) and peak memory stays flat on big models; a
+ * file that shrinks under us is a clean error, never a SIGBUS. Each chunk is
+ * checked for NaN / Inf as it is widened to f32 (one vectorized pass while it
+ * is in cache): a tensor holding them fails the merge with a message naming
+ * the file and tensor, unless allow_nonfinite is set (then it is a warning).
+ * A tensor whose raw inputs fit MG_PLAN_RESIDENT_BYTES keeps them in one
+ * reused arena while its kernel runs, so second passes do not read again
+ * (they were checked on the first).
  *
  * Ownership: mg_plan_build returns an owned plan (mg_plan_free) that borrows
  * the config, which must outlive it. Thread-safety: read-only after building;
@@ -76,6 +81,7 @@ typedef struct mg_plan {
     size_t n_fds;
     struct mg_input_cache *cache; // borrowed, NULL = read every input from its file
     struct mg_resident *resident; // owned: raw inputs kept between a kernel's passes
+    bool allow_nonfinite; // merge inputs holding NaN / Inf (with a warning) instead of failing
 } mg_plan;
 
 /* Bytes of raw inputs one tensor may keep in memory between its kernel's

@@ -1,11 +1,15 @@
 /* plan_print.c - the --dry-run output of a plan (see plan.h): one entry per
  * output tensor with its shape, dtype, gradient position, resolved global
  * parameters and, per input, the model, the input tensor and its resolved
- * per-model parameters. Text for people, JSON for tests and tools. */
+ * per-model parameters, after the estimated peak memory of executing it
+ * (exec.h, with the current thread count). Text for people, JSON for tests
+ * and tools. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/parallel.h"
+#include "merge/exec.h"
 #include "merge/plan.h"
 
 static void print_num(FILE *f, double v, bool json) {
@@ -53,12 +57,23 @@ static void json_str(FILE *f, const char *s) {
 void mg_plan_print(const mg_plan *p, FILE *f, bool json) {
     const mg_merge_config *c = p->cfg;
     const mg_method *me = c->method;
+    mg_merge_memory mm;
+    mg_merge_estimate_memory(p, mg_get_threads(), &mm);
     if (json) {
         fprintf(f,
                 "{\"method\": \"%s\", \"layers\": %lld, \"tensors_count\": %zu, \"output_bytes\": "
                 "%llu, \"donor\": ",
                 me->name, (long long)p->out_layers, p->n_tensors, (unsigned long long)p->out_bytes);
         json_str(f, c->models[p->donor].ref);
+        fprintf(f,
+                ", \"memory_estimate\": {\"peak_bytes\": %llu, \"output_bytes\": %llu, "
+                "\"work_bytes\": %llu, \"fixed_bytes\": %llu, \"threads\": %d, \"peak_tensor\": ",
+                (unsigned long long)mm.peak, (unsigned long long)mm.out_bytes,
+                (unsigned long long)mm.work_bytes, (unsigned long long)mm.fixed_bytes, mm.threads);
+        json_str(f, p->n_tensors ? p->tensors[mm.tensor].name : "");
+        fputs(", \"biggest_tensor\": ", f);
+        json_str(f, p->n_tensors ? p->tensors[mm.biggest].name : "");
+        fprintf(f, ", \"biggest_tensor_bytes\": %llu}", (unsigned long long)mm.biggest_bytes);
         fputs(", \"tensors\": [\n", f);
     } else {
         fprintf(f,
@@ -66,6 +81,14 @@ void mg_plan_print(const mg_plan *p, FILE *f, bool json) {
                 "config.json from %s\n",
                 me->name, c->n_models, p->n_tensors, (long long)p->out_layers,
                 (double)p->out_bytes / 1e6, c->models[p->donor].ref);
+        if (p->n_tensors)
+            fprintf(f,
+                    "peak memory (estimate, %d threads): %.1f MiB = %.1f output buffers + %.1f "
+                    "working set at %s + %.1f staging; biggest tensor %s (%.1f MiB)\n",
+                    mm.threads, (double)mm.peak / 1048576.0, (double)mm.out_bytes / 1048576.0,
+                    (double)mm.work_bytes / 1048576.0, p->tensors[mm.tensor].name,
+                    (double)mm.fixed_bytes / 1048576.0, p->tensors[mm.biggest].name,
+                    (double)mm.biggest_bytes / 1048576.0);
     }
     for (size_t i = 0; i < p->n_tensors; i++) {
         const mg_plan_tensor *T = &p->tensors[i];

@@ -115,8 +115,9 @@ const uint8_t *mg_resident_fetch(mg_resident *r, size_t i, int fd, uint64_t file
             ssize_t k = pread(fd, base + b + got, e - b - got, (off_t)(file_off + b + got));
             if (k < 0 && errno == EINTR) continue;
             if (k <= 0) {
-                if (k == 0) errno = EIO;
-                *st = MG_ERR_IO;
+                // Ending early: the file shrank after validation (the caller
+                // names it), as a pread of the caller's own would report.
+                *st = k == 0 ? MG_ERR_INVALID : MG_ERR_IO;
                 return NULL;
             }
             got += (uint64_t)k;

@@ -34,7 +34,8 @@ void mg_resident_end(mg_resident *r);
 /* The bytes [begin, begin + len) of input i (offsets relative to its data),
  * read from fd at file_off + begin when not yet resident. NULL (and *st 0)
  * when the range cannot be served (unaligned and not resident, or input not
- * kept); NULL with *st set on a read error (errno kept). */
+ * kept); NULL with *st set on a read error: MG_ERR_IO (errno kept), or
+ * MG_ERR_INVALID when the file ends before the range (it shrank). */
 /* Input i's bytes when every granule of it is resident, else NULL. */
 const uint8_t *mg_resident_all(mg_resident *r, size_t i);
 const uint8_t *mg_resident_fetch(mg_resident *r, size_t i, int fd, uint64_t file_off,

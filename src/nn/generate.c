@@ -12,6 +12,10 @@ mg_status mg_gen_params_check(const mg_gen_params *p, mg_error *err) {
     if (p->max_new_tokens < 1)
         return mg_error_set(err, MG_ERR_USAGE, "max-new-tokens %d: expected an integer >= 1",
                             p->max_new_tokens);
+    if (p->max_new_tokens > MG_GEN_MAX_NEW_TOKENS)
+        return mg_error_set(err, MG_ERR_USAGE,
+                            "max-new-tokens %d: at most %d tokens per generation",
+                            p->max_new_tokens, MG_GEN_MAX_NEW_TOKENS);
     return mg_sample_params_check(&p->sample, err);
 }
 

@@ -22,9 +22,17 @@
 #include "nn/forward.h"
 #include "nn/sample.h"
 
+/* The cap on new tokens per generation (also per sequence of
+ * mg_nn_generate_many): a request above it is refused (MG_ERR_USAGE) before
+ * anything is allocated, since the KV cache is sized up front for prompt +
+ * max_new_tokens (at most the context window). Generation itself stops at a
+ * stop id, at max_new_tokens (MG_GEN_STOP_LENGTH) or when the context window
+ * is full (MG_GEN_STOP_CONTEXT). */
+#define MG_GEN_MAX_NEW_TOKENS 1048576
+
 typedef struct mg_gen_params {
     mg_sample_params sample;
-    int max_new_tokens;      // >= 1
+    int max_new_tokens;      // 1..MG_GEN_MAX_NEW_TOKENS
     const int32_t *stop_ids; // borrowed, may be NULL
     size_t n_stop;
     uint64_t stream; // random stream (sequences sharing a seed differ by it)

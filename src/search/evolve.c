@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -172,9 +173,7 @@ static mg_status setup_output(run *r, mg_error *err) {
                                 "output folder %s exists (use --resume to continue its run, or "
                                 "--force to start afresh)",
                                 o->out_dir);
-        if ((st = mg_remove_tree(o->out_dir, err))) return st;
     }
-    if ((st = mg_mkdir_p(o->out_dir, err))) return st;
     double *x0 = mg_malloc_array(r->dim, sizeof(double));
     mg_genome_initial(cfg->genome, cfg->random_init, cfg->seed, x0);
     mg_cmaes_options co = {.n = (int)r->dim,
@@ -185,8 +184,34 @@ static mg_status setup_output(run *r, mg_error *err) {
     st = mg_cmaes_new(&co, x0, &r->es, err);
     free(x0);
     if (st) return st;
-    if ((st = mg_evolve_log_truncate(r->log_path, 0, err))) return st;
-    return write_state(r, err);
+    // The folder appears (or replaces an old run, with --force) only once it
+    // holds the first checkpoint and an empty log, so a kill at any moment
+    // leaves either nothing, the old run, or a run that --resume continues.
+    mg_atomic_out *ao = NULL;
+    char *parent = mg_strdup(o->out_dir), *slash = strrchr(parent, '/');
+    while (slash && slash > parent && slash[1] == '\0') // "runs/x/" -> "runs/x"
+        *slash = '\0', slash = strrchr(parent, '/');
+    if (slash && slash > parent) {
+        *slash = '\0';
+        st = mg_mkdir_p(parent, err); // as before: missing parent folders are created
+    }
+    free(parent);
+    if (st) return st;
+    if ((st = mg_atomic_begin(o->out_dir, true, o->force, &ao, err))) return st;
+    char *final_state = r->state_path;
+    char *tmp_log = mg_path_join(mg_atomic_tmp_path(ao), "evaluations.jsonl");
+    r->state_path = mg_path_join(mg_atomic_tmp_path(ao), "state.json");
+    chmod(mg_atomic_tmp_path(ao), 0755); // mkdtemp's 0700 is not what mkdir gives
+    st = mg_evolve_log_truncate(tmp_log, 0, err);
+    if (!st) st = write_state(r, err);
+    free(r->state_path);
+    free(tmp_log);
+    r->state_path = final_state;
+    if (st) {
+        mg_atomic_abort(ao);
+        return st;
+    }
+    return mg_atomic_commit(ao, err);
 }
 
 static void evaluate(run *r, const double *x, double *res, mg_error *err) {

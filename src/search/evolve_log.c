@@ -1,6 +1,7 @@
 /* evolve_log.c - the JSONL evaluation log; see evolve_log.h. */
 #include "search/evolve_log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
@@ -54,8 +55,10 @@ static void put_real(FILE *f, double v) {
 
 mg_status mg_evolve_log_append(const char *path, const mg_evolve_entry *e, size_t n,
                                mg_error *err) {
-    FILE *f = fopen(path, "ab");
-    if (!f) return mg_error_set(err, MG_ERR_IO, "cannot open %s for appending", path);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot format log lines", path);
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "{\"eval\":%lld,\"generation\":%lld,\"index\":%d,\"fitness\":",
                 (long long)e[i].eval, (long long)e[i].generation, e[i].index);
@@ -72,9 +75,26 @@ mg_status mg_evolve_log_append(const char *path, const mg_evolve_entry *e, size_
         fprintf(f, "],\"time\":{\"merge\":%.4f,\"score\":%.4f}}\n", e[i].merge_seconds,
                 e[i].score_seconds);
     }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) return mg_error_set(err, MG_ERR_IO, "cannot write %s", path);
+    fclose(f);
+    // One write of the generation's lines; a failed one (disk full) is undone,
+    // so the log never keeps a torn line.
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    mg_status st = MG_OK;
+    off_t end = -1;
+    if (fd < 0)
+        st = mg_error_set(err, MG_ERR_IO, "%s: cannot open for appending: %s", path,
+                          strerror(errno));
+    else
+        end = lseek(fd, 0, SEEK_END);
+    if (!st) st = mg_write_all(fd, text, len, path, err);
+    if (!st && fsync(fd) != 0)
+        st = mg_error_set(err, MG_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
+    if (st && end >= 0 && ftruncate(fd, end) != 0)
+        mg_error_prefix(err, "(a partial line is left) ");
+    if (fd >= 0) close(fd);
+    free(text);
+    if (st) return st;
+    mg_test_kill_point("evolve log appended");
     return MG_OK;
 }
 

@@ -1,5 +1,6 @@
 /* evolve_report.c - report.md, fitness.svg and weights.svg of an evolve run. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,27 @@
 #include "base/alloc.h"
 #include "base/file.h"
 #include "search/evolve_log.h"
+
+/* Report files are built in memory and written atomically (base/file.h), so a
+ * kill while writing never leaves a truncated report; a rerun rewrites them. */
+typedef struct memout {
+    char *buf;
+    size_t len;
+} memout;
+
+static FILE *out_open(memout *m) {
+    m->buf = NULL, m->len = 0;
+    return open_memstream(&m->buf, &m->len);
+}
+
+static mg_status out_close(FILE *f, memout *m, const char *path, mg_error *err) {
+    bool ok = !ferror(f);
+    ok = fclose(f) == 0 && ok;
+    mg_status st = ok ? mg_write_file_atomic(path, m->buf, m->len, true, err)
+                      : mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot format the report", path);
+    free(m->buf);
+    return st;
+}
 
 #define W 760
 #define H 420
@@ -74,8 +96,9 @@ static void range_of(const mg_evolve_entry *e, size_t n, double *lo, double *hi)
 }
 
 static mg_status fitness_svg(const char *path, const mg_evolve_entry *e, size_t n, mg_error *err) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return mg_error_set(err, MG_ERR_IO, "cannot write %s", path);
+    memout mo;
+    FILE *f = out_open(&mo);
+    if (!f) return mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot format the report", path);
     double lo, hi;
     range_of(e, n, &lo, &hi);
     double xmax = n > 1 ? (double)(n - 1) : 1.0;
@@ -104,8 +127,7 @@ static mg_status fitness_svg(const char *path, const mg_evolve_entry *e, size_t 
     fputs("\"/>\n", f);
     legend(f, 3, "black", "best fitness so far");
     fputs("</svg>\n", f);
-    if (fclose(f) != 0) return mg_error_set(err, MG_ERR_IO, "cannot write %s", path);
-    return MG_OK;
+    return out_close(f, &mo, path, err);
 }
 
 static const char *base_name(const char *p) {
@@ -114,8 +136,9 @@ static const char *base_name(const char *p) {
 }
 
 static mg_status weights_svg(const char *path, const mg_genome *g, const double *x, mg_error *err) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return mg_error_set(err, MG_ERR_IO, "cannot write %s", path);
+    memout mo;
+    FILE *f = out_open(&mo);
+    if (!f) return mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot format the report", path);
     int set = (int)g->n_filters; // the catch-all parameter set
     double lo = 0, hi = 0;
     for (int k = 0; k < g->n_groups; k++)
@@ -144,8 +167,7 @@ static mg_status weights_svg(const char *path, const mg_genome *g, const double 
     for (size_t m = 0; m < g->n_models && m < 8; m++)
         legend(f, (int)m, COLORS[m], base_name(g->models[m]));
     fputs("</svg>\n", f);
-    if (fclose(f) != 0) return mg_error_set(err, MG_ERR_IO, "cannot write %s", path);
-    return MG_OK;
+    return out_close(f, &mo, path, err);
 }
 
 mg_status mg_evolve_report(const char *out_dir, const mg_genome *g, const char *log_path,
@@ -158,8 +180,9 @@ mg_status mg_evolve_report(const char *out_dir, const mg_genome *g, const char *
          *p3 = mg_path_join(out_dir, "report.md");
     st = fitness_svg(p1, e, n, err);
     if (!st) st = weights_svg(p2, g, xbest, err);
-    FILE *f = st ? NULL : fopen(p3, "wb");
-    if (!st && !f) st = mg_error_set(err, MG_ERR_IO, "cannot write %s", p3);
+    memout mo;
+    FILE *f = st ? NULL : out_open(&mo);
+    if (!st && !f) st = mg_error_set(err, MG_ERR_RUNTIME, "%s: cannot format the report", p3);
     if (f) {
         size_t ib = 0;
         double gen0 = 0;
@@ -216,7 +239,7 @@ mg_status mg_evolve_report(const char *out_dir, const mg_genome *g, const char *
                                              mg_genome_index(g, k, (int)m, (int)g->n_filters, p)));
             fputc('\n', f);
         }
-        if (fclose(f) != 0) st = mg_error_set(err, MG_ERR_IO, "cannot write %s", p3);
+        st = out_close(f, &mo, p3, err);
     }
     free(p1);
     free(p2);

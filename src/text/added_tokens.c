@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 #include "text/hashmap.h"
 #include "text/textbuf.h"
+#include "text/tokenizer.h"
 #include "text/utf8.h"
 
 typedef struct trie {
@@ -93,6 +94,18 @@ mg_status mg_added_vocab_parse(const json_t *list, const mg_normalizer *norm,
                                 "tokenizer.json: added_tokens[%zu]: expected an integer 'id' in "
                                 "[0, 2^31) and a string 'content'",
                                 i);
+        }
+        if (json_string_length(content) > MG_TOKENIZER_MAX_TOKEN) {
+            char pv[MG_PREVIEW_MAX];
+            mg_textbuf_free(&nb);
+            mg_added_vocab_free(v);
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "tokenizer.json: added_tokens[%zu]: content \"%s\" is longer than "
+                                "the %d-byte limit",
+                                i,
+                                mg_error_preview(pv, json_string_value(content),
+                                                 json_string_length(content)),
+                                MG_TOKENIZER_MAX_TOKEN);
         }
         mg_added_token *t = &v->tokens[v->n];
         t->len = json_string_length(content);

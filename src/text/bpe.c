@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "text/hashmap.h"
 #include "text/textbuf.h"
+#include "text/tokenizer.h"
 #include "text/utf8.h"
 
 /* Word cache bounds: words longer than this are not cached (HF uses 256 too);
@@ -126,10 +127,11 @@ static mg_status load_merges(mg_bpe *b, const json_t *vocab, const json_t *merge
             a = json_string_value(m);
             const char *sp = memchr(a, ' ', json_string_length(m));
             if (!sp || memchr(sp + 1, ' ', json_string_length(m) - (size_t)(sp + 1 - a))) {
+                char pv[MG_PREVIEW_MAX];
                 rc = mg_error_set(err, MG_ERR_INVALID,
                                   "tokenizer.json: model.merges[%zu]: expected \"left right\" "
                                   "with one space, found \"%s\"",
-                                  i, a);
+                                  i, mg_error_preview(pv, a, json_string_length(m)));
                 break;
             }
             al = (size_t)(sp - a);
@@ -154,10 +156,11 @@ static mg_status load_merges(mg_bpe *b, const json_t *vocab, const json_t *merge
         int32_t ia = vocab_id(vocab, a, al), ib = vocab_id(vocab, c, cl);
         int32_t inew = vocab_id(vocab, cat.p, cat.len);
         if (ia < 0 || ib < 0 || inew < 0) {
+            char pa[MG_PREVIEW_MAX], pc[MG_PREVIEW_MAX];
             rc = mg_error_set(err, MG_ERR_INVALID,
-                              "tokenizer.json: model.merges[%zu]: \"%.*s\" + \"%.*s\" uses a token "
+                              "tokenizer.json: model.merges[%zu]: \"%s\" + \"%s\" uses a token "
                               "missing from model.vocab",
-                              i, (int)al, a, (int)cl, c);
+                              i, mg_error_preview(pa, a, al), mg_error_preview(pc, c, cl));
             break;
         }
         mg_u64map_put(b->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib,
@@ -219,12 +222,21 @@ mg_status mg_bpe_load(const json_t *model, bool byte_level, mg_bpe **out, mg_err
     size_t tok_len;
     json_t *idv;
     json_object_keylen_foreach(vocab, tok, tok_len, idv) {
+        char pv[MG_PREVIEW_MAX];
         if (!json_is_integer(idv) || json_integer_value(idv) < 0 ||
             json_integer_value(idv) >= INT32_MAX) {
             rc = mg_error_set(err, MG_ERR_INVALID,
-                              "tokenizer.json: model.vocab[\"%.*s\"]: expected an id in "
+                              "tokenizer.json: model.vocab[\"%s\"]: expected an id in "
                               "[0, 2^31), found %s",
-                              (int)tok_len, tok, json_is_integer(idv) ? "out of range" : "no integer");
+                              mg_error_preview(pv, tok, tok_len),
+                              json_is_integer(idv) ? "out of range" : "no integer");
+            goto fail;
+        }
+        if (tok_len > MG_TOKENIZER_MAX_TOKEN) {
+            rc = mg_error_set(err, MG_ERR_INVALID,
+                              "tokenizer.json: model.vocab: token \"%s\" is longer than the "
+                              "%d-byte limit",
+                              mg_error_preview(pv, tok, tok_len), MG_TOKENIZER_MAX_TOKEN);
             goto fail;
         }
         int32_t id = (int32_t)json_integer_value(idv);
@@ -249,9 +261,10 @@ mg_status mg_bpe_load(const json_t *model, bool byte_level, mg_bpe **out, mg_err
     if (json_is_string(unk)) {
         b->unk_id = vocab_id(vocab, json_string_value(unk), json_string_length(unk));
         if (b->unk_id < 0) {
+            char pv[MG_PREVIEW_MAX];
             rc = mg_error_set(err, MG_ERR_INVALID,
                               "tokenizer.json: model.unk_token \"%s\" is not in model.vocab",
-                              json_string_value(unk));
+                              mg_error_preview(pv, json_string_value(unk), json_string_length(unk)));
             goto fail;
         }
     }

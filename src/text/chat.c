@@ -76,6 +76,14 @@ mg_status mg_chat_template_resolve(const char *arg, char **out, mg_error *err) {
     size_t len = 0;
     mg_status st = mg_file_read_all(arg, 16u << 20, &text, &len, err);
     if (st) return st;
+    // Templates are C strings from here on: a NUL would silently cut the file.
+    const char *nul = memchr(text, 0, len);
+    if (nul) {
+        mg_error_set(err, MG_ERR_INVALID, "%s: a NUL byte at offset %zu (a template is text)", arg,
+                     (size_t)(nul - text));
+        free(text);
+        return MG_ERR_INVALID;
+    }
     // A tokenizer_config.json (or any JSON object with "chat_template").
     json_error_t je;
     json_t *j = text[0] == '{' ? json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &je) : NULL;
@@ -105,10 +113,7 @@ mg_status mg_chat_template_resolve(const char *arg, char **out, mg_error *err) {
     return MG_OK;
 }
 
-mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens,
-                                  const json_t *messages, bool add_generation_prompt,
-                                  const json_t *extra, char **out, mg_error *err) {
-    *out = NULL;
+mg_status mg_chat_check_messages(const json_t *messages, mg_error *err) {
     if (!json_is_array(messages))
         return mg_error_set(
             err, MG_ERR_INVALID,
@@ -120,11 +125,28 @@ mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens
             return mg_error_set(err, MG_ERR_INVALID,
                                 "chat message %zu: expected an object with a string \"role\"", i);
     }
+    return MG_OK;
+}
+
+mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens,
+                                  const json_t *messages, bool add_generation_prompt,
+                                  const json_t *extra, char **out, mg_error *err) {
+    return mg_chat_render_template_as(tmpl, "chat_template", tokens, messages,
+                                      add_generation_prompt, extra, out, err);
+}
+
+mg_status mg_chat_render_template_as(const char *tmpl, const char *name,
+                                     const mg_chat_tokens *tokens, const json_t *messages,
+                                     bool add_generation_prompt, const json_t *extra, char **out,
+                                     mg_error *err) {
+    *out = NULL;
+    mg_status cst = mg_chat_check_messages(messages, err);
+    if (cst) return cst;
     if (extra && !json_is_object(extra))
         return mg_error_set(err, MG_ERR_INVALID,
                             "extra chat-template variables must be a JSON object");
     mg_template *t = NULL;
-    mg_status st = mg_template_parse(tmpl, strlen(tmpl), "chat_template", &t, err);
+    mg_status st = mg_template_parse(tmpl, strlen(tmpl), name, &t, err);
     if (st) return st;
     // The variables transformers' apply_chat_template passes.
     json_t *ctx = json_object();

@@ -59,6 +59,15 @@ typedef struct mg_chat_tokens {
 mg_status mg_chat_render_template(const char *tmpl, const mg_chat_tokens *tokens,
                                   const json_t *messages, bool add_generation_prompt,
                                   const json_t *extra, char **out, mg_error *err);
+/* The same with the name template errors start with ("t.jinja:3:7: ...";
+ * mg_chat_render_template uses "chat_template"). */
+mg_status mg_chat_render_template_as(const char *tmpl, const char *name,
+                                     const mg_chat_tokens *tokens, const json_t *messages,
+                                     bool add_generation_prompt, const json_t *extra, char **out,
+                                     mg_error *err);
+/* Checks that messages is an array of objects with a string "role" (what the
+ * renders check first); the message names the message index. */
+mg_status mg_chat_check_messages(const json_t *messages, mg_error *err);
 
 /* The special tokens of a tokenizer, as a render passes them. Borrowed strings
  * (valid while tok lives). */

@@ -22,7 +22,8 @@ mg_status mg_chat_render(const mg_tokenizer *tok, const json_t *messages,
             "the tokenizer has no chat_template (tokenizer_config.json or "
             "chat_template.jinja); pass --chat-template chatml|llama3|mistral|FILE");
     mg_chat_tokens t = mg_chat_tokens_of(tok);
-    return mg_chat_render_template(tmpl, &t, messages, add_generation_prompt, NULL, out, err);
+    return mg_chat_render_template_as(tmpl, mg_tokenizer_chat_template_name(tok), &t, messages,
+                                      add_generation_prompt, NULL, out, err);
 }
 
 static json_t *message(const char *role, const char *content) {

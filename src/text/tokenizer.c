@@ -360,4 +360,10 @@ const char *mg_tokenizer_chat_template(const mg_tokenizer *t) {
 void mg_tokenizer_set_chat_template(mg_tokenizer *t, const char *tmpl) {
     free(t->cfg.chat_template);
     t->cfg.chat_template = tmpl ? mg_strdup(tmpl) : NULL;
+    free(t->cfg.chat_template_name);
+    t->cfg.chat_template_name = NULL;
+}
+
+const char *mg_tokenizer_chat_template_name(const mg_tokenizer *t) {
+    return t->cfg.chat_template_name ? t->cfg.chat_template_name : "chat_template";
 }

@@ -17,6 +17,11 @@
 
 #include "base/error.h"
 
+/* Longest vocabulary entry or added token accepted, in bytes. Real tokens are
+ * under a few hundred bytes; a 50 MB one is a hostile file (an added token
+ * costs a trie node per byte). */
+#define MG_TOKENIZER_MAX_TOKEN 65536
+
 typedef struct mg_tokenizer mg_tokenizer;
 
 /* Loads from a model folder (tokenizer.json and the side files next to it) or
@@ -58,5 +63,9 @@ bool mg_tokenizer_add_bos(const mg_tokenizer *t);
 const char *mg_tokenizer_chat_template(const mg_tokenizer *t);
 /* Replaces the chat template (a copy is kept). */
 void mg_tokenizer_set_chat_template(mg_tokenizer *t, const char *tmpl);
+/* How messages name the chat template: "DIR/tokenizer_config.json:
+ * chat_template" or "DIR/chat_template.jinja" as loaded, "chat_template" once
+ * set by mg_tokenizer_set_chat_template. Borrowed until free or the next set. */
+const char *mg_tokenizer_chat_template_name(const mg_tokenizer *t);
 
 #endif // MG_TEXT_TOKENIZER_H

@@ -24,6 +24,7 @@ void mg_tok_config_free(mg_tok_config *c) {
     free(c->pad_token);
     free(c->stop);
     free(c->chat_template);
+    free(c->chat_template_name);
     memset(c, 0, sizeof *c);
 }
 
@@ -119,8 +120,21 @@ mg_status mg_tok_config_load(const char *dir, const mg_tokenizer *tok, mg_tok_co
     if (mg_path_exists(jinja)) {
         size_t len;
         rc = mg_file_read_all(jinja, (uint64_t)16 << 20, &c->chat_template, &len, err);
+        c->chat_template_name = mg_strdup(jinja);
+        if (!rc && strlen(c->chat_template) != len)
+            rc = mg_error_set(err, MG_ERR_INVALID, "%s: a NUL byte at offset %zu (a template is text)",
+                              jinja, strlen(c->chat_template));
     } else {
         json_t *ct = json_object_get(cfg, "chat_template");
+        if (json_is_string(ct) && strlen(json_string_value(ct)) != json_string_length(ct)) {
+            char *p = mg_path_join(dir, "tokenizer_config.json");
+            rc = mg_error_set(err, MG_ERR_INVALID,
+                              "%s: chat_template has a NUL character (\\u0000) at offset %zu", p,
+                              strlen(json_string_value(ct)));
+            free(p);
+            free(jinja);
+            goto done;
+        }
         if (json_is_string(ct)) {
             c->chat_template = mg_strdup(json_string_value(ct));
         } else if (json_is_array(ct)) {
@@ -133,6 +147,13 @@ mg_status mg_tok_config_load(const char *dir, const mg_tokenizer *tok, mg_tok_co
                 if (pick && name && !strcmp(name, "default")) break;
             }
             if (pick) c->chat_template = mg_strdup(pick);
+        }
+        if (c->chat_template) {
+            char *p = mg_path_join(dir, "tokenizer_config.json");
+            size_t n = strlen(p) + 32;
+            c->chat_template_name = mg_malloc(n);
+            snprintf(c->chat_template_name, n, "%s: chat_template", p);
+            free(p);
         }
     }
     free(jinja);

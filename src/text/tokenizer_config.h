@@ -28,6 +28,7 @@ typedef struct mg_tok_config {
     int32_t *stop;
     size_t n_stop;
     char *chat_template;
+    char *chat_template_name; // where it came from, for messages (NULL: "chat_template")
 } mg_tok_config;
 
 /* Reads the side files in dir; tok (already built) resolves token strings. */

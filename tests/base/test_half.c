@@ -319,6 +319,35 @@ static void test_lengths_and_alignment(void) {
     mg_cpu_level_set(MG_CPU_AVX512);
 }
 
+/* mg_f32_any_nonfinite at every level agrees with the reference: one NaN,
+ * +-Inf or none at every position of arrays of odd lengths (the vector
+ * tails), with FLT_MAX and subnormals around (finite, so never flagged). */
+static void test_any_nonfinite(void) {
+    float x[70];
+    uint32_t bits[] = {0x7fc00000u, 0xffc00001u, 0x7f800000u, 0xff800000u, 0x7f800001u};
+    for (int l = 0; l < n_levels; l++) {
+        mg_cpu_level_set(levels[l]);
+        for (size_t n = 0; n <= 69; n += (n < 20 ? 1 : 7))
+            for (size_t pos = 0; pos <= n; pos++)
+                for (int k = 0; k < 5; k++) {
+                    for (size_t i = 0; i < n; i++) {
+                        uint32_t u = i % 3 ? 0x7f7fffffu : 0x00000001u; // FLT_MAX, denormal
+                        if (i % 2) u |= 0x80000000u;
+                        memcpy(&x[i], &u, 4);
+                    }
+                    if (pos < n) memcpy(&x[pos], &bits[k], 4);
+                    bool want = pos < n;
+                    CHECK_EQ_INT(mg_f32_any_nonfinite_ref(x, n), want);
+                    if (mg_f32_any_nonfinite(x, n) != want) {
+                        CHECK_MSG(0, "level %d n %zu pos %zu bits %08x", (int)levels[l], n, pos,
+                                  bits[k]);
+                        return;
+                    }
+                }
+    }
+    mg_cpu_level_set(MG_CPU_AVX512);
+}
+
 static void test_cpu_levels(void) {
     mg_cpu_level_set(MG_CPU_SCALAR);
     CHECK_EQ_INT(mg_cpu_level_get(), MG_CPU_SCALAR);
@@ -335,6 +364,7 @@ int main(void) {
     RUN(test_random_narrowing);
     RUN(test_random_widening);
     RUN(test_lengths_and_alignment);
+    RUN(test_any_nonfinite);
     RUN(test_cpu_levels);
     return TEST_END();
 }

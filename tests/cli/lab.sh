@@ -32,4 +32,15 @@ check 'grep -q "\"<|eot_id|>\"" "$T/tok/guard/tokenizer_config.json"'
 check 'cmp -s "$T/tok/chat/tokenizer.json" "$T/tok2/chat/tokenizer.json"'
 "$BIN" lab tokenizer "$T/w2/corpus" "$T/tok3" --vocab 12 2>/dev/null; check '[ $? -eq 2 ] && [ ! -e "$T/tok3" ]'
 "$BIN" lab tokenizer "$T/nowhere" "$T/tok3" 2>/dev/null; check '[ $? -eq 2 ] && [ ! -e "$T/tok3" ]'
+# Build lock: a second build of the same folder waits for the first (here a
+# held lock), then proceeds - and stops at the existing build of another seed.
+mkdir -p "$T/b" && printf '{"format": "mergeguard-lab-build", "recipe_version": 1, "seed": 9, "size": "tiny", "models": {}}' >"$T/b/build.json"
+flock "$T/b.lock" sleep 3 &
+sleep 0.5
+t0=$(date +%s.%N)
+"$BIN" lab build "$T/b" --size tiny --seed 1 2>"$T/lockerr"; rc=$?
+t1=$(date +%s.%N)
+wait
+check '[ $rc -eq 2 ] && grep -q "waiting for another process" "$T/lockerr" && grep -q "holds a build with seed 9" "$T/lockerr"'
+check 'awk -v a="$t0" -v b="$t1" "BEGIN { exit !(b - a >= 2) }"'
 exit $fail

@@ -3,7 +3,7 @@
 # two policy models (golden tiny-llama3 weights, twice, + the tiny-chat
 # tokenizer) and a tiny Llama-Guard-style judge; report files (JSON, Markdown,
 # well-formed SVG), audit records, resume, --update-card (replaced, never
-# duplicated), and bad input: exit 2, one line on stderr, no report.
+# duplicated). Bad input: tests/bad/eval and tests/bad/jsonl.
 set -u
 BIN=$1
 DATA=$2
@@ -77,29 +77,9 @@ done
 check '[ "$(grep -c "mergeguard-eval:begin" "$TMP/a/README.md")" -eq 1 ]' "card section duplicated"
 check 'grep -q "^# Model a" "$TMP/a/README.md" && grep -q "| mc (acc) |" "$TMP/a/README.md"' "card content"
 
-# Bad input: exit 2, one line, no report.
-bad() { # NAME EXPECTED_SUBSTRING ARGS...
-    local name=$1 want=$2
-    shift 2
-    "$BIN" eval "$@" -o "$TMP/bad" -q >"$TMP/out" 2>"$TMP/err"; local rc=$?
-    check '[ $rc -eq 2 ]' "$name: exit $rc: $(cat "$TMP/err")"
-    check 'grep -q -- "$want" "$TMP/err"' "$name: message '$(cat "$TMP/err")' lacks '$want'"
-    check '[ "$(wc -l <"$TMP/err")" -eq 1 ]' "$name: more than one line on stderr"
-    check '[ ! -e "$TMP/bad" ] && [ ! -e "$TMP/bad.work" ]' "$name: partial output left"
-}
-bad empty "empty.jsonl: empty file" "$TMP/a" --domain "$EV/empty.jsonl"
-bad badline "bad_line.jsonl:3:" "$TMP/a" --domain "$EV/bad_line.jsonl"
-bad badanswer "bad_answer.jsonl:2: answer 3 out of range" "$TMP/a" --domain "$EV/bad_answer.jsonl"
-bad emptysafety "empty file" "$TMP/a" --safety "$EV/empty.jsonl"
-bad notguard "is not a Llama Guard model" "$TMP/a" --safety "$EV/safety.jsonl" --judge "guard:$TMP/b"
-bad judge "not guard:PATH or refusal" "$TMP/a" --safety "$EV/safety.jsonl" --judge "llama"
+# A model without a chat template (bad input: tests/bad/eval, tests/bad/jsonl).
 mkmodel notmpl tiny-llama3
 printf '{"bos_token": "<s>", "eos_token": "<|im_end|>"}\n' >"$TMP/notmpl/tokenizer_config.json"
-bad notemplate "no chat template" "$TMP/notmpl" --safety "$EV/safety.jsonl"
-bad nomodel "" "$TMP/nonexistent" --domain "$EV/mc.jsonl"
-bad fewshot "needs --dev" "$TMP/a" --domain "$EV/mc.jsonl" --fewshot 2
-bad nothing "nothing to evaluate" "$TMP/a"
-bad phrases "no refusal phrases" "$TMP/a" --safety "$EV/safety.jsonl" --refusal-phrases "$EV/empty.jsonl"
 # A chat template override makes the template-less model usable.
 "$BIN" eval "$TMP/notmpl" --safety "$EV/safety.jsonl" --max-new-tokens 4 --limit 1 \
     --chat-template chatml -o "$TMP/tmplok" -q 2>"$TMP/err"

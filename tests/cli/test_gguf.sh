@@ -76,7 +76,65 @@ head -c 100 "$TMP/tiny-qwen3-f32.gguf" >"$TMP/trunc.gguf"
 "$BIN" inspect "$TMP/trunc.gguf" >"$TMP/o" 2>"$TMP/e"; rc=$?
 [ $rc -eq 2 ] && ok || fail "truncated gguf: exit $rc"
 [ ! -s "$TMP/o" ] && ok || fail "truncated gguf printed output"
+"$BIN" inspect "$TMP/trunc.gguf" --json >"$TMP/o" 2>"$TMP/e"; rc=$?
+[ $rc -eq 2 ] && [ ! -s "$TMP/o" ] && ok || fail "truncated gguf --json: exit $rc"
 "$BIN" export-gguf --help | grep -q "outtype" && ok || fail "--help"
+
+# inspect FILE.gguf --json [--stats]: the safetensors inspect fields (path,
+# parameters, tensor_count, dtypes, tensors with name/dtype/shape/bytes/stats)
+# plus the GGUF ones; stats of an f32 export equal the safetensors stats of the
+# same (unpermuted qwen2) weights, tensor for tensor.
+"$BIN" inspect "$DATA/golden/tiny-qwen2" --json --stats >"$TMP/st.json" 2>/dev/null
+"$BIN" inspect "$TMP/tiny-qwen2-f32.gguf" --json --stats >"$TMP/g.json" 2>/dev/null && ok || fail "inspect gguf --json --stats"
+"$BIN" inspect "$TMP/tiny-llama-q8_0.gguf" --json >"$TMP/q.json" 2>/dev/null && ok || fail "inspect gguf --json"
+"$BIN" inspect "$TMP/tiny-llama-q8_0.gguf" --stats >"$TMP/qs.txt" 2>/dev/null && ok || fail "inspect gguf --stats"
+expect_in "$TMP/qs.txt" "mean" "text --stats columns"
+python3 - "$TMP/st.json" "$TMP/g.json" "$TMP/q.json" <<'EOF2'
+import json, sys
+st, g, q = (json.load(open(p)) for p in sys.argv[1:4])
+errs = []
+for k in ["path", "parameters", "tensor_count", "dtypes", "tensors", "format", "version",
+          "alignment", "data_offset", "bytes", "architecture", "metadata"]:
+    if k not in g: errs.append("missing " + k)
+if g.get("format") != "gguf" or g.get("version") != 3 or g.get("architecture") != "qwen2":
+    errs.append("header fields %r" % [g.get("format"), g.get("version"), g.get("architecture")])
+if g["parameters"] != st["parameters"] or g["tensor_count"] != st["tensor_count"]:
+    errs.append("parameters/tensor_count %r vs %r" % ((g["parameters"], g["tensor_count"]),
+                                                     (st["parameters"], st["tensor_count"])))
+if list(g["dtypes"]) != ["F32"] or g["dtypes"]["F32"]["parameters"] != g["parameters"]:
+    errs.append("dtypes %r" % g["dtypes"])
+md = g["metadata"]
+if md["qwen2.block_count"] != {"type": "UINT32", "value": 2}:
+    errs.append("block_count %r" % md["qwen2.block_count"])
+if md["qwen2.rope.freq_base"]["type"] != "FLOAT32": errs.append("freq_base type")
+for t in g["tensors"]:
+    if t["shape"] != t["ne"][::-1]: errs.append(t["name"] + ": shape is not ne reversed")
+    if set(t) != {"name", "dtype", "shape", "ne", "offset", "bytes", "stats"}:
+        errs.append(t["name"] + ": fields %r" % sorted(t))
+key = lambda t: (t["shape"], t["stats"]["mean"], t["stats"]["std"], t["stats"]["min"], t["stats"]["max"])
+a = sorted(map(key, st["tensors"])); b = sorted(map(key, g["tensors"]))
+if a != b: errs.append("stats differ from the safetensors ones")
+ql = q["metadata"]
+if q["dtypes"].get("Q8_0", {}).get("tensors", 0) == 0: errs.append("no Q8_0 in q8_0 export")
+if ql["general.file_type"]["value"] != 7: errs.append("file_type")
+tok = ql["tokenizer.ggml.model"]
+if tok != {"type": "STRING", "value": "none"}: errs.append("tokenizer model %r" % tok)
+if "stats" in q["tensors"][0]: errs.append("stats without --stats")
+for e in errs: print("FAIL:", e)
+sys.exit(1 if errs else 0)
+EOF2
+[ $? -eq 0 ] && ok || fail "inspect gguf --json parity"
+# GGUF strings need not be UTF-8; the JSON stays valid (U+FFFD).
+python3 -c "
+import sys
+b = open(sys.argv[1], 'rb').read()
+open(sys.argv[2], 'wb').write(b.replace(b'tiny-qwen2', b'tiny-qwen\xff', 1))" \
+    "$TMP/tiny-qwen2-f32.gguf" "$TMP/utf.gguf"
+"$BIN" inspect "$TMP/utf.gguf" --json >"$TMP/u.json" 2>"$TMP/e" && ok || fail "non-UTF-8 name: $(cat "$TMP/e")"
+python3 -c "
+import json, sys
+sys.exit(0 if json.load(open(sys.argv[1]))['metadata']['general.name']['value'] == 'tiny-qwen\ufffd' else 1)" \
+    "$TMP/u.json" && ok || fail "non-UTF-8 name not replaced by U+FFFD"
 no_tmp "end"
 
 echo "tests: $pass passed, $fails failed"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI test of `mergeguard tokenize` on a small hand-written tokenizer.json
-# (no network): ids, pieces, JSON, --no-special, --decode, stdin, and exit
-# code 2 with one clear line on bad input.
+# (no network): ids, pieces, JSON, --no-special, --decode and stdin (bad
+# input: tests/bad/tokenizer and tests/bad/cli_usage).
 # usage: bash tokenize.sh MERGEGUARD_BINARY TESTDATA_DIR
 set -u
 bin="$1"
@@ -35,22 +35,5 @@ check stdin "9 4" "$(printf 'hi' | "$bin" tokenize "$tmp" -)"
 check decode "<s> hi hi" "$("$bin" tokenize "$tmp" --decode "9 4 4")"
 check decode-skip "hi hi" "$("$bin" tokenize "$tmp" --decode "9,4,4" --no-special)"
 
-expect_fail() { # name expected-substring args...
-  local name="$1" want="$2"; shift 2
-  local out rc
-  out="$("$bin" tokenize "$@" 2>&1 >/dev/null)"; rc=$?
-  if [[ $rc -ne 2 || "$out" != *"$want"* || $(printf '%s\n' "$out" | wc -l) -ne 1 ]]; then
-    echo "FAIL $name: exit $rc, stderr [$out]"; fail=1
-  else echo "ok   $name"; fi
-}
-expect_fail bad-id "not in the vocabulary" "$tmp" --decode "4 77"
-expect_fail bad-ids "expected non-negative integer ids" "$tmp" --decode "4 x"
-expect_fail missing-model "no such file" "$tmp/nope" "hi"
-expect_fail no-text "missing TEXT" "$tmp"
-expect_fail unknown-option "unknown option" "$tmp" "hi" --frobnicate
-echo '{"model": {"type": "Unigram", "vocab": []}}' >"$tmp/tokenizer.json"
-expect_fail unigram "Unigram" "$tmp" "hi"
-echo '{"model": ' >"$tmp/tokenizer.json"
-expect_fail broken-json "invalid JSON" "$tmp" "hi"
 "$bin" tokenize --help | grep -q "usage: mergeguard tokenize" && echo "ok   help" || { echo "FAIL help"; fail=1; }
 exit $fail

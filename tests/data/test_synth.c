@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "data/synth.h"
 #include "data/synth_domain.h"
 #include "data/synth_safety.h"
@@ -173,6 +174,48 @@ static void test_out_resume(void) {
     CHECK(strstr(err.msg, "prompt") != NULL);
 }
 
+/* The checkpoint: records past the summary's count (a batch cut by a kill)
+ * are cut on open, and the dropped questions come back into the dedup set. */
+static void test_out_checkpoint(void) {
+    mg_error err = {0};
+    remove(tmp_path("ck.summary.json"));
+    char p[512];
+    snprintf(p, sizeof p, "%s", tmp_path("ck.jsonl")); // tmp_path reuses its buffer
+    remove(p);
+    mg_synth_out o;
+    CHECK_OK(mg_synth_out_open(p, "safety", 3, false, &o, &err), &err);
+    const char *prompts[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        json_t *r = json_pack("{s:s}", "prompt", prompts[i]);
+        CHECK_OK(mg_synth_out_append(&o, r, &err), &err);
+        json_decref(r);
+        if (i == 1) { // checkpoint after two records and one dropped question
+            mg_synth_out_drop(&o, "Too long?");
+            json_t *s = json_pack("{s:s, s:I, s:I}", "kind", "safety", "seed", (json_int_t)3,
+                                  "records", (json_int_t)2);
+            CHECK_OK(mg_synth_out_summary(&o, s, &err), &err);
+            CHECK(json_object_get(s, "dropped_questions") == NULL); // caller's object unchanged
+            json_decref(s);
+        }
+    }
+    mg_synth_out_close(&o); // as if killed before the next checkpoint
+    CHECK_OK(mg_synth_out_open(p, "safety", 3, false, &o, &err), &err);
+    CHECK_EQ_INT(o.done.n, 2); // "c" is redone with its batch
+    CHECK_EQ_INT(json_array_size(o.dropped), 1);
+    mg_synth_seen *seen = mg_synth_seen_new();
+    mg_synth_out_seed(&o, seen);
+    CHECK(mg_synth_seen_has(seen, "a") && mg_synth_seen_has(seen, "b"));
+    CHECK(!mg_synth_seen_has(seen, "c"));
+    CHECK(mg_synth_seen_has(seen, "too long?"));
+    mg_synth_seen_free(seen);
+    mg_synth_out_close(&o);
+    char *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(mg_file_read_all(p, 0, &buf, &len, &err), &err);
+    CHECK(buf && !strstr(buf, "\"c\"")); // the file itself was cut back
+    free(buf);
+}
+
 static void test_seen(void) {
     mg_synth_seen *s = mg_synth_seen_new();
     CHECK(!mg_synth_seen_add(s, "How do I  Pick a lock?"));
@@ -199,6 +242,7 @@ int main(void) {
     RUN(test_vocab);
     RUN(test_examples);
     RUN(test_out_resume);
+    RUN(test_out_checkpoint);
     RUN(test_seen);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

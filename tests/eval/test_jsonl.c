@@ -43,7 +43,7 @@ static void test_load(void) {
 static void test_errors(void) {
     mg_jsonl j;
     mg_error err = {0};
-    CHECK(mg_jsonl_load(EV "bad_line.jsonl", &j, &err) == MG_ERR_INVALID);
+    CHECK(mg_jsonl_load(MG_SOURCE_DIR "/tests/bad/jsonl/bad_line.jsonl", &j, &err) == MG_ERR_INVALID);
     CHECK_MSG(strstr(err.msg, "bad_line.jsonl:3: invalid JSON") != NULL, "%s", err.msg);
     CHECK(mg_jsonl_load(EV "empty.jsonl", &j, &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "empty file") != NULL);

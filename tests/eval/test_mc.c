@@ -192,9 +192,9 @@ static void test_shared_prefix_ids(void) {
 static void test_bad_files(void) {
     mg_mc_task t;
     mg_error err = {0};
-    CHECK(mg_mc_task_load(EV "bad_answer.jsonl", &t, &err) == MG_ERR_INVALID);
+    CHECK(mg_mc_task_load(MG_SOURCE_DIR "/tests/bad/jsonl/bad_answer.jsonl", &t, &err) == MG_ERR_INVALID);
     CHECK_MSG(strstr(err.msg, "bad_answer.jsonl:2: answer 3 out of range") != NULL, "%s", err.msg);
-    CHECK(mg_mc_task_load(EV "bad_line.jsonl", &t, &err) == MG_ERR_INVALID);
+    CHECK(mg_mc_task_load(MG_SOURCE_DIR "/tests/bad/jsonl/bad_line.jsonl", &t, &err) == MG_ERR_INVALID);
     CHECK(strstr(err.msg, "bad_line.jsonl:3:") != NULL);
     CHECK(mg_mc_task_load(EV "empty.jsonl", &t, &err) == MG_ERR_INVALID);
     CHECK(mg_mc_task_load(EV "safety.jsonl", &t, &err) == MG_ERR_INVALID);

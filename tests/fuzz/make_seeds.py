@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the initial seed corpora of the fuzz targets into tests/fuzz/corpus/.
 
-Seeds come from the test data (tests/data/malformed, golden configs, eval
+Seeds come from the test data (tests/bad, golden configs, eval
 JSONL, templates, the tiny-chat tokenizer) plus small hand-made files of our
 own (safetensors and GGUF files built here, tokenizers, templates). The
 committed corpora are these seeds merged with what the fuzzers found and
@@ -13,6 +13,7 @@ import hashlib, json, os, struct, sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 DATA = os.path.join(ROOT, 'tests', 'data')
+BAD = os.path.join(ROOT, 'tests', 'bad')  # the malformed-input suite
 OUT = os.path.join(ROOT, 'tests', 'fuzz', 'corpus')
 SEP = b'\n#----#\n'
 
@@ -24,6 +25,11 @@ def put(target, data):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, 'seed-' + hashlib.sha1(data).hexdigest()[:16]), 'wb') as f:
         f.write(data)
+
+
+def read_bad(*p):
+    with open(os.path.join(BAD, *p), 'rb') as f:
+        return f.read()
 
 
 def read(*p):
@@ -59,9 +65,9 @@ def st_file(tensors, meta=None):
 
 
 def seeds_st():
-    for f in sorted(os.listdir(os.path.join(DATA, 'malformed'))):
+    for f in sorted(os.listdir(os.path.join(BAD, 'safetensors'))):
         if f.endswith('.safetensors'):
-            put('st_header', read('malformed', f))
+            put('st_header', read_bad('safetensors', f))
     put('st_header', st_file([('a', 'F32', [2, 3]), ('b', 'BF16', [4]), ('c', 'F16', [2, 2])],
                              {'format': 'pt'}))
     put('st_header', st_file([('model.embed_tokens.weight', 'F64', [3, 2]), ('s', 'F32', []),
@@ -71,17 +77,17 @@ def seeds_st():
 
 
 def seeds_index():
-    m = os.path.join(DATA, 'malformed')
+    m = os.path.join(BAD, 'index')
     for d in sorted(os.listdir(m)):
         idx = os.path.join(m, d, 'model.safetensors.index.json')
         if not os.path.exists(idx):
             continue
-        parts = [read('malformed', d, 'model.safetensors.index.json')]
+        parts = [read_bad('index', d, 'model.safetensors.index.json')]
         for s in ('model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'):
             p = os.path.join(m, d, s)
-            if not os.path.exists(p):
+            if not os.path.isfile(p):
                 break
-            parts.append(read('malformed', d, s))
+            parts.append(read_bad('index', d, s))
         put('st_index', SEP.join(parts))
     a = st_file([('model.embed_tokens.weight', 'F32', [4, 2]), ('model.norm.weight', 'BF16', [2])])
     b = st_file([('lm_head.weight', 'F16', [4, 2])])
@@ -95,10 +101,10 @@ def seeds_index():
 def seeds_config():
     for d in sorted(os.listdir(os.path.join(DATA, 'golden'))):
         put('config', read('golden', d, 'config.json'))
-    m = os.path.join(DATA, 'malformed')
+    m = os.path.join(BAD, 'config_json')
     for d in sorted(os.listdir(m)):
-        if os.path.exists(os.path.join(m, d, 'config.json')) and d.startswith('config'):
-            put('config', read('malformed', d, 'config.json'))
+        if os.path.exists(os.path.join(m, d, 'config.json')):
+            put('config', read_bad('config_json', d, 'config.json'))
     base = json.loads(read('golden', 'tiny-llama', 'config.json'))
     v = dict(base, rope_scaling={'rope_type': 'llama3', 'factor': 8.0, 'low_freq_factor': 1.0,
                                  'high_freq_factor': 4.0, 'original_max_position_embeddings': 64},

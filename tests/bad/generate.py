@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""Regenerates the malformed-input corpus in this folder (the files are
-committed; CI never runs this). Each case is a file or a folder that mergeguard
-must refuse with exit code 2 and one line naming the file, the tensor (when
-one is at fault) and the rule. EXPECTED.tsv lists, per case:
-    case  <TAB>  file the message must name  <TAB>  tensor or -  <TAB>  rule text
-Paths are relative to this folder. Usage: python3 generate.py"""
+"""Regenerates the binary and folder cases of the malformed-input suite: the
+folders safetensors/, index/, config_json/ and model_dir/ under tests/bad and
+their CASES.tsv manifests (the files are committed; CI never runs this). Each
+case is a file or a folder that mergeguard must refuse with exit code 2 and
+one line naming the file, the tensor (when one is at fault) and the rule; the
+manifest format is described in test_bad.c. Cases whose inputs are too big to
+commit are built at test time (bad_fixtures.h) and listed here as ${W}/gen/...
+Usage: python3 generate.py"""
 import json, os, shutil, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-rows = []
+KINDS = ("safetensors", "index", "config_json", "model_dir", "gguf")
+rows = {k: [] for k in KINDS}
+kind = "safetensors"
 
 
 def path(name):
-    return os.path.join(HERE, name)
+    return os.path.join(HERE, kind, name)
 
 
 def raw(name, data):
@@ -33,19 +37,23 @@ def t(dtype, shape, b, e):
     return {"dtype": dtype, "shape": shape, "data_offsets": [b, e]}
 
 
-def case(name, data, tensor, rule, names=None):
+def row(name, command, named, *words, code=2):
+    rows[kind].append((name, str(code), command, named) + words)
+
+
+def case(name, data, tensor, rule):
+    """A single file, opened with `mergeguard inspect FILE`."""
     raw(name, data)
-    rows.append((name, names or name, tensor, rule))
+    words = (rule,) if tensor == "-" else (rule, f"tensor '{tensor}'")
+    row(name.split(".")[0], "inspect ${D}/" + name, "${D}/" + name, *words)
 
 
 def good(n=4, name="w"):
     return st_bytes({"__metadata__": {"format": "pt"}, name: t("F32", [n], 0, 4 * n)}, bytes(4 * n))
 
 
-for entry in os.listdir(HERE):
-    if entry not in ("generate.py",):
-        p = path(entry)
-        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+for k in KINDS:
+    shutil.rmtree(os.path.join(HERE, k), ignore_errors=True)
 
 # ---- single files ----
 case("empty.safetensors", b"", "-", "file is empty")
@@ -131,18 +139,25 @@ case("zip_named.safetensors", b"PK\x03\x04" + bytes(60), "-", "zip archive")
 case("pytorch_model.bin", b"\x80\x02}q\x00.", "-", "executes arbitrary code")
 case("checkpoint.pt", b"PK\x03\x04" + bytes(60), "-", "executes arbitrary code")
 
+# ---- built at test time ----
+row("deep_header", "inspect ${W}/gen/deep.safetensors", "${W}/gen/deep.safetensors",
+    "header", "maximum parsing depth")
+
 # ---- folders ----
+kind = "model_dir"
 CFG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8,
        "num_attention_heads": 2, "num_hidden_layers": 1, "vocab_size": 4}
 
 
-def folder(name, files, msg_file, tensor, rule):
+def folder(name, files, msg_file, tensor, rule, *more):
+    """A model folder, opened with `mergeguard inspect DIR`."""
     os.makedirs(path(name), exist_ok=True)
     for fn, content in files.items():
         if isinstance(content, (dict, list)):
             content = json.dumps(content, indent=2).encode()
         raw(os.path.join(name, fn), content)
-    rows.append((name, msg_file, tensor, rule))
+    words = ((rule,) if tensor == "-" else (rule, f"tensor '{tensor}'")) + more
+    row(name, "inspect ${D}/" + name, "${D}/" + msg_file, *words)
 
 
 folder("dir_empty", {"README.txt": b"A folder with neither config.json nor weights.\n"}, "dir_empty", "-", "no config.json and no *.safetensors")
@@ -152,6 +167,15 @@ folder("dir_no_weights", {"config.json": CFG}, "dir_no_weights", "-",
        "expected model.safetensors or model.safetensors.index.json")
 folder("dir_pickle_only", {"config.json": CFG, "pytorch_model.bin": b"\x80\x02}q\x00."},
        "dir_pickle_only/pytorch_model.bin", "-", "executes arbitrary code")
+folder("dir_other_safetensors", {"config.json": CFG, "weights.safetensors": good()},
+       "dir_other_safetensors", "-", "found 'weights.safetensors'")
+folder("dir_ckpt_only", {"config.json": CFG, "model.ckpt": b"PK\x03\x04" + bytes(60)},
+       "dir_ckpt_only/model.ckpt", "-", "executes arbitrary code")
+row("no_such_path", "inspect ${D}/nothing", "${D}/nothing", "no such file or folder")
+row("json_file_given", "inspect ${D}/dir_no_weights/config.json", "${D}/dir_no_weights/config.json",
+    "a JSON file, not weights")
+
+kind = "config_json"
 folder("config_bad_type", {"config.json": dict(CFG, hidden_size="8"), "model.safetensors": good()},
        "config_bad_type/config.json", "-", "field 'hidden_size': expected an integer")
 folder("config_negative", {"config.json": dict(CFG, num_attention_heads=-2),
@@ -173,6 +197,31 @@ folder("config_not_object", {"config.json": b'[1]', "model.safetensors": good()}
 folder("config_heads_mismatch", {"config.json": dict(CFG, hidden_size=9, num_attention_heads=2),
                                  "model.safetensors": good()},
        "config_heads_mismatch/config.json", "-", "not divisible by num_attention_heads")
+
+
+folder("config_vocab_string", {"config.json": dict(CFG, vocab_size="4"),
+                               "model.safetensors": good()},
+       "config_vocab_string/config.json", "-", "field 'vocab_size': expected an integer")
+folder("config_layers_zero", {"config.json": dict(CFG, num_hidden_layers=0),
+                              "model.safetensors": good()},
+       "config_layers_zero/config.json", "-", "num_hidden_layers", "found 0")
+folder("config_eps_negative", {"config.json": dict(CFG, rms_norm_eps=-1e-5),
+                               "model.safetensors": good()},
+       "config_eps_negative/config.json", "-", "rms_norm_eps", "expected >= 0")
+folder("config_kv_heads", {"config.json": dict(CFG, num_attention_heads=4, num_key_value_heads=3),
+                           "model.safetensors": good()},
+       "config_kv_heads/config.json", "-", "not a multiple of num_key_value_heads 3")
+folder("config_huge_int", {"config.json": b'{"model_type": "llama", "hidden_size": 1e30}',
+                           "model.safetensors": good()},
+       "config_huge_int/config.json", "-", "field 'hidden_size': expected an integer")
+folder("config_empty", {"config.json": b"", "model.safetensors": good()},
+       "config_empty/config.json", "-", "invalid JSON")
+row("config_50mb_string", "inspect ${W}/gen/bigcfg", "${W}/gen/bigcfg/config.json",
+    "limit is 16777216")
+row("config_deep", "inspect ${W}/gen/deepcfg", "${W}/gen/deepcfg/config.json",
+    "maximum parsing depth")
+
+kind = "index"
 
 
 def shard(names):
@@ -224,7 +273,98 @@ folder("index_bad_shard", {"config.json": CFG, S1: shard(["a"]),
                            "model.safetensors.index.json": index({"a": S1, "b": S2})},
        "index_bad_shard/" + S2, "-", "runs past the end of the file")
 
-with open(path("EXPECTED.tsv"), "w") as f:
-    for r in rows:
-        f.write("\t".join(r) + "\n")
-print(f"{len(rows)} cases")
+folder("index_not_object", {"config.json": CFG, S1: shard(["a"]),
+                            "model.safetensors.index.json": [S1]},
+       "index_not_object/model.safetensors.index.json", "-", "expected a JSON object")
+folder("index_map_not_object", {"config.json": CFG, S1: shard(["a"]),
+                                "model.safetensors.index.json": {"weight_map": [S1]}},
+       "index_map_not_object/model.safetensors.index.json", "-", "weight_map")
+folder("index_shard_not_string", {"config.json": CFG, S1: shard(["a"]),
+                                  "model.safetensors.index.json": index({"a": 1})},
+       "index_shard_not_string/model.safetensors.index.json", "a", "not a file name string")
+folder("index_invalid_json", {"config.json": CFG, S1: shard(["a"]),
+                              "model.safetensors.index.json": b'{"weight_map": {"a": "x"'},
+       "index_invalid_json/model.safetensors.index.json", "-", "invalid JSON")
+folder("index_shard_is_dir", {"config.json": CFG, S1 + "/README": b"a folder\n",
+                              "model.safetensors.index.json": index({"a": S1})},
+       "index_shard_is_dir/" + S1, "-", "not a regular file")
+row("shards_disagree_on_dtype", "inspect ${W}/gen/dtype_shards",
+    "${W}/gen/dtype_shards/model-00002-of-00002.safetensors", "shards disagree on dtype", "is BF16",
+    "model-00001-of-00002.safetensors holds F32")
+
+
+# ---- GGUF files, opened with `mergeguard inspect FILE.gguf` ----
+kind = "gguf"
+U32, STR, ARR, U64, F32T = 4, 8, 9, 10, 6
+
+
+def gstr(b):
+    b = b if isinstance(b, bytes) else b.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gkv(key, t, payload):
+    return gstr(key) + struct.pack("<I", t) + payload
+
+
+def gguf(kvs=None, tensors=None, data=None, magic=b"GGUF", version=3, n_t=None, n_kv=None,
+         align=32, cut=None):
+    """A GGUF file: kvs are encoded key/values, tensors (name, dims, ggml type, offset)."""
+    kvs = kvs if kvs is not None else [gkv("general.architecture", STR, gstr("llama")),
+                                       gkv("general.alignment", U32, struct.pack("<I", align))]
+    tensors = tensors if tensors is not None else [("w", [4], 0, 0)]
+    head = magic + struct.pack("<I", version)
+    head += struct.pack("<QQ", len(tensors) if n_t is None else n_t, len(kvs) if n_kv is None else n_kv)
+    body = b"".join(kvs)
+    for name, dims, typ, off in tensors:
+        body += gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        body += struct.pack("<IQ", typ, off)
+    out = head + body
+    out += bytes(-len(out) % 32)
+    out += data if data is not None else bytes(16)
+    return out[:cut] if cut is not None else out
+
+
+def gcase(name, data, rule, *more):
+    raw(name + ".gguf", data)
+    row(name, "inspect ${D}/" + name + ".gguf", "${D}/" + name + ".gguf", rule, *more)
+
+
+gcase("empty", b"", "magic at offset 0 needs 4 bytes, only 0 left")
+gcase("bad_magic", gguf(magic=b"GGML"), "not a GGUF file")
+gcase("version_4", gguf(version=4), "version 4")
+gcase("tensor_count_huge", gguf(n_t=1 << 40), "cannot fit")
+gcase("kv_count_huge", gguf(n_kv=1000), "cannot fit")
+gcase("key_length_past_eof", gguf(kvs=[struct.pack("<Q", 1 << 30) + b"general"]), "needs")
+gcase("value_type_unknown", gguf(kvs=[gkv("x", 99, b"")]), "unknown value type 99")
+gcase("alignment_type", gguf(kvs=[gkv("general.alignment", 5, struct.pack("<i", 32))]), "expected UINT32")
+gcase("alignment_not_pow2", gguf(align=24), "power of two")
+gcase("too_many_dims", gguf(tensors=[("w", [1, 1, 1, 1, 4], 0, 0)]), "dimensions")
+gcase("ggml_type_unknown", gguf(tensors=[("w", [4], 99, 0)]), "unsupported ggml type")
+gcase("offset_misplaced", gguf(tensors=[("w", [4], 0, 32)], data=bytes(64)), "offset 32, expected 0")
+gcase("data_past_end", gguf(tensors=[("w", [64], 0, 0)]), "past the end")
+gcase("truncated_infos", gguf(cut=60), "needs")
+gcase("dims_overflow", gguf(tensors=[("w", [1 << 32, 1 << 32, 16], 0, 0)]), "overflows")
+gcase("string_length_huge", gguf(kvs=[gkv("general.name", STR, struct.pack("<Q", 1 << 62))]), "needs")
+gcase("nested_array", gguf(kvs=[gkv("a", ARR, struct.pack("<IQ", ARR, 1) + struct.pack("<IQ", U32, 1) + bytes(4))]), "nested array")
+gcase("array_count_huge", gguf(kvs=[gkv("a", ARR, struct.pack("<IQ", U32, 1 << 61))]), "does not fit in the file")
+row("export_unsupported_arch", "export-gguf ${W}/gen/run_gpt2 ${O}", "${W}/gen/run_gpt2", "GPT2LMHeadModel")
+row("export_unigram_tokenizer", "export-gguf ${W}/gen/run_unigram ${O}", "${W}/gen/run_unigram/tokenizer.json", "Unigram")
+row("export_pickled_model", "export-gguf ${W}/src/merge_yaml/pickled ${O}", "${W}/src/merge_yaml/pickled/pytorch_model.bin", "executes arbitrary code")
+gcase("duplicate_tensor", gguf(tensors=[("w", [4], 0, 0), ("w", [4], 0, 32)], data=bytes(48)), "'w' appears twice")
+gcase("duplicate_key", gguf(kvs=[gkv("general.architecture", STR, gstr("llama")), gkv("general.architecture", STR, gstr("qwen2"))]), "'general.architecture' appears twice")
+gcase("bool_value_2", gguf(kvs=[gkv("x", 7, b"\x02")]), "BOOL value 2")
+
+HEADER = """# Generated by ../generate.py (edit that, not this file).
+# NAME\tEXIT\tCOMMAND\tFILE NAMED\tWORDS... (see ../test_bad.c)
+"""
+total = 0
+for k in KINDS:
+    os.makedirs(os.path.join(HERE, k), exist_ok=True)
+    with open(os.path.join(HERE, k, "CASES.tsv"), "w") as f:
+        f.write(HEADER)
+        for r in rows[k]:
+            f.write("\t".join(r) + "\n")
+    total += len(rows[k])
+    print(f"{k}: {len(rows[k])} cases")
+print(f"{total} cases")
