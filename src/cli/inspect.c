@@ -147,14 +147,7 @@ static void print_text(const mg_model *m, const mg_tensor_stats *st) {
         printf("%-*s  %-7s  %-*s  %14s", wn, t->name, mg_dtype_name(t->dtype), ws,
                shape_str(t, sh, sizeof sh), commas(t->nbytes, y, sizeof y));
         if (ns > 1) printf("  %5zu", shard_of(m, t) + 1);
-        if (st) {
-            const mg_tensor_stats *s = &st[i];
-            if (s->finite)
-                printf("  %12.5g %12.5g %12.5g %12.5g", s->mean, s->std, s->min, s->max);
-            else
-                printf("  %12s %12s %12s %12s", "-", "-", "-", "-");
-            printf(" %6" PRIu64 " %6" PRIu64, s->nan, s->inf);
-        }
+        if (st) mg_tensor_stats_print(stdout, &st[i]);
         printf("\n");
     }
 }

@@ -216,14 +216,7 @@ static void print_text(const mg_gguf_file *f, const char *path, const mg_tensor_
         if (o < sizeof shape) snprintf(shape + o, sizeof shape - o, "]");
         printf("  %-40s %-6s %-24s %14" PRIu64 " %12" PRIu64, t->name, mg_ggml_type_name(t->type),
                shape, t->offset, t->nbytes);
-        if (st) {
-            const mg_tensor_stats *s = &st[i];
-            if (s->finite)
-                printf("  %12.5g %12.5g %12.5g %12.5g", s->mean, s->std, s->min, s->max);
-            else
-                printf("  %12s %12s %12s %12s", "-", "-", "-", "-");
-            printf(" %6" PRIu64 " %6" PRIu64, s->nan, s->inf);
-        }
+        if (st) mg_tensor_stats_print(stdout, &st[i]);
         printf("\n");
     }
 }

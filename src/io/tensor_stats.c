@@ -2,6 +2,7 @@
 #include "io/tensor_stats.h"
 
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,4 +339,12 @@ json_t *mg_tensor_stats_json(const mg_tensor_stats *s) {
     json_object_set_new(o, "nan", json_integer((json_int_t)s->nan));
     json_object_set_new(o, "inf", json_integer((json_int_t)s->inf));
     return o;
+}
+
+void mg_tensor_stats_print(FILE *f, const mg_tensor_stats *s) {
+    if (s->finite)
+        fprintf(f, "  %12.5g %12.5g %12.5g %12.5g", s->mean, s->std, s->min, s->max);
+    else
+        fprintf(f, "  %12s %12s %12s %12s", "-", "-", "-", "-");
+    fprintf(f, " %6" PRIu64 " %6" PRIu64, s->nan, s->inf);
 }

@@ -13,6 +13,7 @@
 #define MG_IO_TENSOR_STATS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -40,6 +41,10 @@ void mg_tensor_stats_compute(const mg_tensor_view *const *t, size_t n, mg_tensor
 /* {"mean", "std", "min", "max", "nan", "inf"} of one tensor; JSON has no NaN,
  * so the moments are null when no element is finite. New reference. */
 json_t *mg_tensor_stats_json(const mg_tensor_stats *s);
+
+/* The stats columns of a text table row ("  mean std min max nan inf", "-" for
+ * the moments when no element is finite), without a newline. */
+void mg_tensor_stats_print(FILE *f, const mg_tensor_stats *s);
 
 void mg_model_stats_compute(const mg_model *m, mg_tensor_stats *out, mg_progress *progress);
 
