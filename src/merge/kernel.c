@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,25 +31,47 @@ uint64_t mg_kpass_chunks(const mg_kernel_ctx *c, bool rows, uint64_t *chunk_elem
  * pass (grow-only): thousands of passes per merge would otherwise map and
  * fault in fresh pages each time (the CLI makes big allocations mmap'ed). A
  * pass started from inside another one's function gets its own block. */
-static _Thread_local float *pool_mem;
-static _Thread_local size_t pool_cap;
-static _Thread_local bool pool_busy;
+typedef struct kpool {
+    float *mem;
+    size_t cap;
+    bool busy;
+} kpool;
+
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_free(void *p) { // at thread exit (OpenMP may retire threads)
+    kpool *k = p;
+    free(k->mem);
+    free(k);
+}
+
+static void pool_init(void) {
+    pthread_key_create(&pool_key, pool_free);
+}
 
 static float *pool_take(size_t floats) {
     if (floats == 0) floats = 1;
-    if (pool_busy) return mg_aligned_alloc(floats * sizeof(float));
-    pool_busy = true;
-    if (pool_cap < floats) {
-        free(pool_mem);
-        pool_mem = mg_aligned_alloc(floats * sizeof(float));
-        pool_cap = floats;
+    pthread_once(&pool_once, pool_init);
+    kpool *k = pthread_getspecific(pool_key);
+    if (!k) {
+        k = mg_calloc(1, sizeof *k);
+        pthread_setspecific(pool_key, k);
     }
-    return pool_mem;
+    if (k->busy) return mg_aligned_alloc(floats * sizeof(float));
+    k->busy = true;
+    if (k->cap < floats) {
+        free(k->mem);
+        k->mem = mg_aligned_alloc(floats * sizeof(float));
+        k->cap = floats;
+    }
+    return k->mem;
 }
 
 static void pool_give(float *p) {
-    if (p == pool_mem)
-        pool_busy = false;
+    kpool *k = pthread_getspecific(pool_key);
+    if (k && p == k->mem)
+        k->busy = false;
     else
         free(p);
 }
