@@ -15,7 +15,7 @@
 #include "merge/card.h"
 
 /* Output sink: each kernel chunk is converted to the output dtype in a
- * per-thread buffer and written at its place in the shard by the thread that
+ * stack buffer and written at its place in the shard by the thread that
  * computed it (no whole-tensor staging buffer, no hand-off). Errors are kept
  * (the first one) and checked after the tensor. */
 typedef struct outctx {
@@ -27,27 +27,26 @@ typedef struct outctx {
     mg_error err;
 } outctx;
 
-static _Thread_local uint16_t *conv_buf;
-static _Thread_local uint64_t conv_cap;
-
 static void out_write(void *user, uint64_t begin, uint64_t count, const float *src) {
     outctx *o = user;
-    const void *data = src;
     size_t es = mg_dtype_size(o->dt);
-    if (o->dt != MG_DTYPE_F32) {
-        if (conv_cap < count) {
-            free(conv_buf);
-            conv_cap = count > 65536 ? count : 65536;
-            conv_buf = mg_aligned_alloc(conv_cap * sizeof(uint16_t));
-        }
-        if (o->dt == MG_DTYPE_BF16)
-            mg_f32_to_bf16_array(src, conv_buf, count);
-        else
-            mg_f32_to_f16_array(src, conv_buf, count);
-        data = conv_buf;
-    }
     mg_error e = {0};
-    mg_status st = mg_st_writer_write_part(o->w, o->idx, begin * es, data, count * es, &e);
+    mg_status st = MG_OK;
+    if (o->dt == MG_DTYPE_F32) {
+        st = mg_st_writer_write_part(o->w, o->idx, begin * es, src, count * es, &e);
+    } else {
+        // Converted in pieces on the stack (no per-thread buffer to keep).
+        enum { PIECE = 16384 };
+        uint16_t h[PIECE];
+        for (uint64_t i = 0; i < count && !st; i += PIECE) {
+            size_t n = count - i < PIECE ? (size_t)(count - i) : PIECE;
+            if (o->dt == MG_DTYPE_BF16)
+                mg_f32_to_bf16_array(src + i, h, n);
+            else
+                mg_f32_to_f16_array(src + i, h, n);
+            st = mg_st_writer_write_part(o->w, o->idx, (begin + i) * es, h, n * es, &e);
+        }
+    }
     if (st) {
         pthread_mutex_lock(&o->mu);
         if (!o->st) o->st = st, o->err = e;

@@ -2,7 +2,9 @@
 #include "merge/kernel.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,55 @@ uint64_t mg_kpass_chunks(const mg_kernel_ctx *c, bool rows, uint64_t *chunk_elem
     return c->numel ? (c->numel + ch - 1) / ch : 0;
 }
 
+/* The chunk buffers of a pass come from a per-thread block kept from pass to
+ * pass (grow-only): thousands of passes per merge would otherwise map and
+ * fault in fresh pages each time (the CLI makes big allocations mmap'ed). A
+ * pass started from inside another one's function gets its own block. */
+typedef struct kpool {
+    float *mem;
+    size_t cap;
+    bool busy;
+} kpool;
+
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_free(void *p) { // at thread exit (OpenMP may retire threads)
+    kpool *k = p;
+    free(k->mem);
+    free(k);
+}
+
+static void pool_init(void) {
+    pthread_key_create(&pool_key, pool_free);
+}
+
+static float *pool_take(size_t floats) {
+    if (floats == 0) floats = 1;
+    pthread_once(&pool_once, pool_init);
+    kpool *k = pthread_getspecific(pool_key);
+    if (!k) {
+        k = mg_calloc(1, sizeof *k);
+        pthread_setspecific(pool_key, k);
+    }
+    if (k->busy) return mg_aligned_alloc(floats * sizeof(float));
+    k->busy = true;
+    if (k->cap < floats) {
+        free(k->mem);
+        k->mem = mg_aligned_alloc(floats * sizeof(float));
+        k->cap = floats;
+    }
+    return k->mem;
+}
+
+static void pool_give(float *p) {
+    kpool *k = pthread_getspecific(pool_key);
+    if (k && p == k->mem)
+        k->busy = false;
+    else
+        free(p);
+}
+
 mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn fn, void *user,
                    mg_error *err) {
     uint64_t ch;
@@ -39,13 +90,16 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
     {
         int tid = omp_get_thread_num();
         float **x = mg_calloc(2 * c->n, sizeof *x), **xv = x + c->n; // buffers, chunk views
+        size_t nbuf = (o->write ? 1 : 0) + o->scratch_per_elem;
         for (size_t i = 0; i < c->n; i++)
-            if ((!o->load || o->load[i]) && !(c->whole && c->whole[i]))
-                x[i] = mg_aligned_alloc(ch * sizeof(float));
-        float *out = o->write ? mg_aligned_alloc(ch * sizeof(float)) : NULL;
-        float *scratch = o->scratch_per_elem
-                             ? mg_aligned_alloc((size_t)ch * o->scratch_per_elem * sizeof(float))
-                             : NULL;
+            nbuf += (!o->load || o->load[i]) && !(c->whole && c->whole[i]);
+        uint64_t cs = (ch + 15) / 16 * 16; // buffers 64-byte aligned
+        float *mem = pool_take(nbuf * cs), *at = mem;
+        for (size_t i = 0; i < c->n; i++)
+            if ((!o->load || o->load[i]) && !(c->whole && c->whole[i])) x[i] = at, at += cs;
+        float *out = o->write ? at : NULL;
+        at += o->write ? cs : 0;
+        float *scratch = o->scratch_per_elem ? at : NULL;
         mg_error e = {0};
 #pragma omp for schedule(dynamic, 1)
         for (uint64_t ci = 0; ci < nch; ci++) {
@@ -74,11 +128,8 @@ mg_status mg_kpass(const mg_kernel_ctx *c, const mg_kpass_opts *o, mg_kpass_fn f
                 }
             }
         }
-        for (size_t i = 0; i < c->n; i++)
-            free(x[i]);
+        pool_give(mem);
         free(x);
-        free(out);
-        free(scratch);
     }
     if (failed) {
         if (err) *err = first;

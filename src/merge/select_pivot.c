@@ -307,22 +307,29 @@ static mg_status locate_tie(const mg_kernel_ctx *c, const pstate *s, size_t j, c
                             mg_error *err) {
     uint64_t chsz;
     mg_kpass_chunks(c, false, &chsz);
-    uint64_t b = ci * chsz, cnt = c->numel - b < chsz ? c->numel - b : chsz;
+    uint64_t b0 = ci * chsz, end = c->numel - b0 < chsz ? c->numel : b0 + chsz;
+    // In sub-blocks (small buffers, read from the resident arena when the
+    // pass left the inputs there), stopping at the tie.
     float **x = mg_calloc(2 * c->n + 1, sizeof *x), **xv = x + c->n;
     for (size_t i = 0; i < c->n; i++)
-        x[i] = mg_malloc_array(cnt, sizeof(float));
-    float *keys = mg_malloc_array(cnt, sizeof(float));
-    mg_status st = load_range(c, load, b, cnt, x, xv, err);
-    if (!st) {
+        x[i] = mg_malloc_array(SUB, sizeof(float));
+    float *keys = mg_malloc_array(SUB, sizeof(float));
+    mg_status st = MG_OK;
+    bool found = false;
+    for (uint64_t b = b0; b < end && !st && !found; b += SUB) {
+        uint64_t cnt = end - b < SUB ? end - b : SUB;
+        st = load_range(c, load, b, cnt, x, xv, err);
+        if (st) break;
         mg_kchunk kc = {ci, b, cnt, xv, NULL, keys, 0};
         s->fn(s->user, c, &kc, j, keys);
         const uint32_t *kb = (const uint32_t *)(const void *)keys;
-        uint64_t e = 0;
-        for (; e < cnt; e++)
-            if (kb[e] == thr && --need == 0) break;
-        *idx = b + e;
-        if (e == cnt) st = mg_error_set(err, MG_ERR_RUNTIME, "selection: tie count mismatch");
+        for (uint64_t e = 0; e < cnt; e++)
+            if (kb[e] == thr && --need == 0) {
+                *idx = b + e, found = true;
+                break;
+            }
     }
+    if (!st && !found) st = mg_error_set(err, MG_ERR_RUNTIME, "selection: tie count mismatch");
     for (size_t i = 0; i < c->n; i++)
         free(x[i]);
     free(x), free(keys);
