@@ -9,7 +9,7 @@
  * (hidden 2048, 16 layers, 32 / 8 heads, FFN 8192, vocab 128256: ~7.5 GB of
  * inputs). Candidates are TIES genotypes with layer_granularity 1 around
  * mergekit-evolve's x0 (dtype bfloat16), as evolve builds them.
- * usage: bench_evolve [--shape lab|1b] [--candidates N] [--threads N]
+ * usage: bench_evolve [--shape lab|1b] [--candidates N (lab 30, 1b 4)] [--threads N]
  *                     [--dir DIR] [--score-tokens T] [--keep (the model folders)]
  *                     [--reuse (models kept by an earlier --keep run of the same shape)] */
 #include <stdio.h>
@@ -119,7 +119,7 @@ static int write_model(const mg_nn_model *m, shape s, const char *dir) {
 
 int main(int argc, char **argv) {
     const char *which = "lab", *dir = "/tmp/mg-bench-evolve";
-    int cands = 3, threads = 0, score_tokens = 128;
+    int cands = 0, threads = 0, score_tokens = 128; // cands 0: the shape's default
     bool keep = false, reuse = false;
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--keep"))
@@ -143,6 +143,9 @@ int main(int argc, char **argv) {
     mg_log_set_level(MG_LOG_WARN);
     shape s = !strcmp(which, "1b") ? (shape){2048, 16, 32, 8, 8192, 128256}
                                    : (shape){256, 6, 8, 4, 768, 4096};
+    // Lab candidates take milliseconds: the first few still fault in scratch
+    // pages and warm caches, so the steady state needs a longer run.
+    if (cands <= 0) cands = !strcmp(which, "1b") ? 4 : 30;
     mg_error err = {0};
     mg_arch arch = make_arch(s);
     mg_nn_model *m = NULL;
