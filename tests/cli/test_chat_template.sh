@@ -2,16 +2,10 @@
 # test_chat_template.sh BINARY TESTDATA - `mergeguard chat-template` on our tiny
 # tokenizer (tests/data/templates/tiny-chat): exact renderings, --ids, the
 # built-in overrides, --var and stdin (bad input: tests/bad/chat_template).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
 M=$DATA/templates/tiny-chat
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 
 printf '[{"role":"system","content":"Be brief."},{"role":"user","content":"hello"}]' >"$TMP/conv.json"
 
@@ -48,5 +42,4 @@ printf '{"messages":[{"role":"user","content":"x"}],"flag":true}' |
 
 "$BIN" chat-template --help >"$TMP/out" 2>&1 && grep -q "chat-template MODEL" "$TMP/out" && ok || fail "--help"
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -4,15 +4,8 @@
 # its report checked for structure and sane values: every row of Tables 1 and
 # 2 present with rates in [0, 100], the claims 1-4 and 7 evaluated, the SVGs
 # well-formed, a rerun resuming from the stage cache, and bad usage refused.
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
-check() { if eval "$1"; then ok; else fail "$1"; fi; }
 
 # Usage errors: exit 2, one line, nothing written.
 "$BIN" demo --help | grep -q "usage: mergeguard demo"; check '[ $? -eq 0 ]'
@@ -114,5 +107,4 @@ check '[ $? -eq 0 ]'
 "$BIN" demo --quick --seed 2 -o "$OUT" 2>"$TMP/err3"
 check '[ $? -ne 0 ] && grep -q "force" "$TMP/err3"'
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -13,20 +13,15 @@
 #   - gen-data: only complete records, a prefix of an unlimited run's, and a
 #     summary that parses; evolve: a valid state.json and log; in both cases
 #     rerunning without the limit ends byte-identical to an unlimited run.
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$(realpath "$1")
 DATA=$(realpath "$2")
-TMP=$(mktemp -d)
 MNT=$TMP/small
 cleanup() {
     mountpoint -q "$MNT" 2>/dev/null && umount "$MNT"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 
 # ---- the two ways to fill the disk
 MODE=fsize
@@ -263,5 +258,4 @@ else
     echo "tmpfs: cannot mount here (not root or no CAP_SYS_ADMIN); only RLIMIT_FSIZE tested"
 fi
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

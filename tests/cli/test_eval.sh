@@ -4,16 +4,9 @@
 # tokenizer) and a tiny Llama-Guard-style judge; report files (JSON, Markdown,
 # well-formed SVG), audit records, resume, --update-card (replaced, never
 # duplicated). Bad input: tests/bad/eval and tests/bad/jsonl.
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
-check() { if eval "$1"; then ok; else fail "$2"; fi; }
 
 mkmodel() { # NAME GOLDEN [TOKENIZER_CONFIG]
     mkdir -p "$TMP/$1"
@@ -87,5 +80,4 @@ check '[ $? -eq 0 ]' "--chat-template override: $(cat "$TMP/err")"
 
 "$BIN" eval --help | grep -q "i'm sorry" && ok || fail "help lists refusal phrases"
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -3,15 +3,9 @@
 # --help exits 0. (Bad command lines and configs: tests/bad/cli_usage and
 # tests/bad/evolve_yaml; end-to-end runs, resume and MPI:
 # tests/search/test_evolve.c.)
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 
 expect_exit() { # CODE NEEDLE ARGS...
     local code=$1 needle=$2
@@ -28,5 +22,4 @@ expect_exit() { # CODE NEEDLE ARGS...
 for c in evolve cocktail grid; do
     expect_exit 0 "usage: mergeguard $c" $c --help
 done
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

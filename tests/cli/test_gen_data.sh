@@ -5,17 +5,10 @@
 # format, summary, determinism (threads, resume), a SIGKILL'd run restarted
 # (exactly n records, no duplicates, no truncated line, same file as a fresh
 # run), domain records, mix, and bad input (exit 2, one clear line).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
 G=$DATA/gendata
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
-check() { if eval "$1"; then ok; else fail "$2"; fi; }
 
 SAFE=(safety --generator "$G/gen" --pool "$G/refuser" "$G/gen" --judge refusal
       --max-new-tokens 16 --gen-max-new-tokens 48 --seed 7 -q)
@@ -141,5 +134,4 @@ echo '{"prompt": "p", "response": "r", "type": "other"}' >"$TMP/badtype.jsonl"
 "$BIN" gen-data mix "$TMP/badtype.jsonl" -o "$TMP/m3.jsonl" -q 2>"$TMP/err"; rc=$?
 check '[ $rc -eq 2 ] && grep -q "badtype.jsonl:1" "$TMP/err"' "mix bad type: exit $rc"
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

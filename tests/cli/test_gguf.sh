@@ -2,15 +2,9 @@
 # test_gguf.sh BINARY TESTDATA - `mergeguard export-gguf` on the golden
 # fixtures in every --outtype, `mergeguard inspect FILE.gguf`, and bad input:
 # exit 2, one error line, no output file and no temporary left behind.
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 expect_in() { # FILE NEEDLE WHAT
     if grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in output:"; head -5 "$1"; fi
 }
@@ -137,5 +131,4 @@ sys.exit(0 if json.load(open(sys.argv[1]))['metadata']['general.name']['value'] 
     "$TMP/u.json" && ok || fail "non-UTF-8 name not replaced by U+FFFD"
 no_tmp "end"
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
 # test_inspect.sh BINARY TESTDATA - `mergeguard inspect` on the golden fixtures
 # (the malformed corpus runs in tests/bad/test_bad.c).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 
 expect_in() { # FILE NEEDLE WHAT
     if grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in output:"; head -5 "$1"; fi
@@ -53,5 +47,4 @@ expect_in "$TMP/out" "usage: mergeguard inspect PATH" "--help text"
 "$BIN" inspect "$DATA/golden/tiny-llama" --threads 0 >/dev/null 2>&1; [ $? -eq 2 ] && ok || fail "--threads 0"
 "$BIN" inspect "$DATA/no-such-model" >/dev/null 2>&1; [ $? -eq 2 ] && ok || fail "missing path"
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -7,15 +7,9 @@
 # steps and recursion limits fail with exit 2 and a message naming the
 # limit), and merge --max-memory (bad sizes refused; --dry-run prints the
 # estimate; a limit below it refuses before anything is written).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 expect() { # CODE NEEDLE ARGS...
     local code=$1 needle=$2
     shift 2
@@ -80,5 +74,4 @@ expect 2 "more than --max-memory 1.0 KiB; biggest tensor" merge "$TMP/m.yml" "$T
 expect 0 "" merge -q "$TMP/m.yml" "$TMP/o" --max-memory 1GiB
 expect 0 "--max-memory SIZE" merge --help
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -4,16 +4,9 @@
 # the GGUF byte for byte what `export-gguf OUT_DIR` writes; bad --outtype, an
 # existing GGUF without --force, a missing GGUF folder and an architecture GGUF
 # cannot express refused before merging (exit 2, nothing written).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$(cd "$2" && pwd)
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
-check() { if eval "$1"; then ok; else fail "$1"; fi; }
 nothing_written() { # WHAT PATH...: none of the paths exist, no temporaries
     local what=$1
     shift
@@ -131,5 +124,4 @@ nothing_written "dry run" "$TMP/d" "$TMP/d.gguf"
 "$BIN" merge --help | grep -q -- "--gguf OUT.gguf"
 check '[ $? -eq 0 ]'
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

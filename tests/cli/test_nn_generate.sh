@@ -4,15 +4,9 @@
 # tiny-chat tokenizer (ChatML template, vocab 269 < the model's 512): output
 # shape, reproducibility (seeds, thread counts, record order) and bad input
 # (exit 2, one line on stderr, nothing on stdout).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 
 M=$TMP/model
 mkdir -p "$M"
@@ -121,5 +115,4 @@ bad "at least 2" perplexity "$M" "$TMP/empty.txt"
 bad "--ctx 4096 exceeds" perplexity "$M" "$TMP/t.txt" --ctx 4096
 
 for c in generate chat score perplexity; do "$BIN" $c --help >/dev/null && ok || fail "$c --help"; done
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary

@@ -3,15 +3,9 @@
 # llama.cpp logits of the tiny-* fixtures (-o raw float32, compared within the
 # golden README's tolerance), its text and JSON output, and bad input (exit 2,
 # one line on stderr, nothing on stdout, no output file).
-set -u
+. "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-pass=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { pass=$((pass + 1)); }
 
 # max |a-b| - (1e-4 + 1e-4|b|) over two float32 files; prints "ok" or the worst.
 compare_f32() {
@@ -72,5 +66,4 @@ ln -s "$(cd "$dir" && pwd)/model.safetensors" "$TMP/short/model.safetensors"
 bad "tensor 'model.layers.2.input_layernorm.weight' [64] is missing" "$TMP/short" --ids "1 2"
 "$BIN" logits --help >/dev/null && ok || fail "--help"
 
-echo "tests: $pass passed, $fails failed"
-[ $fails -eq 0 ]
+summary
