@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/parallel.h"
 #include "cli/cli.h"
@@ -175,13 +176,24 @@ int mg_cmd_merge(int argc, char **argv) {
         rc = mg_cli_fail(&err);
         goto done;
     }
-    if (json)
-        printf("{\"output\": \"%s\", \"method\": \"%s\", \"tensors\": %zu, \"shards\": %zu, "
-               "\"bytes_in\": %llu, \"bytes_out\": %llu, \"seconds\": %.3f, \"threads\": %d}\n",
-               out, cfg->method->name, plan->n_tensors, stats.shards,
-               (unsigned long long)stats.bytes_in, (unsigned long long)stats.bytes_out,
-               stats.seconds, mg_get_threads());
-    else
+    if (json) {
+        // Through jansson: a path may hold quotes or backslashes (and one that
+        // is not UTF-8 drops its key, as in the other --json outputs).
+        json_t *sum = json_object();
+        json_object_set_new(sum, "output", json_string(out));
+        json_object_set_new(sum, "method", json_string(cfg->method->name));
+        json_object_set_new(sum, "tensors", json_integer((json_int_t)plan->n_tensors));
+        json_object_set_new(sum, "shards", json_integer((json_int_t)stats.shards));
+        json_object_set_new(sum, "bytes_in", json_integer((json_int_t)stats.bytes_in));
+        json_object_set_new(sum, "bytes_out", json_integer((json_int_t)stats.bytes_out));
+        json_object_set_new(sum, "seconds", json_real(stats.seconds));
+        json_object_set_new(sum, "threads", json_integer(mg_get_threads()));
+        mg_merge_gguf_json(&gguf, sum);
+        char *text = mg_json_dump(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+        json_decref(sum);
+    } else
         mg_log_info("merged %zu tensors (%s) into %s: %zu shard(s), %.2f GB in %.2f s",
                     plan->n_tensors, cfg->method->name, out, stats.shards,
                     (double)stats.bytes_out / 1e9, stats.seconds);

@@ -79,11 +79,14 @@ mg_status mg_merge_gguf_check(const mg_merge_gguf *g, const mg_plan *plan, const
     return st;
 }
 
-mg_status mg_merge_gguf_write(const mg_merge_gguf *g, const char *out_dir, bool force,
-                              mg_error *err) {
+// export-gguf's default when --outtype is not given.
+static mg_gguf_outtype outtype_of(const mg_merge_gguf *g) {
+    return g->outtype_given ? g->outtype : MG_GGUF_OUT_F16;
+}
+
+mg_status mg_merge_gguf_write(mg_merge_gguf *g, const char *out_dir, bool force, mg_error *err) {
     if (!g->path) return MG_OK;
-    mg_gguf_export_opts o = {.outtype = g->outtype_given ? g->outtype : MG_GGUF_OUT_F16,
-                             .force = force};
+    mg_gguf_export_opts o = {.outtype = outtype_of(g), .force = force};
     mg_gguf_export_info info;
     double t0 = mg_now_seconds();
     mg_status st = mg_gguf_export(out_dir, g->path, &o, &info, err);
@@ -91,5 +94,15 @@ mg_status mg_merge_gguf_write(const mg_merge_gguf *g, const char *out_dir, bool 
     mg_log_info("wrote %s: %s, %zu tensors (%s), %s vocabulary of %zu tokens, %.1f MB in %.1f s",
                 g->path, info.arch, info.n_tensors, mg_gguf_outtype_name(o.outtype), info.tok_model,
                 info.n_tokens, (double)info.file_bytes / 1e6, mg_now_seconds() - t0);
+    g->file_bytes = info.file_bytes;
     return MG_OK;
+}
+
+void mg_merge_gguf_json(const mg_merge_gguf *g, json_t *summary) {
+    if (!g->path) return;
+    json_t *o = json_object();
+    json_object_set_new(o, "path", json_string(g->path));
+    json_object_set_new(o, "outtype", json_string(mg_gguf_outtype_name(outtype_of(g))));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)g->file_bytes));
+    json_object_set_new(summary, "gguf", o);
 }

@@ -14,6 +14,9 @@
 #define MG_CLI_MERGE_GGUF_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 #include "base/error.h"
 #include "io/gguf_export.h"
@@ -23,6 +26,7 @@ typedef struct mg_merge_gguf {
     const char *path; // NULL: no GGUF requested
     mg_gguf_outtype outtype;
     bool outtype_given;
+    uint64_t file_bytes; // set by mg_merge_gguf_write
 } mg_merge_gguf;
 
 /* Recognizes --gguf PATH and --outtype T at argv[*i]: 1 when consumed (*i
@@ -40,7 +44,11 @@ mg_status mg_merge_gguf_check(const mg_merge_gguf *g, const mg_plan *plan, const
 /* After OUT_DIR is committed: exports it to OUT.gguf and logs a summary. A
  * no-op without --gguf. On failure OUT_DIR stays (it is complete) and the
  * message says so. */
-mg_status mg_merge_gguf_write(const mg_merge_gguf *g, const char *out_dir, bool force,
+mg_status mg_merge_gguf_write(mg_merge_gguf *g, const char *out_dir, bool force,
                               mg_error *err);
+
+/* Adds "gguf": {"path", "outtype", "bytes"} to the merge's --json summary
+ * after a successful write. A no-op without --gguf. */
+void mg_merge_gguf_json(const mg_merge_gguf *g, json_t *summary);
 
 #endif // MG_CLI_MERGE_GGUF_H

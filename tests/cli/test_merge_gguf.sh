@@ -41,11 +41,28 @@ check 'grep -q "general.name  *STRING   \"ties\"" "$TMP/i"'
     >"$TMP/o" 2>"$TMP/e"
 check '[ $? -eq 0 ]' || cat "$TMP/e"
 check 'python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$TMP/o"'
+# The summary names the GGUF: path, type and size on disk.
+check 'python3 -c "
+import json, os, sys
+s = json.load(open(sys.argv[1]))
+g = s[\"gguf\"]
+assert g[\"path\"] == sys.argv[2] and g[\"outtype\"] == \"q8_0\", g
+assert g[\"bytes\"] == os.path.getsize(sys.argv[2]), g
+assert s[\"output\"] == sys.argv[3] and s[\"method\"] == \"linear\", s
+" "$TMP/o" "$TMP/lin.gguf" "$TMP/lin"'
 "$BIN" export-gguf "$TMP/lin" "$TMP/lin-export.gguf" --outtype q8_0 -q 2>/dev/null
 check 'cmp -s "$TMP/lin.gguf" "$TMP/lin-export.gguf"'
 "$BIN" inspect "$TMP/lin.gguf" >"$TMP/i" 2>&1
 check 'grep -q "tokenizer.ggml.model  *STRING   \"gpt2\"" "$TMP/i" && grep -q " Q8_0 " "$TMP/i"'
 check 'grep -q "general.file_type  *UINT32   7$" "$TMP/i"'
+
+# A path with a quote and a backslash stays valid JSON; no --gguf, no "gguf" key.
+"$BIN" merge "$TMP/linear.yml" "$TMP/q\"uo\\te" --json -q >"$TMP/o" 2>"$TMP/e"
+check 'python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s[\"output\"] == sys.argv[2] and \"gguf\" not in s, s
+" "$TMP/o" "$TMP/q\"uo\\te"'
 
 # 3. The GGUF inside OUT_DIR itself.
 "$BIN" merge "$CFG" "$TMP/in" --gguf "$TMP/in/model.gguf" --outtype bf16 -q 2>"$TMP/e"
