@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "io/gguf_vocab.h"
 
 int mg_merge_gguf_option(int argc, char **argv, int *i, mg_merge_gguf *g) {
     const char *a = argv[*i];
@@ -38,6 +39,28 @@ static char *trimmed(const char *path) {
     return mg_strndup(path, n);
 }
 
+/* The merged folder gets the tokenizer donor's files: a tokenizer GGUF cannot
+ * express (Unigram, WordPiece, ...) is found now, through the exporter's own
+ * loader, instead of after OUT_DIR is written. */
+static mg_status check_tokenizer(const mg_plan *plan, const char *arch, mg_error *err) {
+    const mg_model *tok = plan->models[plan->tokenizer_donor];
+    const mg_model_config *c = mg_model_config_of(plan->models[plan->donor]);
+    size_t n_vocab = 0;
+    for (size_t i = 0; i < plan->n_tensors; i++)
+        if (!strcmp(plan->tensors[i].name, "model.embed_tokens.weight"))
+            n_vocab = (size_t)plan->tensors[i].shape[0];
+    mg_gguf_vocab v = {0};
+    // Quietly: its warnings (no tokenizer.json, unknown pre-tokenizer) come
+    // once, from the export itself.
+    mg_log_level level = mg_log_get_level();
+    mg_log_set_level(MG_LOG_QUIET);
+    mg_status st = mg_gguf_vocab_load(mg_model_path(tok), arch, n_vocab, c->json, &v, err);
+    mg_log_set_level(level);
+    mg_gguf_vocab_free(&v);
+    if (st) mg_error_prefix(err, "merge --gguf: nothing was merged: ");
+    return st;
+}
+
 mg_status mg_merge_gguf_check(const mg_merge_gguf *g, const mg_plan *plan, const char *out_dir,
                               bool force, bool writes, mg_error *err) {
     if (!g->path) {
@@ -55,12 +78,12 @@ mg_status mg_merge_gguf_check(const mg_merge_gguf *g, const mg_plan *plan, const
                             "mergeguard (supported: LlamaForCausalLM, MistralForCausalLM, "
                             "Qwen2ForCausalLM, Qwen3ForCausalLM); nothing was merged",
                             c->architecture[0] ? c->architecture : "(none)");
-    if (!writes) return MG_OK;
+    mg_status st = check_tokenizer(plan, mg_gguf_arch_for(c), err);
+    if (st || !writes) return st;
     char *gguf = trimmed(g->path), *out = trimmed(out_dir);
     char *slash = strrchr(gguf, '/');
     char *parent =
         slash ? mg_strndup(gguf, slash == gguf ? 1 : (size_t)(slash - gguf)) : mg_strdup(".");
-    mg_status st = MG_OK;
     if (!strcmp(gguf, out))
         st = mg_error_set(err, MG_ERR_USAGE, "merge: --gguf %s is OUT_DIR itself", g->path);
     else if (mg_path_is_dir(gguf))

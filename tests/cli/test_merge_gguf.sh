@@ -3,7 +3,8 @@
 # OUT.gguf [--outtype T]`: the HF folder and the GGUF written by one command,
 # the GGUF byte for byte what `export-gguf OUT_DIR` writes; bad --outtype, an
 # existing GGUF without --force, a missing GGUF folder and an architecture GGUF
-# cannot express refused before merging (exit 2, nothing written).
+# or tokenizer GGUF cannot express refused before merging (exit 2, nothing
+# written).
 . "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$(cd "$2" && pwd)
@@ -119,8 +120,8 @@ else
     echo "note: merge refuses GPT2LMHeadModel itself: $(cat "$TMP/e")"
 fi
 
-# 8. A tokenizer GGUF cannot express is only found when exporting: the merged
-#    folder stays (complete), the error says so, no GGUF and no temporary.
+# 8. A tokenizer GGUF cannot express: refused before merging, through the
+#    exporter's own tokenizer loader.
 for m in a b; do
     mkdir -p "$TMP/uni-$m"
     cp "$DATA/golden/tiny-llama/config.json" "$TMP/uni-$m/"
@@ -130,9 +131,13 @@ done
 printf 'merge_method: linear\nmodels:\n  - model: %s\n    parameters: {weight: 0.5}\n  - model: %s\n    parameters: {weight: 0.5}\n' \
     "$TMP/uni-a" "$TMP/uni-b" >"$TMP/uni.yml"
 "$BIN" merge "$TMP/uni.yml" "$TMP/u" --gguf "$TMP/u.gguf" -q 2>"$TMP/e"
-check '[ $? -eq 2 ] && grep -q "was written, but not" "$TMP/e" && grep -q Unigram "$TMP/e"'
-check '[ -s "$TMP/u/config.json" ] && [ ! -e "$TMP/u.gguf" ]'
-nothing_written "unigram export" "$TMP/u.gguf"
+check '[ $? -eq 2 ] && grep -q "nothing was merged" "$TMP/e" && grep -q Unigram "$TMP/e"'
+nothing_written "unigram tokenizer" "$TMP/u" "$TMP/u.gguf"
+# The same merge without --gguf is fine (only GGUF cannot express the tokenizer).
+"$BIN" merge "$TMP/uni.yml" "$TMP/u" -q 2>"$TMP/e"
+check '[ $? -eq 0 ] && [ -s "$TMP/u/config.json" ]'
+"$BIN" merge "$TMP/uni.yml" "$TMP/u2" --gguf "$TMP/u2.gguf" --dry-run >/dev/null 2>"$TMP/e"
+check '[ $? -eq 2 ] && grep -q Unigram "$TMP/e"' "dry run with --gguf checks the tokenizer"
 
 # 9. --dry-run with --gguf validates and writes nothing.
 "$BIN" merge "$CFG" "$TMP/d" --gguf "$TMP/d.gguf" --dry-run >/dev/null 2>&1
