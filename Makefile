@@ -39,7 +39,7 @@ DEMO_FLAGS ?=
 demo: build
 	$(BUILD)/mergeguard demo -o $(DEMO_OUT) $(DEMO_FLAGS)
 
-# The benchmarks that need no big files (a few minutes). The 1B-shaped ones
+# The benchmarks that need no big files (under a minute). The 1B-shaped ones
 # write ~7.5 GB: build/bench_merge DIR, build/bench_evolve --shape 1b --dir DIR.
 bench: build
 	$(BUILD)/bench_convert
