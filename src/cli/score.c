@@ -123,8 +123,8 @@ static mg_status load_records(const char *path, const mg_tokenizer *tok, const c
 }
 
 static json_t *agg_json(const agg *a) {
-    return json_pack("{s:i, s:i, s:f, s:f}", "records", (int)a->records, "response_tokens",
-                     (int)a->tokens, "mean_nll", a->sum_mean / (double)a->records, "token_mean_nll",
+    return json_pack("{s:I, s:I, s:f, s:f}", "records", (json_int_t)a->records, "response_tokens",
+                     (json_int_t)a->tokens, "mean_nll", a->sum_mean / (double)a->records, "token_mean_nll",
                      a->sum_nll / (double)a->tokens);
 }
 
