@@ -2,6 +2,7 @@
 #include "nn/load.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,14 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     for (int i = 0; i < ndim && o < cap; i++)
         o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64, i ? ", " : "", shape[i]);
     if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+// True when a bf16 array holds NaN or Inf (exponent bits all ones).
+static bool bf16_any_nonfinite(const uint16_t *x, size_t n) {
+    unsigned hit = 0;
+    for (size_t i = 0; i < n; i++)
+        hit |= (x[i] & 0x7F80u) == 0x7F80u;
+    return hit != 0;
 }
 
 mg_status mg_nn_model_fill(mg_nn_model *m, const mg_model *dir, mg_error *err) {
@@ -54,6 +63,14 @@ mg_status mg_nn_model_fill(mg_nn_model *m, const mg_model *dir, mg_error *err) {
             free(tmp);
         }
         if (rc != MG_OK) return rc;
+        // A model with NaN / Inf weights runs, but every output downstream of
+        // them is NaN: refuse it here, naming the tensor (one vectorized pass).
+        if (t->data ? mg_f32_any_nonfinite(t->data, t->numel)
+                    : bf16_any_nonfinite(t->bf16, t->numel))
+            return mg_error_set(err, MG_ERR_INVALID,
+                                "%s: tensor '%s' holds NaN or Inf values: the model's outputs "
+                                "would be meaningless",
+                                path, t->name);
     }
     return MG_OK;
 }

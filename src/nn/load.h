@@ -36,7 +36,8 @@ mg_status mg_nn_model_from_dir_as(const mg_model *dir, mg_nn_weights weights, mg
                                   mg_error *err);
 
 /* Copies the tensors of an open folder into an existing model of the same
- * architecture (every tensor of m must be present with its shape). */
+ * architecture (every tensor of m must be present with its shape). A tensor
+ * holding NaN or Inf is refused (MG_ERR_INVALID, naming it). */
 mg_status mg_nn_model_fill(mg_nn_model *m, const mg_model *dir, mg_error *err);
 
 #endif // MG_NN_LOAD_H

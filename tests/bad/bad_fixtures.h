@@ -267,6 +267,12 @@ static void fx_build(const char *work) {
              &(fx_model_opts){.dtype = MG_DTYPE_BF16,
                               .poison = "model.layers.1.self_attn.q_proj.weight",
                               .poison_value = -INFINITY});
+    // Runnable but for one bf16 NaN: refused also when held as bf16 (--weights bf16).
+    fx_model(FX_GOLDEN "/tiny-llama", G("nan_bf16_tok"),
+             &(fx_model_opts){.dtype = MG_DTYPE_BF16,
+                              .poison = "model.layers.1.mlp.down_proj.weight",
+                              .poison_value = NAN});
+    fx_with_tokenizer(p);
     fx_model(FX_GOLDEN "/tiny-llama", G("vocab"), &(fx_model_opts){.extra_vocab = 8});
     fx_model(FX_GOLDEN "/tiny-llama", G("dtype_shards"), &(fx_model_opts){.split_dtype = true});
     fx_model(FX_GOLDEN "/tiny-llama", G("shape"),
