@@ -26,7 +26,7 @@ uint64_t mg_hash_bytes(const void *key, size_t len) {
         len -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, p, len);
+    if (len) memcpy(&w, p, len); // an empty key may come as a NULL pointer
     h = (h ^ mix64(w ^ len)) * 0x9E3779B97F4A7C15ull;
     return mix64(h);
 }
@@ -89,7 +89,8 @@ static size_t find(const mg_strmap *m, const void *key, size_t len, uint64_t h) 
     for (;;) {
         const slot *s = &m->slots[i];
         if (s->val == EMPTY) return i;
-        if (s->hash == h && s->key_len == len && !memcmp(m->arena + s->key_off, key, len)) return i;
+        if (s->hash == h && s->key_len == len && (!len || !memcmp(m->arena + s->key_off, key, len)))
+            return i;
         i = (i + 1) & mask;
     }
 }
