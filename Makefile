@@ -2,13 +2,14 @@
 # `make test` runs every test, then the unit tests again under ASan + UBSan.
 BUILD ?= build
 SAN_BUILD ?= build-sanitize
+MPI_BUILD ?= build-mpi
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DMG_WERROR=ON
 endif
 
-.PHONY: all deps build test test-sanitize demo bench clean format
+.PHONY: all deps build test test-sanitize test-mpi demo bench clean format
 
 all: build
 
@@ -31,6 +32,19 @@ test: build $(SAN_BUILD)/CMakeCache.txt
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L unit
+	@$(MAKE) --no-print-directory test-mpi
+
+# evolve across MPI ranks (2 ranks must write the log of 1), in a WITH_MPI
+# build of the binary and that one test, when Open MPI is installed
+# (scripts/setup-deps --with-mpi); the default build has no MPI.
+test-mpi:
+	@if command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1; then \
+	  cmake -S . -B $(MPI_BUILD) -DCMAKE_BUILD_TYPE=Release -DWITH_MPI=ON $(CMAKE_FLAGS) >/dev/null && \
+	  cmake --build $(MPI_BUILD) -j $(JOBS) --target mergeguard search_test_evolve && \
+	  cd $(MPI_BUILD) && ctest --output-on-failure -R '^search_test_evolve$$'; \
+	else \
+	  echo "make test: Open MPI not installed (scripts/setup-deps --with-mpi): MPI test skipped"; \
+	fi
 
 # The paper's study on the lab world (builds the small world into the cache on
 # first use); DEMO_FLAGS=--quick for the few-minute version.
@@ -48,7 +62,7 @@ bench: build
 	$(BUILD)/bench_train small 20
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(MPI_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -123,7 +123,8 @@ int mg_cmd_evolve(int argc, char **argv) {
     o.stop_after_generations = (int)stop_after;
     mg_error err = {0};
     mg_evolve_config *cfg = NULL;
-    mg_status st = mg_evolve_config_load(cfg_path, &cfg, &err);
+    mg_status st = mg_dist_check_launch(&err);
+    if (!st) st = mg_evolve_config_load(cfg_path, &cfg, &err);
     if (st) {
         rc = mg_cli_fail(&err);
         mg_dist_finalize();

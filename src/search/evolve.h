@@ -92,5 +92,9 @@ int mg_dist_size(void);
 void mg_dist_bcast_f64(double *x, size_t n);      // from rank 0
 void mg_dist_reduce_sum_f64(double *x, size_t n); // into rank 0
 void mg_dist_barrier(void);
+/* MG_ERR_USAGE when this is one of several processes started by an MPI
+ * launcher (mpirun) but the build has no MPI: each would run the whole
+ * search into the same output. MG_OK otherwise, and always in MPI builds. */
+mg_status mg_dist_check_launch(mg_error *err);
 
 #endif // MG_SEARCH_EVOLVE_H

@@ -2,6 +2,8 @@
  * single-process no-ops otherwise (see evolve.h). */
 #include "search/evolve.h"
 
+#include <stdlib.h>
+
 #ifdef MG_WITH_MPI
 #include <mpi.h>
 
@@ -60,7 +62,34 @@ void mg_dist_barrier(void) {
     if (mg_dist_size() > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
 
+mg_status mg_dist_check_launch(mg_error *err) {
+    (void)err;
+    return MG_OK;
+}
+
 #else
+
+/* Processes started by an MPI launcher: Open MPI's mpirun sets
+ * OMPI_COMM_WORLD_SIZE, MPICH / Hydra (and Intel MPI) PMI_SIZE. */
+static long launcher_size(void) {
+    static const char *const VARS[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof VARS / sizeof VARS[0]; i++) {
+        const char *v = getenv(VARS[i]);
+        if (v && *v) return strtol(v, NULL, 10);
+    }
+    return 1;
+}
+
+mg_status mg_dist_check_launch(mg_error *err) {
+    long n = launcher_size();
+    if (n <= 1) return MG_OK;
+    return mg_error_set(err, MG_ERR_USAGE,
+                        "evolve: started as one of %ld MPI processes, but this mergeguard was "
+                        "built without MPI, so each process would run the whole search into the "
+                        "same output; rebuild with scripts/setup-deps --with-mpi and "
+                        "cmake -DWITH_MPI=ON, or run it as one process",
+                        n);
+}
 
 void mg_dist_init(int *argc, char ***argv) {
     (void)argc;

@@ -217,6 +217,29 @@ static void test_mpi(void) {
                 MG_BINARY, CFG, DATA, T, T);
     CHECK_EQ_INT(rc, 0);
     compare_with_full("mpi");
+#else
+    // Without MPI, processes started by a launcher are refused before any
+    // work (each would run the whole search into the same output).
+    char out[400], errp[400];
+    snprintf(out, sizeof out, "%s/mpi-none", T);
+    snprintf(errp, sizeof errp, "%s/mpi-none.err", T);
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < 2; i++) {
+        int rc = sh("%s=2 %s evolve -q %s --data %s -o %s --max-fevals 50 2>%s >/dev/null", vars[i],
+                    MG_BINARY, CFG, DATA, out, errp);
+        CHECK_EQ_INT(rc, 2);
+        char *e = slurp(errp);
+        CHECK_MSG(e && strstr(e, "built without MPI") && strstr(e, "one of 2 MPI processes"),
+                  "stderr: %s", e ? e : "(none)");
+        free(e);
+        CHECK(!mg_path_exists(out));
+    }
+    // One process under a launcher (mpirun -np 1) is an ordinary run.
+    CHECK_EQ_INT(sh("OMPI_COMM_WORLD_SIZE=1 %s evolve -q %s --data %s -o %s --max-fevals 8 "
+                    "--threads 1 2>%s >/dev/null",
+                    MG_BINARY, CFG, DATA, out, errp),
+                 0);
+    CHECK(mg_path_exists(out));
 #endif
 }
 
