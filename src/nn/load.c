@@ -64,7 +64,7 @@ mg_status mg_nn_model_fill(mg_nn_model *m, const mg_model *dir, mg_error *err) {
         }
         if (rc != MG_OK) return rc;
         // A model with NaN / Inf weights runs, but every output downstream of
-        // them is NaN: refuse it here, naming the tensor (one vectorized pass).
+        // them is NaN: refuse it here, naming the tensor (one pass over it).
         if (t->data ? mg_f32_any_nonfinite(t->data, t->numel)
                     : bf16_any_nonfinite(t->bf16, t->numel))
             return mg_error_set(err, MG_ERR_INVALID,
