@@ -21,6 +21,7 @@
 #include "io/gguf_reader.h"
 #include "io/gguf_vocab.h"
 #include "io/model_dir.h"
+#include "gguf_check.h"
 #include "test.h"
 
 static char tmpdir[256];
@@ -88,138 +89,6 @@ static uint32_t get_u32(const mg_gguf_file *f, const char *key) {
     return v;
 }
 
-static void check_metadata(const mg_gguf_file *f, const mg_model_config *c, const char *arch,
-                           mg_gguf_outtype o) {
-    // Key names and exact types of the inference.md A2 table (llama.cpp's
-    // loader refuses e.g. a UINT64 block_count).
-    mg_error err = {0};
-    mg_gguf_str s;
-    CHECK_OK(mg_gguf_get_str(f, "general.architecture", &s, &err), &err);
-    CHECK(mg_gguf_str_eq(s, arch));
-    expect_type(f, "general.name", MG_GGUF_STRING);
-    expect_type(f, "general.alignment", MG_GGUF_UINT32);
-    static const uint32_t FT[] = {0, 1, 32, 7};
-    CHECK_EQ_INT(get_u32(f, "general.file_type"), FT[o]);
-    char k[128];
-#define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", arch, suffix), k)
-    CHECK_EQ_INT(get_u32(f, KEY("context_length")), c->max_position_embeddings);
-    CHECK_EQ_INT(get_u32(f, KEY("embedding_length")), c->hidden_size);
-    CHECK_EQ_INT(get_u32(f, KEY("block_count")), c->num_hidden_layers);
-    CHECK_EQ_INT(get_u32(f, KEY("feed_forward_length")), c->intermediate_size);
-    CHECK_EQ_INT(get_u32(f, KEY("attention.head_count")), c->num_attention_heads);
-    CHECK_EQ_INT(get_u32(f, KEY("attention.head_count_kv")), c->num_key_value_heads);
-    CHECK_EQ_INT(get_u32(f, KEY("vocab_size")), c->vocab_size);
-    float v = 0;
-    CHECK_OK(mg_gguf_get_f32(f, KEY("rope.freq_base"), &v, &err), &err);
-    CHECK(v == (float)c->rope_theta);
-    CHECK_OK(mg_gguf_get_f32(f, KEY("attention.layer_norm_rms_epsilon"), &v, &err), &err);
-    CHECK(v == (float)c->rms_norm_eps);
-    if (!strcmp(arch, "llama")) CHECK_EQ_INT(get_u32(f, KEY("rope.dimension_count")), 16);
-    if (json_object_get(c->json, "head_dim")) {
-        CHECK_EQ_INT(get_u32(f, KEY("attention.key_length")), 16);
-        CHECK_EQ_INT(get_u32(f, KEY("attention.value_length")), 16);
-    } else {
-        CHECK(mg_gguf_find_kv(f, KEY("attention.key_length")) == NULL);
-    }
-#undef KEY
-}
-
-/* Every GGUF tensor against its HF source. */
-static void check_tensors(const mg_gguf_file *f, const mg_model *m, const char *arch,
-                          mg_gguf_outtype o) {
-    const mg_model_config *c = mg_model_config_of(m);
-    bool llama = !strcmp(arch, "llama"), tied = !mg_model_find(m, "lm_head.weight");
-    bool rope3 = mg_gguf_find_tensor(f, "rope_freqs.weight") != NULL;
-    size_t per_layer = 9 + (!strcmp(arch, "qwen2") ? 3 : 0) + (!strcmp(arch, "qwen3") ? 2 : 0);
-    CHECK_EQ_INT(mg_gguf_tensor_count(f),
-                 1 + (size_t)c->num_hidden_layers * per_layer + 1 + !tied + rope3);
-    CHECK(mg_gguf_find_tensor(f, "output.weight") == NULL || !tied);
-    mg_error err = {0};
-    static const char *MAP[][2] = {
-        {"token_embd.weight", "model.embed_tokens.weight"},
-        {"output_norm.weight", "model.norm.weight"},
-        {"output.weight", "lm_head.weight"},
-        {"attn_norm.weight", "input_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_q.bias", "self_attn.q_proj.bias"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},
-        {"attn_k.bias", "self_attn.k_proj.bias"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},
-        {"attn_v.bias", "self_attn.v_proj.bias"},
-        {"attn_output.weight", "self_attn.o_proj.weight"},
-        {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-        {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-        {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"ffn_gate.weight", "mlp.gate_proj.weight"},
-        {"ffn_up.weight", "mlp.up_proj.weight"},
-        {"ffn_down.weight", "mlp.down_proj.weight"},
-    };
-    for (size_t i = 0; i < mg_gguf_tensor_count(f); i++) {
-        const mg_gguf_tensor *t = mg_gguf_tensor_at(f, i);
-        if (!strcmp(t->name, "rope_freqs.weight")) {
-            CHECK(t->type == MG_GGML_F32 && t->ne[0] == 8);
-            continue;
-        }
-        char hf[256] = "";
-        int layer = -1;
-        const char *suffix = t->name;
-        if (!strncmp(t->name, "blk.", 4)) {
-            layer = atoi(t->name + 4);
-            suffix = strchr(t->name + 4, '.') + 1;
-        }
-        for (size_t k = 0; k < sizeof MAP / sizeof MAP[0]; k++)
-            if (!strcmp(MAP[k][0], suffix)) {
-                if (layer >= 0)
-                    snprintf(hf, sizeof hf, "model.layers.%d.%s", layer, MAP[k][1]);
-                else
-                    snprintf(hf, sizeof hf, "%s", MAP[k][1]);
-            }
-        const mg_tensor_view *v = mg_model_find(m, hf);
-        CHECK_MSG(v != NULL, "GGUF tensor %s has no HF source '%s'", t->name, hf);
-        if (!v) continue;
-        CHECK_EQ_INT(t->ndim, v->ndim);
-        for (int d = 0; d < v->ndim; d++)
-            CHECK_EQ_INT(t->ne[d], v->shape[v->ndim - 1 - d]);
-        bool vec = v->ndim == 1 || strstr(t->name, "_norm.weight");
-        static const uint32_t TY[] = {MG_GGML_F32, MG_GGML_F16, MG_GGML_BF16, MG_GGML_Q8_0};
-        CHECK_MSG(t->type == (vec ? MG_GGML_F32 : TY[o]), "%s: type %s", t->name,
-                  mg_ggml_type_name(t->type));
-        float *x = NULL, *y = mg_malloc((size_t)t->numel * 4), *z = mg_malloc((size_t)t->numel * 4);
-        CHECK_OK(mg_model_read_f32(m, hf, &x, NULL, &err), &err);
-        CHECK_OK(mg_gguf_tensor_to_f32(t, y, &err), &err);
-        bool perm = llama && (strstr(t->name, "attn_q.") || strstr(t->name, "attn_k."));
-        if (perm) { // undo llama.cpp's layout: the inverse gives back the HF tensor
-            int64_t heads =
-                strstr(t->name, "attn_q.") ? c->num_attention_heads : c->num_key_value_heads;
-            int64_t rows = v->shape[0];
-            mg_gguf_unpermute_qk(y, z, rows, (int64_t)t->numel / rows, heads);
-            memcpy(y, z, (size_t)t->numel * 4);
-        }
-        int bad = 0;
-        for (uint64_t e = 0; e < t->numel; e++) {
-            double tol = 0;
-            float want = x[e];
-            if (t->type == MG_GGML_F16) want = mg_f16_to_f32(mg_f32_to_f16(x[e]));
-            if (t->type == MG_GGML_BF16) want = mg_bf16_to_f32(mg_f32_to_bf16(x[e]));
-            if (t->type == MG_GGML_Q8_0) {
-                // Half a quantization step of this element's block (in HF
-                // order the block is found through the permuted layout, so
-                // bound by the row's max instead: |x| <= amax of its row).
-                uint64_t row = e / t->ne[0];
-                float amax = 0;
-                for (uint64_t j = 0; j < t->ne[0]; j++) {
-                    float a = fabsf(x[row * t->ne[0] + j]);
-                    amax = a > amax ? a : amax;
-                }
-                tol = amax / 127.0 * (0.5 + 127.0 / 2048) * 1.001 + 1e-7; // + f16 scale rounding
-            }
-            if (!(fabs(y[e] - want) <= tol)) bad++;
-        }
-        CHECK_MSG(bad == 0, "%s: %d elements differ", t->name, bad);
-        free(x), free(y), free(z);
-    }
-}
-
 static void test_fixtures_roundtrip(void) {
     for (size_t fi = 0; fi < 4; fi++)
         for (int o = 0; o < 4; o++) {
@@ -244,8 +113,13 @@ static void test_fixtures_roundtrip(void) {
                 CHECK(mg_gguf_str_eq(s, FIXTURES[fi]));
                 CHECK_OK(mg_gguf_get_str(f, "tokenizer.ggml.model", &s, &err), &err);
                 CHECK(mg_gguf_str_eq(s, "none"));
-                check_metadata(f, mg_model_config_of(m), arch, (mg_gguf_outtype)o);
-                check_tensors(f, m, arch, (mg_gguf_outtype)o);
+                // Keys, types and every element: the independent checker
+                // that test_gguf_fixtures.c also runs on every model folder.
+                gguf_check_stats st = {0};
+                gc_check_metadata(f, m, arch, (mg_gguf_outtype)o, FIXTURES[fi],
+                                  mg_model_config_of(m)->vocab_size, &st);
+                gc_check_tensors(f, m, arch, (mg_gguf_outtype)o, &st);
+                CHECK(st.tensors == mg_gguf_tensor_count(f) && st.elements > 0);
                 // llama3 rope scaling only in tiny-llama3; tied models have no output.weight.
                 CHECK((mg_gguf_find_tensor(f, "rope_freqs.weight") != NULL) == (fi == 1));
                 CHECK((mg_gguf_find_tensor(f, "output.weight") != NULL) == (fi == 0 || fi == 3));
