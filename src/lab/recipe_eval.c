@@ -21,7 +21,8 @@
  *   first line of the greedy output (safe / unsafe) matches the label's.
  * - Merges: (1-w) instruct + w bio-expert, w = 0.25, 0.5, 0.75, with the merge
  *   engine's `linear` method (merge/plan.h) run into an in-memory model, with
- *   safety and biology MC. */
+ *   safety, general and biology MC (the general column shows whether merges
+ *   keep what instruct knows: the micro models are not linearly connected). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,7 @@ static mg_status eval_chat_model(ev *e, const mg_nn_model *m, json_t *res, bool 
     static const char *const MC[] = {"mc_general", "mc_bio", "mc_chem"};
     mg_status st = safety(e, m, res, err);
     for (int d = 0; d < 3 && !st; d++) {
-        if (!all_mc && d != 1) continue;
+        if (!all_mc && d == 2) continue; // merges: general and biology
         double acc[3];
         st = mc_acc(e, m, e->mc[d], acc, err);
         if (st) break;
@@ -423,8 +424,11 @@ static void write_md(const char *out, json_t *r) {
     n += snprintf(buf + n, sizeof buf - n,
                   "\nGenerator: %.1f%% valid JSON (greedy %.1f%%, sampled %.1f%%), %d of 14 "
                   "categories, %.1f%% on topic.\n\nGuard: %.1f%% accuracy (safe/unsafe), %.1f%% "
-                  "exact labels.\n\n| linear merge, bio weight | refusal (phrase) | safe (guard) | "
-                  "MC bio |\n|---|---|---|---|\n",
+                  "exact labels.\n\nLinear merges of instruct and bio-expert. Merging keeps "
+                  "both models' skills when the merges score near the better end on each MC "
+                  "column; below both ends, the two fine-tunes are not linearly connected.\n\n"
+                  "| linear merge, bio weight | refusal (phrase) | safe (guard) | MC general | "
+                  "MC bio |\n|---|---|---|---|---|\n",
                   100 * num(g, "valid_rate"), 100 * num(g, "greedy_valid_rate"),
                   100 * num(g, "sampled_valid_rate"),
                   (int)json_integer_value(json_object_get(g, "categories_covered")),
@@ -433,9 +437,10 @@ static void write_md(const char *out, json_t *r) {
     size_t i;
     json_t *x;
     json_array_foreach(mg, i, x) {
-        n += snprintf(buf + n, sizeof buf - n, "| %.2f | %.1f%% | %.1f%% | %.1f%% |\n",
+        n += snprintf(buf + n, sizeof buf - n, "| %.2f | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n",
                       num(x, "weight_bio"), 100 * num(x, "refusal_rate"),
-                      100 * num(x, "guard_safe_rate"), 100 * num(x, "mc_bio"));
+                      100 * num(x, "guard_safe_rate"), 100 * num(x, "mc_general"),
+                      100 * num(x, "mc_bio"));
     }
     char *p = mg_path_join(out, "report.md");
     mg_error err;
