@@ -1,5 +1,6 @@
 # Thin wrapper around CMake. `make` sets up deps, configures and builds;
-# `make test` runs every test, then the unit tests again under ASan + UBSan.
+# `make test` runs every test, then the unit tests again under ASan + UBSan,
+# then the 2-rank evolve test in a WITH_MPI build when Open MPI is installed.
 BUILD ?= build
 SAN_BUILD ?= build-sanitize
 MPI_BUILD ?= build-mpi
