@@ -10,35 +10,18 @@
 . "$(dirname "$0")/lib/testlib.sh"
 BIN=$1
 DATA=$2
-expect() { # CODE NEEDLE ARGS...
-    local code=$1 needle=$2
-    shift 2
-    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    if [ $rc -ne "$code" ]; then fail "$*: exit $rc, expected $code: $(head -3 "$TMP/err")"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" "$TMP/err" "$TMP/out"; then
-        fail "$*: '$needle' not in output: $(head -3 "$TMP/err")"
-        return
-    fi
-    if [ "$code" -ne 0 ] && [ "$(grep -c . "$TMP/err")" -ne 1 ]; then
-        fail "$*: expected one line on stderr: $(cat "$TMP/err")"
-        return
-    fi
-    ok
-}
-
 # ---- tokens per generation
 G=$DATA/gendata
-expect 2 "1..1048576" generate "$G/gen" --prompt hi --max-new-tokens 1048577
-expect 2 "1..1048576" chat "$G/gen" --max-new-tokens 2000000
-expect 2 "1..1048576" gen-data safety --generator "$G/gen" --pool "$G/refuser" --judge refusal \
+expect_exit 2 "1..1048576" generate "$G/gen" --prompt hi --max-new-tokens 1048577
+expect_exit 2 "1..1048576" chat "$G/gen" --max-new-tokens 2000000
+expect_exit 2 "1..1048576" gen-data safety --generator "$G/gen" --pool "$G/refuser" --judge refusal \
     --max-new-tokens 2000000 --n 3 -o "$TMP/x.jsonl"
 [ ! -e "$TMP/x.jsonl" ] && ok || fail "gen-data wrote output before refusing the cap"
-expect 0 '"stop": "length"' generate "$G/gen" --prompt hi --raw --max-new-tokens 5 --json
+expect_exit 0 '"stop": "length"' generate "$G/gen" --prompt hi --raw --max-new-tokens 5 --json
 cp -r "$G/gen" "$TMP/ctx12"
 sed -i 's/"max_position_embeddings": [0-9]*/"max_position_embeddings": 12/' "$TMP/ctx12/config.json"
-expect 0 '"stop": "context"' generate "$TMP/ctx12" --prompt hi --raw --max-new-tokens 100 --json
-expect 2 "context window" generate "$TMP/ctx12" --prompt "hello there how are you today" --raw
+expect_exit 0 '"stop": "context"' generate "$TMP/ctx12" --prompt hi --raw --max-new-tokens 100 --json
+expect_exit 2 "context window" generate "$TMP/ctx12" --prompt "hello there how are you today" --raw
 
 # ---- template renders
 echo '[{"role": "user", "content": "hi"}]' >"$TMP/m.json"
@@ -48,13 +31,13 @@ printf '{%% for i in range(100000000) %%}x{%% endfor %%}' >"$TMP/range.jinja"
 printf '{%% set s = "%s" %%}{%% for i in range(100000) %%}{{ s }}{%% endfor %%}' \
     "$(head -c 400 /dev/zero | tr '\0' x)" >"$TMP/big.jinja"
 printf '{%% macro f(n) %%}{{ f(n + 1) }}{%% endmacro %%}{{ f(0) }}' >"$TMP/rec.jinja"
-expect 2 "memory limit" chat-template "$G/gen" --messages "$TMP/m.json" --chat-template "$TMP/range.jinja"
-expect 2 "exceeded 10000000 evaluation steps" chat-template "$G/gen" --messages "$TMP/m.json" --chat-template "$TMP/steps.jinja"
-expect 2 "output limit of 16777216 bytes" chat-template "$G/gen" --messages "$TMP/m.json" \
+expect_exit 2 "memory limit" chat-template "$G/gen" --messages "$TMP/m.json" --chat-template "$TMP/range.jinja"
+expect_exit 2 "exceeded 10000000 evaluation steps" chat-template "$G/gen" --messages "$TMP/m.json" --chat-template "$TMP/steps.jinja"
+expect_exit 2 "output limit of 16777216 bytes" chat-template "$G/gen" --messages "$TMP/m.json" \
     --chat-template "$TMP/big.jinja"
-expect 2 "more than 200 levels" chat-template "$G/gen" --messages "$TMP/m.json" \
+expect_exit 2 "more than 200 levels" chat-template "$G/gen" --messages "$TMP/m.json" \
     --chat-template "$TMP/rec.jinja"
-expect 0 "16 MiB of rendered text" chat-template --help
+expect_exit 0 "16 MiB of rendered text" chat-template --help
 
 # ---- merge --max-memory
 GO=$DATA/golden
@@ -66,12 +49,12 @@ models:
   - model: $GO/tiny-llama3
     parameters: {weight: 0.5}
 EOF
-expect 2 "--max-memory: invalid size" merge "$TMP/m.yml" "$TMP/o" --max-memory 12q
-expect 2 "--max-memory: invalid size" merge "$TMP/m.yml" "$TMP/o" --max-memory 0
-expect 0 "peak memory (estimate, 2 threads)" merge "$TMP/m.yml" --dry-run --threads 2
-expect 2 "more than --max-memory 1.0 KiB; biggest tensor" merge "$TMP/m.yml" "$TMP/o" --max-memory 1KiB
+expect_exit 2 "--max-memory: invalid size" merge "$TMP/m.yml" "$TMP/o" --max-memory 12q
+expect_exit 2 "--max-memory: invalid size" merge "$TMP/m.yml" "$TMP/o" --max-memory 0
+expect_exit 0 "peak memory (estimate, 2 threads)" merge "$TMP/m.yml" --dry-run --threads 2
+expect_exit 2 "more than --max-memory 1.0 KiB; biggest tensor" merge "$TMP/m.yml" "$TMP/o" --max-memory 1KiB
 [ ! -e "$TMP/o" ] && [ -z "$(ls -A "$TMP" | grep '^\.o\.')" ] && ok || fail "refused merge left output"
-expect 0 "" merge -q "$TMP/m.yml" "$TMP/o" --max-memory 1GiB
-expect 0 "--max-memory SIZE" merge --help
+expect_exit 0 "" merge -q "$TMP/m.yml" "$TMP/o" --max-memory 1GiB
+expect_exit 0 "--max-memory SIZE" merge --help
 
 summary
