@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "base/parallel.h"
 
@@ -69,4 +70,11 @@ bool mg_cli_common_option(int argc, char **argv, int *i, bool *bad) {
         return true;
     }
     return false;
+}
+
+void mg_cli_print_json(json_t *v, size_t flags) {
+    char *text = mg_json_dump(v, flags);
+    if (text) puts(text);
+    free(text);
+    json_decref(v);
 }

@@ -7,7 +7,9 @@
 #ifndef MG_CLI_CLI_H
 #define MG_CLI_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/error.h"
 
@@ -20,6 +22,10 @@ int mg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * argv[*i] was one of them: -q/--quiet, -v/--verbose, --threads N. Sets *bad
  * when the option was recognized but its value was invalid. */
 bool mg_cli_common_option(int argc, char **argv, int *i, bool *bad);
+
+/* Prints v as JSON (json_dumps flags) and a newline to stdout, then releases
+ * v (taken). The --json output of the commands. */
+void mg_cli_print_json(json_t *v, size_t flags);
 
 /* Parses integer / float option values strictly (whole string, in range). */
 bool mg_cli_parse_int(const char *s, long long min, long long max, long long *out);

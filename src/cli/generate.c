@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/json.h"
 #include "cli/cli.h"
 #include "cli/nn_cli.h"
 
@@ -115,10 +114,7 @@ int mg_cmd_generate(int argc, char **argv) {
         json_object_set_new(root, "ids", jids);
         json_object_set_new(root, "text", json_string(text));
         json_object_set_new(root, "stop", json_string(stop_name(res.stop)));
-        char *dump = mg_json_dump(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        puts(dump);
-        free(dump);
-        json_decref(root);
+        mg_cli_print_json(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         putchar('\n');
     }

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "base/json.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "io/model_dir.h"
@@ -217,10 +216,7 @@ static void print_json(const mg_model *m, const mg_tensor_stats *st) {
         json_array_append_new(ts, o);
     }
     json_object_set_new(root, "tensors", ts);
-    char *s = mg_json_dump(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    printf("%s\n", s);
-    free(s);
-    json_decref(root);
+    mg_cli_print_json(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 }
 
 int mg_cmd_inspect(int argc, char **argv) {

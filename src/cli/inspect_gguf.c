@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "base/json.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "io/gguf_reader.h"
@@ -350,10 +349,7 @@ static void print_json(const mg_gguf_file *f, const char *path, const mg_tensor_
         json_array_append_new(ts, o);
     }
     json_object_set_new(root, "tensors", ts);
-    char *s = mg_json_dump(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    printf("%s\n", s);
-    free(s);
-    json_decref(root);
+    mg_cli_print_json(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 }
 
 int mg_gguf_inspect_cli(const char *path, bool as_json, bool stats) {

@@ -12,7 +12,6 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
-#include "base/json.h"
 #include "cli/cli.h"
 #include "nn/forward.h"
 #include "nn/kernels.h"
@@ -153,10 +152,7 @@ int mg_cmd_logits(int argc, char **argv) {
         json_object_set_new(root, "ids", jids);
         json_object_set_new(root, "vocab", json_integer(V));
         json_object_set_new(root, "logits", rows);
-        char *txt = mg_json_dump(root, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(9));
-        puts(txt);
-        free(txt);
-        json_decref(root);
+        mg_cli_print_json(root, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(9));
     } else {
         print_text(lg, ids, n, V, (int)(top < V ? top : V));
     }

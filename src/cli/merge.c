@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "base/file.h"
-#include "base/json.h"
 #include "base/log.h"
 #include "base/parallel.h"
 #include "cli/cli.h"
@@ -189,10 +188,7 @@ int mg_cmd_merge(int argc, char **argv) {
         json_object_set_new(sum, "seconds", json_real(stats.seconds));
         json_object_set_new(sum, "threads", json_integer(mg_get_threads()));
         mg_merge_gguf_json(&gguf, sum);
-        char *text = mg_json_dump(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        printf("%s\n", text);
-        free(text);
-        json_decref(sum);
+        mg_cli_print_json(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
     } else
         mg_log_info("merged %zu tensors (%s) into %s: %zu shard(s), %.2f GB in %.2f s",
                     plan->n_tensors, cfg->method->name, out, stats.shards,

@@ -11,7 +11,6 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
-#include "base/json.h"
 #include "cli/cli.h"
 #include "nn/load.h"
 #include "nn/score.h"
@@ -121,10 +120,7 @@ int mg_cmd_perplexity(int argc, char **argv) {
         json_t *root = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "tokens", (json_int_t)n,
                                  "scored", (json_int_t)scored, "windows", (json_int_t)w, "ctx",
                                  (json_int_t)ctx, "mean_nll", mean, "perplexity", exp(mean));
-        char *dump = mg_json_dump(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        puts(dump);
-        free(dump);
-        json_decref(root);
+        mg_cli_print_json(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         printf("tokens      %zu (%lld scored in %zu windows of up to %lld)\n", n, scored, w, ctx);
         printf("mean NLL    %.6f nats/token\n", mean);

@@ -14,7 +14,6 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
-#include "base/json.h"
 #include "cli/cli.h"
 #include "cli/nn_cli.h"
 #include "nn/score.h"
@@ -224,10 +223,7 @@ int mg_cmd_score(int argc, char **argv) {
         json_object_set_new(root, "records", jr);
         json_object_set_new(root, "by_type", bt);
         json_object_set_new(root, "overall", agg_json(&all));
-        char *dump = mg_json_dump(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        puts(dump);
-        free(dump);
-        json_decref(root);
+        mg_cli_print_json(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     } else {
         printf("%-16s %8s %12s %14s %16s\n", "type", "records", "resp tokens", "mean NLL/rec",
                "NLL/token");
