@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -56,6 +57,32 @@ typedef struct gguf_check_stats {
     double q8_max_bound;        // max |x - deq| / (d/2 + |q| |d16 - d|): <= 1
     uint64_t keys, tokens, merges;
 } gguf_check_stats;
+
+/* ---- fixture variants ---- */
+
+/* A model folder parent/name: golden `fixture`'s config.json with `patch`
+ * (a JSON object, or NULL) merged in, and a symlink to its weights. Owned path. */
+static inline char *gc_fixture_variant(const char *parent, const char *name, const char *fixture,
+                                       const char *patch) {
+    char *dir = mg_path_join(parent, name), src[512];
+    mg_error err = {0};
+    CHECK_OK(mg_mkdir_p(dir, &err), &err);
+    snprintf(src, sizeof src, "%s/golden/%s/config.json", MG_TEST_DATA, fixture);
+    json_t *cfg = NULL, *p = patch ? json_loads(patch, 0, NULL) : NULL;
+    CHECK(!patch || p != NULL);
+    CHECK_OK(mg_json_load_file(src, &cfg, &err), &err);
+    if (cfg && p) json_object_update(cfg, p);
+    char *cp = mg_path_join(dir, "config.json");
+    CHECK(cfg && json_dump_file(cfg, cp, JSON_INDENT(2)) == 0);
+    json_decref(cfg);
+    json_decref(p);
+    free(cp);
+    snprintf(src, sizeof src, "%s/golden/%s/model.safetensors", MG_TEST_DATA, fixture);
+    char *link = mg_path_join(dir, "model.safetensors");
+    CHECK(symlink(src, link) == 0);
+    free(link);
+    return dir;
+}
 
 /* ---- metadata table (inference.md A2 / A3) ---- */
 

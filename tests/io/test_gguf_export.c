@@ -37,32 +37,6 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-/* A model folder in tmpdir: the fixture's config.json (with `patch` merged in
- * when given) and a symlink to its model.safetensors. Owned path. */
-static char *make_model(const char *name, const char *fixture, const char *patch) {
-    char *dir = tpath(name);
-    mg_mkdir_p(dir, NULL);
-    char src[512];
-    snprintf(src, sizeof src, "%s/golden/%s/config.json", MG_TEST_DATA, fixture);
-    json_t *cfg = NULL;
-    mg_error err = {0};
-    CHECK_OK(mg_json_load_file(src, &cfg, &err), &err);
-    if (patch) {
-        json_t *p = json_loads(patch, 0, NULL);
-        json_object_update(cfg, p);
-        json_decref(p);
-    }
-    char *cp = mg_path_join(dir, "config.json");
-    json_dump_file(cfg, cp, JSON_INDENT(2));
-    json_decref(cfg);
-    free(cp);
-    snprintf(src, sizeof src, "%s/golden/%s/model.safetensors", MG_TEST_DATA, fixture);
-    char *link = mg_path_join(dir, "model.safetensors");
-    CHECK(symlink(src, link) == 0);
-    free(link);
-    return dir;
-}
-
 static bool dir_has_tmp(void) {
     DIR *d = opendir(tmpdir);
     struct dirent *e;
@@ -159,7 +133,7 @@ static const char *BPE_CFG =
     "}}\\n{{ m.content }}<|im_end|>\\n{% endfor %}\"}";
 
 static void test_tokenizer_bpe(void) {
-    char *dir = make_model("qwen-tok", "tiny-qwen2", NULL);
+    char *dir = gc_fixture_variant(tmpdir, "qwen-tok", "tiny-qwen2", NULL);
     char *p = mg_path_join(dir, "tokenizer.json");
     write_text(p, BPE_JSON);
     free(p);
@@ -220,7 +194,7 @@ static void test_tokenizer_bpe(void) {
 
 /* SentencePiece-style BPE with byte fallback (Llama 2 / Mistral layout). */
 static void test_tokenizer_spm(void) {
-    char *dir = make_model("llama-spm", "tiny-llama", NULL);
+    char *dir = gc_fixture_variant(tmpdir, "llama-spm", "tiny-llama", NULL);
     // vocab: <unk> <s> </s>, <0x00>..<0xFF> (3..258), then pieces.
     char *js = mg_malloc(1 << 16), *q = js;
     q += sprintf(q, "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},"
@@ -303,14 +277,15 @@ static void expect_fail(const char *dir, const char *outname, bool force, mg_sta
 
 static void test_bad_input(void) {
     // Unsupported architecture: no file at all.
-    char *d = make_model("gpt2", "tiny-llama", "{\"architectures\":[\"GPT2LMHeadModel\"]}");
+    char *d = gc_fixture_variant(tmpdir, "gpt2", "tiny-llama",
+                                 "{\"architectures\":[\"GPT2LMHeadModel\"]}");
     expect_fail(d, "gpt2.gguf", false, MG_ERR_UNSUPPORTED, "GPT2LMHeadModel");
     char *p = tpath("gpt2.gguf");
     CHECK(!mg_path_exists(p));
     free(p);
     free(d);
     // A tokenizer model GGUF's gpt2/llama vocab cannot express.
-    d = make_model("unigram", "tiny-llama", NULL);
+    d = gc_fixture_variant(tmpdir, "unigram", "tiny-llama", NULL);
     p = mg_path_join(d, "tokenizer.json");
     write_text(p, "{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":[[\"<unk>\",0.0]]}}");
     free(p);
@@ -320,7 +295,8 @@ static void test_bad_input(void) {
     free(p);
     free(d);
     // Unsupported rope scaling.
-    d = make_model("longrope", "tiny-llama", "{\"rope_scaling\":{\"rope_type\":\"longrope\"}}");
+    d = gc_fixture_variant(tmpdir, "longrope", "tiny-llama",
+                           "{\"rope_scaling\":{\"rope_type\":\"longrope\"}}");
     expect_fail(d, "longrope.gguf", false, MG_ERR_UNSUPPORTED, "longrope");
     free(d);
     // Existing output without force: refused, old file untouched; with force replaced.

@@ -156,29 +156,6 @@ static void test_every_fixture(void) {
     gguf_check_print("tests/data", &s);
 }
 
-/* A folder in tmpdir: golden `fixture`'s config.json with `patch` merged in and
- * a symlink to its weights. Owned path. */
-static char *variant(const char *name, const char *fixture, const char *patch) {
-    char *dir = mg_path_join(tmpdir, name), src[512];
-    mg_error err = {0};
-    CHECK_OK(mg_mkdir_p(dir, &err), &err);
-    snprintf(src, sizeof src, "%s/golden/%s/config.json", MG_TEST_DATA, fixture);
-    json_t *cfg = NULL, *p = json_loads(patch, 0, NULL);
-    CHECK(p != NULL);
-    CHECK_OK(mg_json_load_file(src, &cfg, &err), &err);
-    if (cfg && p) json_object_update(cfg, p);
-    char *cp = mg_path_join(dir, "config.json");
-    CHECK(cfg && json_dump_file(cfg, cp, JSON_INDENT(2)) == 0);
-    json_decref(cfg);
-    json_decref(p);
-    free(cp);
-    snprintf(src, sizeof src, "%s/golden/%s/model.safetensors", MG_TEST_DATA, fixture);
-    char *link = mg_path_join(dir, "model.safetensors");
-    CHECK(symlink(src, link) == 0);
-    free(link);
-    return dir;
-}
-
 /* Config variants the fixtures lack, through the same checks: llama with
  * q/k/v biases (the bias rows permuted like the weights: Qwen2 weights
  * declared as LlamaForCausalLM), Mistral, linear and yarn rope scaling keys. */
@@ -195,7 +172,7 @@ static void test_variants(void) {
     };
     gguf_check_stats s = {0};
     for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
-        char *dir = variant(V[i][0], V[i][1], V[i][2]);
+        char *dir = gc_fixture_variant(tmpdir, V[i][0], V[i][1], V[i][2]);
         for (int o = 0; o < 4; o++) {
             char name[64];
             snprintf(name, sizeof name, "%s-%s.gguf", V[i][0], mg_gguf_outtype_name(o));
