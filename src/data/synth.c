@@ -384,3 +384,13 @@ void mg_synth_failures_str(const uint64_t fail[MG_EXTRACT_REASONS], char *buf, s
     }
     if (!buf[0]) snprintf(buf, cap, "none");
 }
+
+mg_status mg_synth_check_sampling(double temperature, int gen_max_new_tokens,
+                                  int answer_max_new_tokens, mg_error *err) {
+    if (!(temperature >= 0) || gen_max_new_tokens < 1 || answer_max_new_tokens < 1 ||
+        gen_max_new_tokens > MG_GEN_MAX_NEW_TOKENS || answer_max_new_tokens > MG_GEN_MAX_NEW_TOKENS)
+        return mg_error_set(err, MG_ERR_USAGE,
+                            "temperature must be >= 0 and max new tokens in 1..%d",
+                            MG_GEN_MAX_NEW_TOKENS);
+    return MG_OK;
+}

@@ -70,6 +70,10 @@ mg_status mg_synth_generate(const mg_synth_model *m, int32_t *const *prompts, co
 
 /* Whether a prompt of n tokens leaves room for one generated token. */
 bool mg_synth_fits(const mg_synth_model *m, size_t n);
+/* The sampling options both generators take: temperature >= 0 and both
+ * max-new-token counts in 1..MG_GEN_MAX_NEW_TOKENS; MG_ERR_USAGE otherwise. */
+mg_status mg_synth_check_sampling(double temperature, int gen_max_new_tokens,
+                                  int answer_max_new_tokens, mg_error *err);
 
 /* Replaces every "{name}" in tmpl by val. Owned. */
 char *mg_synth_subst(const char *tmpl, const char *name, const char *val);

@@ -10,7 +10,6 @@
 #include "base/parallel.h"
 #include "base/rng.h"
 #include "data/jsonl.h"
-#include "nn/generate.h"
 
 /* Paper Fig. 4 (the lab trains its experts on this text, lab/world_formats.c).
  * The trailing comma inside each example is the paper's. */
@@ -352,13 +351,9 @@ mg_status mg_synth_domain_run(const mg_synth_model *experts, size_t n_experts,
         return mg_error_set(err, MG_ERR_INVALID,
                             "the example pool holds %zu question(s); the expert prompt shows 3",
                             n_examples);
-    if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1 ||
-        o->gen_max_new_tokens > MG_GEN_MAX_NEW_TOKENS ||
-        o->answer_max_new_tokens > MG_GEN_MAX_NEW_TOKENS)
-        return mg_error_set(err, MG_ERR_USAGE,
-                            "temperature must be >= 0 and max new tokens in 1..%d",
-                            MG_GEN_MAX_NEW_TOKENS);
-    mg_status rc = MG_OK;
+    mg_status rc = mg_synth_check_sampling(o->temperature, o->gen_max_new_tokens,
+                                           o->answer_max_new_tokens, err);
+    if (rc != MG_OK) return rc;
     for (size_t e = 0; e < n_experts && rc == MG_OK; e++) {
         int32_t *ids = NULL;
         size_t n = 0;

@@ -10,7 +10,6 @@
 #include "base/log.h"
 #include "base/parallel.h"
 #include "base/rng.h"
-#include "nn/generate.h"
 
 static const char *const CATEGORIES[MG_SYNTH_CATEGORIES] = {
     "Animal Abuse",
@@ -171,13 +170,9 @@ static mg_status check_inputs(const mg_synth_model *gen, const mg_synth_model *p
     if (o->n < 1) return mg_error_set(err, MG_ERR_USAGE, "--n must be at least 1");
     if (n_pool < 1) return mg_error_set(err, MG_ERR_USAGE, "the pool needs at least one model");
     if (!judge) return mg_error_set(err, MG_ERR_USAGE, "no judge");
-    if (!(o->temperature >= 0) || o->gen_max_new_tokens < 1 || o->answer_max_new_tokens < 1 ||
-        o->gen_max_new_tokens > MG_GEN_MAX_NEW_TOKENS ||
-        o->answer_max_new_tokens > MG_GEN_MAX_NEW_TOKENS)
-        return mg_error_set(err, MG_ERR_USAGE,
-                            "temperature must be >= 0 and max new tokens in 1..%d",
-                            MG_GEN_MAX_NEW_TOKENS);
-    mg_status rc = MG_OK;
+    mg_status rc = mg_synth_check_sampling(o->temperature, o->gen_max_new_tokens,
+                                           o->answer_max_new_tokens, err);
+    if (rc != MG_OK) return rc;
     for (size_t p = 1; p < n_pool && rc == MG_OK; p++)
         rc = mg_synth_same_vocab(&pool[0], &pool[p], err);
     if (rc != MG_OK) return rc;
