@@ -50,12 +50,8 @@ static mg_status check_tokenizer(const mg_plan *plan, const char *arch, mg_error
         if (!strcmp(plan->tensors[i].name, "model.embed_tokens.weight"))
             n_vocab = (size_t)plan->tensors[i].shape[0];
     mg_gguf_vocab v = {0};
-    // Quietly: its warnings (no tokenizer.json, unknown pre-tokenizer) come
-    // once, from the export itself.
-    mg_log_level level = mg_log_get_level();
-    mg_log_set_level(MG_LOG_QUIET);
+    // Its warning (no tokenizer.json, unknown pre-tokenizer) is the export's to give.
     mg_status st = mg_gguf_vocab_load(mg_model_path(tok), arch, n_vocab, c->json, &v, err);
-    mg_log_set_level(level);
     mg_gguf_vocab_free(&v);
     if (st) mg_error_prefix(err, "merge --gguf: nothing was merged: ");
     return st;

@@ -454,8 +454,9 @@ mg_status mg_gguf_export_model(const mg_model *m, const char *out_path,
     // The vocabulary has exactly the embedding's rows (llama.cpp checks it).
     const mg_tensor_view *emb = mg_model_find(m, "model.embed_tokens.weight");
     size_t n_vocab = (size_t)emb->shape[0];
-    if ((st = mg_gguf_vocab_load(mg_model_path(m), arch, n_vocab, c->json, &voc, err)) ||
-        (st = add_metadata(w, m, arch, opts, n_vocab, err)) ||
+    st = mg_gguf_vocab_load(mg_model_path(m), arch, n_vocab, c->json, &voc, err);
+    if (!st && voc.warning[0]) mg_log_warn("%s", voc.warning);
+    if (st || (st = add_metadata(w, m, arch, opts, n_vocab, err)) ||
         (st = mg_gguf_vocab_write(&voc, w, err)))
         goto done;
     for (size_t i = 0; i < p.n; i++)

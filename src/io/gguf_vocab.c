@@ -9,7 +9,6 @@
 #include "base/alloc.h"
 #include "base/file.h"
 #include "base/json.h"
-#include "base/log.h"
 
 /* The Split regexes of the HF tokenizer.json files whose llama.cpp
  * pre-tokenizer names are "llama-bpe" (Llama 3.x) and "qwen2" (Qwen2/2.5/3). */
@@ -52,8 +51,9 @@ static int32_t find_token(const mg_gguf_vocab *v, const char *text) {
     return -1;
 }
 
-/* Recognizes the pre-tokenizer from the tokenizer.json pre_tokenizer. */
-static const char *detect_pre(const json_t *pt, const char *family) {
+/* Recognizes the pre-tokenizer from the tokenizer.json pre_tokenizer; a guess
+ * by family is noted in v->warning. */
+static const char *detect_pre(const json_t *pt, const char *family, mg_gguf_vocab *v) {
     const char *type = str_field(pt, "type");
     if (type && !strcmp(type, "ByteLevel")) {
         const json_t *r = json_object_get(pt, "use_regex");
@@ -72,9 +72,10 @@ static const char *detect_pre(const json_t *pt, const char *family) {
     const char *guess = !strcmp(family, "llama")      ? "llama-bpe"
                         : !strncmp(family, "qwen", 4) ? "qwen2"
                                                       : "default";
-    mg_log_warn("tokenizer.json: pre-tokenizer not recognized; writing tokenizer.ggml.pre = "
-                "\"%s\" for the %s family",
-                guess, family);
+    snprintf(v->warning, sizeof v->warning,
+             "tokenizer.json: pre-tokenizer not recognized; writing tokenizer.ggml.pre = "
+             "\"%s\" for the %s family",
+             guess, family);
     return guess;
 }
 
@@ -279,9 +280,10 @@ mg_status mg_gguf_vocab_load(const char *dir, const char *family, size_t n_vocab
     json_t *tok = NULL;
     mg_status st = MG_OK;
     if (!mg_path_is_file(path)) {
-        mg_log_warn("%s: no tokenizer.json; writing a GGUF without a vocabulary "
-                    "(tokenizer.ggml.model = \"none\"): runners will need token ids",
-                    dir);
+        snprintf(v->warning, sizeof v->warning,
+                 "%s: no tokenizer.json; writing a GGUF without a vocabulary "
+                 "(tokenizer.ggml.model = \"none\"): runners will need token ids",
+                 dir);
         strcpy(v->model, "none");
         goto done;
     }
@@ -370,7 +372,7 @@ mg_status mg_gguf_vocab_load(const char *dir, const char *family, size_t n_vocab
         spm_scores(vocab, merges, v);
         strcpy(v->pre, "default");
     } else {
-        snprintf(v->pre, sizeof v->pre, "%s", detect_pre(pt, family));
+        snprintf(v->pre, sizeof v->pre, "%s", detect_pre(pt, family, v));
     }
     st = load_special(dir, tok, config, v, err);
 done:

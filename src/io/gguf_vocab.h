@@ -60,6 +60,7 @@ typedef struct mg_gguf_vocab {
     int32_t bos, eos, unk, pad, eot;        // -1 when absent
     int add_bos, add_eos, add_space_prefix; // -1 unset, else 0/1
     char *chat_template;                    // NULL when absent
+    char warning[1024]; // what the caller should tell the user ("" when nothing)
 } mg_gguf_vocab;
 
 /* Loads the tokenizer of model folder dir for an architecture family
