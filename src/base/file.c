@@ -240,21 +240,38 @@ static long sibling_pid(const char *name, const char *base, const char *kind) {
     return pid;
 }
 
-/* Cleans what a killed writer of `final` left in `parent`: temporaries
- * (".NAME.tmp-PID-XXXXXX") are removed; an old output moved aside by the
- * swap fallback (".NAME.old-PID-XXXXXX") is put back when `final` is missing,
- * else removed. Only entries whose PID no longer runs are touched, so a
- * concurrent writer on this machine is left alone. Best effort. */
-static void clean_stale_siblings(const char *parent, const char *final, const char *base) {
+/* The NAME of a ".NAME.tmp-..." / ".NAME.old-..." entry, into buf; false
+ * when the entry is not one. */
+static bool sibling_base(const char *entry, char *buf, size_t cap) {
+    const char *t = entry[0] == '.' ? strstr(entry + 1, ".tmp-") : NULL;
+    const char *o = entry[0] == '.' ? strstr(entry + 1, ".old-") : NULL;
+    const char *k = t && (!o || t < o) ? t : o;
+    if (!k || k == entry + 1 || (size_t)(k - entry - 1) >= cap) return false;
+    memcpy(buf, entry + 1, (size_t)(k - entry - 1));
+    buf[k - entry - 1] = 0;
+    return true;
+}
+
+/* Cleans what a killed writer left in `parent`, of the output named `base`
+ * (NULL: of any output): temporaries (".NAME.tmp-PID-XXXXXX") are removed;
+ * an old output moved aside by the swap fallback (".NAME.old-PID-XXXXXX") is
+ * put back when NAME is missing, else removed. Only entries whose PID no
+ * longer runs are touched, so a concurrent writer on this machine is left
+ * alone. Best effort. */
+static void clean_stale_siblings(const char *parent, const char *base) {
     DIR *d = opendir(parent);
     if (!d) return;
     struct dirent *e;
+    char any[NAME_MAX + 1];
     while ((e = readdir(d))) {
-        long pid = sibling_pid(e->d_name, base, "tmp");
+        const char *b = base;
+        if (!b && !sibling_base(e->d_name, any, sizeof any)) continue;
+        if (!b) b = any;
+        long pid = sibling_pid(e->d_name, b, "tmp");
         bool old = false;
-        if (!pid) pid = sibling_pid(e->d_name, base, "old"), old = true;
+        if (!pid) pid = sibling_pid(e->d_name, b, "old"), old = true;
         if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char *path = mg_path_join(parent, e->d_name);
+        char *path = mg_path_join(parent, e->d_name), *final = mg_path_join(parent, b);
         if (old && !mg_path_exists(final) && rename(path, final) == 0) {
             mg_log_warn("%s: restored the previous output from %s (a replacement was "
                         "interrupted)",
@@ -263,8 +280,13 @@ static void clean_stale_siblings(const char *parent, const char *final, const ch
             mg_log_info("removed %s, left by an interrupted run (pid %ld)", path, pid);
         }
         free(path);
+        free(final);
     }
     closedir(d);
+}
+
+void mg_atomic_clean_dir(const char *dir) {
+    clean_stale_siblings(dir, NULL);
 }
 
 mg_status mg_atomic_begin(const char *final_path, bool is_dir, bool force, mg_atomic_out **out,
@@ -275,7 +297,7 @@ mg_status mg_atomic_begin(const char *final_path, bool is_dir, bool force, mg_at
     char *final = mg_strndup(final_path, n);
     char *parent = parent_dir(final);
     const char *base = strrchr(final, '/') ? strrchr(final, '/') + 1 : final;
-    if (mg_path_is_dir(parent)) clean_stale_siblings(parent, final, base);
+    if (mg_path_is_dir(parent)) clean_stale_siblings(parent, base);
     if (mg_path_exists(final) && !force) {
         mg_error_set(err, MG_ERR_EXISTS, "%s: already exists (use --force to replace it)", final);
         free(parent);

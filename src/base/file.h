@@ -60,6 +60,11 @@ mg_status mg_fsync_path(const char *path, mg_error *err);
 
 typedef struct mg_atomic_out mg_atomic_out;
 
+/* Cleans, in dir, what killed writers left of any output (as mg_atomic_begin
+ * does for its own NAME): for a run resuming into dir that may not write every
+ * one of its outputs again. Best effort. */
+void mg_atomic_clean_dir(const char *dir);
+
 /* Starts an output at final_path: creates the temporary sibling (a directory
  * when is_dir, else an empty file) and returns a handle. Fails with
  * MG_ERR_EXISTS when final_path exists and !force. Owned: finish with

@@ -126,6 +126,11 @@ static mg_status setup_output(run *r, mg_error *err) {
     r->best_path = mg_path_join(o->out_dir, "best_config.yml");
     mg_status st;
     if (o->resume) {
+        // What a kill left inside the folder (a temporary, or an old output
+        // moved aside) is cleaned first: a resumed run that had finished its
+        // search does not write state.json again, so its own clean-up would
+        // never see a temporary of it.
+        mg_atomic_clean_dir(o->out_dir);
         json_t *j = NULL;
         if (!mg_path_exists(r->state_path))
             return mg_error_set(err, MG_ERR_NOT_FOUND,

@@ -173,6 +173,27 @@ static void test_resume_after_stop(void) {
     CHECK_EQ_INT(evolve("stopped", "--resume --alpha 0.5"), 2);
 }
 
+/* A kill right after the last state.json was swapped in leaves the old one
+ * under its temporary name; resuming that finished run writes no state.json,
+ * so the resume itself must clean the folder (also an old output moved aside
+ * by the rename fallback, put back when its output is missing). */
+static void test_resume_cleans_leftovers(void) {
+    CHECK_EQ_INT(evolve("finished", ""), 0);
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0); // a PID that no longer runs
+    char tmp[512], old[512], best[512];
+    snprintf(tmp, sizeof tmp, "%s/finished/.state.json.tmp-%ld-abcdef", T, (long)child);
+    snprintf(best, sizeof best, "%s/finished/best_config.yml", T);
+    snprintf(old, sizeof old, "%s/finished/.best_config.yml.old-%ld-ghijkl", T, (long)child);
+    fx_write(tmp, "{}");
+    CHECK(rename(best, old) == 0);
+    CHECK_EQ_INT(evolve("finished", "--resume"), 0);
+    CHECK(!mg_path_exists(tmp));
+    CHECK(!mg_path_exists(old) && mg_path_exists(best));
+    compare_with_full("finished");
+}
+
 static void test_resume_after_sigkill(void) {
     char out[300], state[400];
     snprintf(out, sizeof out, "%s/killed", T);
@@ -293,6 +314,7 @@ int main(void) {
     write_inputs();
     RUN(test_full_run);
     RUN(test_resume_after_stop);
+    RUN(test_resume_cleans_leftovers);
     RUN(test_resume_after_sigkill);
     RUN(test_mpi);
     RUN(test_bad_input);
